@@ -1,0 +1,56 @@
+"""The limits that apply at a given moment, and which of them is the binding one.
+
+Depth has three owners: the pen (its maximum setting), the cartridge (its
+rated maximum) and the zone being treated (the clinical maximum for the area,
+or a lower one the plan sets). The applicable limit is the smallest of them, and
+refusals and faults name the owner so the operator knows which one to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FirmwareLimits:
+    """Thresholds the firmware enforces; defaults are the pen's factory settings."""
+
+    pen_max_depth_mm: float = 2.5
+    min_frequency_hz: float = 25.0
+    max_frequency_hz: float = 150.0
+    over_depth_margin_mm: float = 0.05
+    """A stroke may reach at most this far past the applicable limit before it is a fault."""
+    stroke_rate_tolerance: float = 0.02
+    """Largest relative stroke-rate deviation before it is a fault (2 %)."""
+    overcurrent_a: float = 1.7
+    """Coil current above the drive's own 1.6 A limit means the drive lost control (stall, short)."""
+    motor_temp_limit_c: float = 60.0
+    motor_temp_clear_c: float = 55.0
+    """The winding must cool to this before an over-temperature fault may be cleared."""
+    battery_arm_v: float = 3.45
+    """Below this a new zone is not started (battery low)."""
+    battery_critical_v: float = 3.2
+    """Below this the drive stops at once (battery critical)."""
+
+
+@dataclass(frozen=True)
+class DepthLimit:
+    """The applicable depth limit and who sets it."""
+
+    depth_mm: float
+    owner: str
+    """'pen', 'cartridge' or 'zone <area>'."""
+
+
+def applicable_depth_limit(pen_mm: float, cartridge_mm: float | None, zone_mm: float | None, zone: str = "zone") -> DepthLimit:
+    """The smallest of the pen, cartridge and zone maxima, with its owner.
+
+    On a tie the pen is named first, then the cartridge: the owner that is
+    hardest to change is the one worth telling.
+    """
+    candidates = [DepthLimit(pen_mm, "pen")]
+    if cartridge_mm is not None:
+        candidates.append(DepthLimit(cartridge_mm, "cartridge"))
+    if zone_mm is not None:
+        candidates.append(DepthLimit(zone_mm, zone))
+    return min(candidates, key=lambda limit: limit.depth_mm)

@@ -1,0 +1,128 @@
+"""The treatment report: what the pen was asked for, what it delivered, and what went wrong.
+
+``report.json`` holds, per zone and in total: strokes, punctures, commanded and
+reached depth (mean, mean error, largest absolute error), stroke-rate error,
+duration, puncture density (mean, p5, p95 per cm2), the stroke flags counted,
+the faults and the state-transition log with simulated timestamps. Numbers are
+rounded to fixed decimals and nothing depends on the wall clock or the machine,
+so the same plan and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from controller.session import SessionResult, ZoneResult
+from hal.telemetry import StrokeFlag, Telemetry
+
+REPORT_FORMAT = "penctl-report/1"
+DECIMALS = 6
+
+
+def _r(value: float) -> float:
+    return round(float(value), DECIMALS)
+
+
+def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[str, Any]:
+    """Depth and rate figures over a set of strokes."""
+    n = len(tel)
+    contact = (tel["flags"] & StrokeFlag.CONTACT) != 0
+    out: dict[str, Any] = {"strokes": n, "punctures": int(contact.sum()) * needles}
+    if n == 0:
+        out.update(depth=None, stroke_rate=None, duration_s=0.0)
+        return out
+    cmd = tel["depth_cmd_mm"].astype(np.float64)
+    reached = tel["depth_mm"].astype(np.float64)
+    error = reached - cmd
+    periods = tel["period_s"].astype(np.float64)
+    out["depth"] = {
+        "commanded_mean_mm": _r(cmd.mean()),
+        "reached_mean_mm": _r(reached.mean()),
+        "reached_min_mm": _r(reached.min()),
+        "reached_max_mm": _r(reached.max()),
+        "error_mean_mm": _r(error.mean()),
+        "error_max_abs_mm": _r(np.abs(error).max()),
+    }
+    measured_hz = n / periods.sum()
+    rate: dict[str, Any] = {"measured_hz": _r(measured_hz)}
+    if commanded_hz is not None:
+        rate["commanded_hz"] = _r(commanded_hz)
+        rate["error_pct"] = _r(100.0 * (measured_hz - commanded_hz) / commanded_hz)
+    out["stroke_rate"] = rate
+    out["duration_s"] = _r(periods.sum())
+    out["flags"] = {
+        str(flag.name).lower(): int(np.count_nonzero(tel["flags"] & flag)) for flag in StrokeFlag
+    }
+    return out
+
+
+def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
+    z = result.zone
+    entry: dict[str, Any] = {
+        "index": result.index,
+        "area": z.area,
+        "skin": z.skin,
+        "commanded": {"depth_mm": _r(z.depth_mm), "frequency_hz": _r(z.frequency_hz)},
+        "depth_limit": (
+            {"depth_mm": _r(result.depth_limit.depth_mm), "owner": result.depth_limit.owner}
+            if result.depth_limit else None
+        ),
+        "area_cm2": _r(z.area_cm2),
+        "speed_mm_s": _r(z.speed_mm_s),
+        "planned_strokes": result.planned_strokes,
+        "completed": result.completed,
+        "refusal": result.refusal,
+        "started_s": _r(result.started_s),
+        "ended_s": _r(result.ended_s),
+    }
+    entry.update(_delivery(result.telemetry, needles, z.frequency_hz))
+    if result.density is not None:
+        d = result.density
+        entry["density_per_cm2"] = {k: _r(v) for k, v in d.stats().items()} | {
+            "cell_mm": [_r(d.cell_width_mm), _r(d.cell_height_mm)],
+            "punctures_outside_zone": d.punctures_outside,
+        }
+    return entry
+
+
+def build_report(result: SessionResult) -> dict[str, Any]:
+    """The report as plain data (see the module docstring)."""
+    from controller import __version__
+
+    zones = [_zone(z, result.needles) for z in result.zones]
+    tel = [z.telemetry for z in result.zones if len(z.telemetry)]
+    all_tel = np.concatenate(tel) if tel else result.zones[0].telemetry[:0]
+    total = _delivery(all_tel, result.needles, None)
+    rated = [z for z in zones if z.get("stroke_rate") and "error_pct" in z["stroke_rate"]]
+    if rated:
+        weights = np.array([z["strokes"] for z in rated], dtype=np.float64)
+        errors = np.array([z["stroke_rate"]["error_pct"] for z in rated])
+        total["stroke_rate"]["error_pct"] = _r((weights * errors).sum() / weights.sum())
+        total["stroke_rate"]["error_max_abs_pct"] = _r(np.abs(errors).max())
+    densities = [z["density_per_cm2"]["mean"] for z in zones if "density_per_cm2" in z]
+    if densities:
+        total["density_per_cm2"] = {"zone_mean_min": min(densities), "zone_mean_max": max(densities)}
+    return {
+        "format": REPORT_FORMAT,
+        "software": {"penctl": __version__},
+        "plan": {"name": result.plan.name, "source": result.plan.source, "sha256": result.plan.sha256},
+        "seed": result.seed,
+        "pen": asdict(result.identity) if result.identity else None,
+        "cartridge": asdict(result.plan.cartridge),
+        "outcome": result.outcome,
+        "total": total,
+        "zones": zones,
+        "faults": [{k: (_r(v) if isinstance(v, float) else v) for k, v in asdict(f).items()} for f in result.faults],
+        "transitions": [
+            {"t_s": _r(t.t_s), "trigger": t.trigger, "from": t.source, "to": t.dest, "reason": t.reason}
+            for t in result.transitions
+        ],
+    }
+
+
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, allow_nan=False) + "\n"

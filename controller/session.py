@@ -1,0 +1,155 @@
+"""A treatment pass: a validated plan run zone by zone on a pen, with coverage per zone.
+
+The runner is the operator: it places the pen on each zone's skin, selects depth
+and rate, arms and starts (first zone) or resumes (later zones), lets the pen
+stroke for the zone's planned strokes, pauses to move on, and stops at the end.
+A fault or a refusal ends the pass where it happened; the result says which and
+keeps everything done up to then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controller.coverage import DensityMap, RasterPath, density_map, needle_pattern
+from controller.limits import DepthLimit, FirmwareLimits
+from controller.pen_controller import FaultRecord, PenController, Target
+from controller.plan import Plan, Zone
+from controller.state_machine import TransitionRecord
+from hal.backend import PenBackend, PenIdentity, SimulatedWorld
+from hal.errors import CommandRefusedError
+from hal.registry import open_backend
+from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
+
+Progress = Callable[[int, int], None]
+"""Called with (strokes done, strokes planned) as the pass advances."""
+CHUNK_STROKES = 4096
+"""Strokes per progress update; chunking does not change results."""
+
+
+@dataclass
+class ZoneResult:
+    """What happened in one zone."""
+
+    index: int
+    zone: Zone
+    planned_strokes: int
+    depth_limit: DepthLimit | None
+    telemetry: Telemetry = field(default_factory=empty_telemetry)
+    started_s: float = 0.0
+    ended_s: float = 0.0
+    density: DensityMap | None = None
+    completed: bool = False
+    refusal: str | None = None
+
+
+@dataclass
+class SessionResult:
+    """A whole pass: per zone, faults, the transition log and how it ended."""
+
+    plan: Plan
+    seed: int
+    identity: PenIdentity | None
+    zones: list[ZoneResult]
+    faults: list[FaultRecord]
+    transitions: list[TransitionRecord]
+    outcome: str
+    """'completed', 'fault' or 'refused'."""
+    needles: int
+
+
+def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
+    """Strokes the zone takes: its duration, or its passes over the raster at the travel speed."""
+    if zone.duration_s is not None:
+        seconds = zone.duration_s
+    else:
+        path = RasterPath.for_area(zone.area_cm2, field_diameter_mm)
+        seconds = (zone.passes or 1) * path.length_mm / zone.speed_mm_s
+    return max(1, round(seconds * zone.frequency_hz))
+
+
+def open_sim_backend(plan: Plan, seed: np.random.SeedSequence) -> PenBackend:
+    """The simulated pen the plan describes."""
+    from sim.cartridge import Cartridge  # the sim package is optional for real-pen runs
+
+    c = plan.cartridge
+    return open_backend(
+        "sim",
+        seed=seed,
+        cartridge=Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm),
+        battery_soc=plan.pen.battery_soc,
+    )
+
+
+def run_session(plan: Plan, seed: int = 0, progress: Progress | None = None,
+                backend: PenBackend | None = None) -> SessionResult:
+    """Run ``plan`` on ``backend`` (default: a simulated pen seeded from ``seed``)."""
+    pen_seed, coverage_seed = np.random.SeedSequence(seed).spawn(2)
+    backend = backend or open_sim_backend(plan, pen_seed)
+    world = backend if isinstance(backend, SimulatedWorld) else None
+    ctl = PenController(backend, limits=FirmwareLimits(pen_max_depth_mm=plan.pen.max_depth_mm))
+    field_mm = plan.cartridge.field_diameter_mm
+    pattern = needle_pattern(plan.cartridge.needles, field_mm)
+    zone_seeds = coverage_seed.spawn(len(plan.zones))
+    results = [ZoneResult(k, z, planned_strokes(z, field_mm), None) for k, z in enumerate(plan.zones)]
+    total = sum(r.planned_strokes for r in results)
+    done = 0
+    outcome = "completed"
+    try:
+        ctl.power_on()
+        for result, zone_seed in zip(results, zone_seeds):
+            zone = result.zone
+            if ctl.state == "fault":
+                outcome = "fault"
+                break
+            if world is not None:
+                world.set_skin(zone.skin)
+            try:
+                ctl.select(Target(zone.depth_mm, zone.frequency_hz, zone.max_depth_mm, zone.area))
+                result.depth_limit = ctl.depth_limit()
+                if ctl.state == "idle":
+                    ctl.arm()
+                    ctl.start()
+                else:
+                    ctl.resume()
+            except CommandRefusedError as exc:
+                result.refusal = str(exc)
+                outcome = "refused"
+                break
+            result.started_s = ctl.clock.now()
+            parts: list[Telemetry] = []
+            strokes = 0
+            while strokes < result.planned_strokes and ctl.state == "running":
+                tel = ctl.run(min(CHUNK_STROKES, result.planned_strokes - strokes))
+                parts.append(tel)
+                strokes += len(tel)
+                done += len(tel)
+                if progress:
+                    progress(done, total)
+            result.telemetry = np.concatenate(parts) if parts else empty_telemetry()
+            result.ended_s = ctl.clock.now()
+            result.completed = strokes == result.planned_strokes and ctl.state == "running"
+            tel = result.telemetry
+            if len(tel):
+                result.density = density_map(
+                    RasterPath.for_area(zone.area_cm2, field_mm), zone.speed_mm_s,
+                    tel["t_s"].astype(np.float64) - float(tel["t_s"][0]),
+                    (tel["flags"] & StrokeFlag.CONTACT).astype(bool), pattern, np.random.default_rng(zone_seed),
+                )
+            if ctl.state != "running":
+                outcome = "fault"
+                break
+            ctl.pause()
+            if world is not None:
+                world.wait(zone.pause_s)
+                ctl.clock_observe(backend.status().time_s)
+        if outcome == "completed" and ctl.state == "paused":
+            ctl.stop()
+    finally:
+        if ctl.state != "off":
+            ctl.power_off()
+        backend.close()
+    return SessionResult(plan, seed, ctl.identity, results, ctl.faults, ctl.log, outcome, plan.cartridge.needles)

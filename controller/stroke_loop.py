@@ -1,0 +1,85 @@
+"""The timing-critical path: strokes in, checked and counted telemetry out.
+
+Per batch the loop asks the pen for strokes, has the supervisor check them, cuts
+the batch at the first violation (rewinding a speculative backend, so the pen
+did exactly the strokes up to and including that one), counts strokes and
+punctures, and keeps the telemetry. It fires no state-machine trigger: it
+returns the violation and the caller changes mode, once.
+
+Commands reach the pen only between batches, so they take effect on a stroke
+boundary; a batch never spans two commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controller.limits import DepthLimit
+from controller.supervisor import Supervisor, Violation
+from hal.backend import PenBackend
+from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
+
+DEFAULT_BATCH_STROKES = 2048
+"""Strokes asked for at once from a speculative backend (about 17 s at 120 Hz)."""
+
+
+@dataclass
+class StrokeCounters:
+    """Running totals since power-on."""
+
+    strokes: int = 0
+    punctures: int = 0
+    batches: int = 0
+
+
+@dataclass
+class StrokeLoop:
+    """Runs strokes through the supervisor; see the module docstring."""
+
+    backend: PenBackend
+    supervisor: Supervisor
+    batch_strokes: int = DEFAULT_BATCH_STROKES
+    counters: StrokeCounters = field(default_factory=StrokeCounters)
+
+    def run(
+        self, strokes: int, depth: DepthLimit, frequency_hz: float, needles: int
+    ) -> tuple[Telemetry, Violation | None]:
+        """Perform up to ``strokes`` strokes; stop at the first violation.
+
+        Returns the telemetry of the strokes the pen really did and the
+        violation that stopped it, if any. An empty batch from the pen ends the
+        run with a ``no_telemetry`` violation: a pen that was told to stroke and
+        reports nothing cannot be trusted to be safe.
+        """
+        batches: list[Telemetry] = []
+        remaining = strokes
+        violation: Violation | None = None
+        backend = self.backend
+        while remaining > 0:
+            tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
+            if len(tel) == 0:
+                violation = Violation("no_telemetry", 0, self.counters.strokes, float("nan"), 0.0, 0.0,
+                                      "the pen reported no strokes while running")
+                break
+            violation = self.supervisor.first_violation(tel, depth, frequency_hz)
+            if violation is not None:
+                keep = violation.position + 1
+                if backend.speculative and keep < len(tel):
+                    backend.discard_after(keep)
+                tel = tel[:keep]
+            self._count(tel, needles)
+            batches.append(tel)
+            remaining -= len(tel)
+            if violation is not None:
+                break
+        if not batches:
+            return empty_telemetry(), violation
+        return (batches[0] if len(batches) == 1 else np.concatenate(batches)), violation
+
+    def _count(self, tel: Telemetry, needles: int) -> None:
+        c = self.counters
+        c.strokes += len(tel)
+        c.punctures += int(np.count_nonzero(tel["flags"] & StrokeFlag.CONTACT)) * needles
+        c.batches += 1

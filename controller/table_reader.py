@@ -1,0 +1,152 @@
+"""Typed, range-checked reads from parsed TOML tables, collecting every problem.
+
+Modelled on Klipper's config getters: each read names the key, the expected
+type and range, and keys nobody read are reported as unknown so a typo never
+passes silently. Problems are collected rather than raised one at a time, so an
+operator fixing a file sees all of them in one go.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hal.errors import InputError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file."""
+
+    key: str
+    expected: str
+    got: object = None
+
+    def __str__(self) -> str:
+        text = f"{self.key}: expected {self.expected}"
+        return text + (f", got {self.got!r}" if self.got is not None else "")
+
+
+class InputFileError(InputError):
+    """An input file with one or more problems; nothing was done with it."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        super().__init__(source, first.key, first.expected, first.got)
+        self.args = (self.describe(),)
+
+    def describe(self) -> str:
+        lines = [f"{self.source}: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+_MISSING = object()
+
+
+@dataclass
+class TableReader:
+    """Reads one table; ``path`` is its dotted name for messages (e.g. ``zone[2]``)."""
+
+    table: dict[str, Any]
+    path: str
+    problems: list[Problem]
+    _read: set[str] = field(default_factory=set)
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def has(self, name: str) -> bool:
+        return name in self.table
+
+    def _get(self, name: str, expected: str, required: bool) -> Any:
+        self._read.add(name)
+        if name not in self.table:
+            if required:
+                self.problems.append(Problem(self.key(name), expected + " (the key is missing)"))
+            return _MISSING
+        return self.table[name]
+
+    def number(
+        self, name: str, lo: float, hi: float, unit: str, default: float | None = None,
+        required: bool = True, lo_open: bool = False,
+    ) -> float | None:
+        """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+        lo_text = f"above {lo:g}" if lo_open else f"from {lo:g}"
+        expected = f"a number {lo_text} to {hi:g} {unit}".rstrip()
+        value = self._get(name, expected, required and default is None)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        if value > hi or value < lo or (lo_open and value == lo):
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        return float(value)
+
+    def integer(
+        self, name: str, lo: int, hi: int, default: int | None = None, required: bool = True
+    ) -> int | None:
+        expected = f"a whole number from {lo} to {hi}"
+        value = self._get(name, expected, required and default is None)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        return value
+
+    def choice(self, name: str, choices: Sequence[str], default: str | None = None) -> str | None:
+        expected = "one of " + ", ".join(choices)
+        value = self._get(name, expected, default is None)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or value not in choices:
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        return value
+
+    def text(self, name: str, default: str | None = None, max_len: int = 200) -> str | None:
+        expected = f"a string of at most {max_len} characters"
+        value = self._get(name, expected, default is None)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or len(value) > max_len:
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        return value
+
+    def sub_table(self, name: str, required: bool = True) -> TableReader | None:
+        value = self._get(name, "a table", required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, dict):
+            self.problems.append(Problem(self.key(name), "a table", value))
+            return None
+        return TableReader(value, self.key(name), self.problems)
+
+    def table_array(self, name: str, min_items: int = 1) -> list[TableReader]:
+        expected = f"an array of tables ([[{name}]]) with at least {min_items}"
+        value = self._get(name, expected, min_items > 0)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value) or len(value) < min_items:
+            self.problems.append(Problem(self.key(name), expected, value if not isinstance(value, list) else None))
+            return []
+        return [TableReader(v, f"{self.key(name)}[{k}]", self.problems) for k, v in enumerate(value)]
+
+    def problem(self, name: str, expected: str, got: object = None) -> None:
+        """Record a problem found by a check that spans keys."""
+        self.problems.append(Problem(self.key(name), expected, got))
+
+    def finish(self) -> None:
+        """Report every key that no read asked for: probably a typo."""
+        for name in self.table:
+            if name not in self._read:
+                self.problems.append(Problem(self.key(name), f"no such key here (known: {', '.join(sorted(self._read))})"))

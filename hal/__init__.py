@@ -1,0 +1,42 @@
+"""Contracts shared by the firmware logic and every pen: backend protocol, telemetry, errors."""
+
+from hal.backend import (
+    SKIN_TYPES,
+    CartridgeInfo, PenBackend, PenIdentity, PenStatus, SimulatedWorld,
+    StrokeCommand,
+)
+from hal.errors import (
+    BackendError,
+    BackendNotFoundError,
+    CommandRefusedError,
+    InputError,
+    PenError,
+    PenOperationError,
+    PenTimeoutError,
+)
+from hal.registry import BACKENDS, open_backend, register_backend
+from hal.telemetry import TELEMETRY_DTYPE, StrokeFlag, Telemetry, empty_telemetry
+
+__all__ = [
+    "SKIN_TYPES",
+    "BACKENDS",
+    "TELEMETRY_DTYPE",
+    "BackendError",
+    "BackendNotFoundError",
+    "CartridgeInfo",
+    "CommandRefusedError",
+    "InputError",
+    "PenBackend",
+    "PenError",
+    "PenIdentity",
+    "PenOperationError",
+    "PenStatus",
+    "PenTimeoutError",
+    "SimulatedWorld",
+    "StrokeCommand",
+    "StrokeFlag",
+    "Telemetry",
+    "empty_telemetry",
+    "open_backend",
+    "register_backend",
+]

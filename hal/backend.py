@@ -1,0 +1,133 @@
+"""The contract between the firmware logic and a pen.
+
+The controller drives every pen, simulated or real, through :class:`PenBackend`.
+It is a ``typing.Protocol`` (as in Opentrons' hardware backends): the simulated
+backend and the serial backend both satisfy it without a shared base class, and
+a test double needs nothing but the methods.
+
+Commands take effect at the next stroke boundary, never in the middle of a
+stroke, because a depth change mid-stroke would give a stroke that is neither
+the old depth nor the new one. Retract is the exception: it acts at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from hal.telemetry import Telemetry
+
+
+@dataclass(frozen=True)
+class StrokeCommand:
+    """What the pen should do from the next stroke boundary on."""
+
+    depth_mm: float
+    frequency_hz: float
+    motor_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CartridgeInfo:
+    """The cartridge the pen reads from the cartridge's id chip."""
+
+    cartridge_id: int
+    needles: int
+    max_depth_mm: float
+    field_diameter_mm: float = 3.5
+    """Diameter of the disc the needle tips sit in."""
+    strokes_used: int = 0
+    """Strokes this cartridge has already delivered (0 for a fresh one)."""
+
+
+@dataclass(frozen=True)
+class PenIdentity:
+    """What the pen says about itself in the handshake."""
+
+    model: str
+    serial_number: str
+    firmware_version: str
+    protocol_version: int
+    settings_schema_version: int
+    max_depth_mm: float
+    min_frequency_hz: float
+    max_frequency_hz: float
+
+
+@dataclass(frozen=True)
+class PenStatus:
+    """A snapshot of the pen's sensors, read when the firmware needs it (self-test, arming)."""
+
+    time_s: float
+    battery_v: float
+    battery_soc: float
+    motor_temp_c: float
+    tip_mm: float
+    cartridge: CartridgeInfo | None
+
+
+@runtime_checkable
+class PenBackend(Protocol):
+    """A pen the controller can drive.
+
+    ``speculative`` tells the stroke loop how to read telemetry. A speculative
+    backend (the simulator) computes strokes ahead of time on request, so the
+    loop may ask for a large batch and then call :meth:`discard_after` to keep
+    only the strokes up to the one it acted on: the result is identical to
+    stepping one stroke at a time. A non-speculative backend (a real pen)
+    returns strokes that have already happened.
+    """
+
+    name: str
+    speculative: bool
+
+    def identify(self) -> PenIdentity:
+        """Return the pen's identity (model, serial, firmware, limits)."""
+        ...
+
+    def status(self) -> PenStatus:
+        """Return the current sensor readings and the attached cartridge."""
+        ...
+
+    def apply(self, command: StrokeCommand) -> None:
+        """Queue ``command`` to take effect at the next stroke boundary."""
+        ...
+
+    def read_strokes(self, max_strokes: int) -> Telemetry:
+        """Run (simulator) or collect (real pen) up to ``max_strokes`` strokes' telemetry."""
+        ...
+
+    def discard_after(self, keep: int) -> None:
+        """Keep only the first ``keep`` strokes of the last batch (speculative backends)."""
+        ...
+
+    def retract(self) -> None:
+        """Pull the needles back and disable the motor at once, mid-stroke if need be."""
+        ...
+
+    def close(self) -> None:
+        """Retract and release the pen; safe to call twice."""
+        ...
+
+
+SKIN_TYPES = ("sensitive", "normal", "thick")
+"""The skin types a simulated backend knows (plan files name them)."""
+
+
+@runtime_checkable
+class SimulatedWorld(Protocol):
+    """What a simulated backend must be told that a real pen finds out for itself.
+
+    A real pen rests on real skin and lives in real time. A simulator has to be
+    told which skin the cartridge rests on and when time passes with the motor
+    still (pauses, moving between zones); the session runner calls these only
+    when the backend offers them.
+    """
+
+    def set_skin(self, skin: str) -> None:
+        """Place the pen on skin of the named type (sensitive, normal, thick)."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` of pen time pass with the motor still."""
+        ...

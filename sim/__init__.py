@@ -1,0 +1,1 @@
+"""Simulated pen hardware in NumPy: actuator, skin, winding temperature, battery, cartridge."""

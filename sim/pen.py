@@ -1,0 +1,297 @@
+"""The simulated pen hardware: actuator, skin, winding temperature, battery, cartridge.
+
+:meth:`SimulatedPen.run` computes a batch of strokes at once and gives exactly
+the result of computing them one at a time. Each stroke starts from the state
+the previous one ended in (carriage position, velocity, coil and battery
+current, winding temperature, charge drawn), so strokes are coupled. The batch
+is solved by waveform relaxation: guess every stroke's starting state, integrate
+all strokes side by side, derive the starting states those results imply, and
+repeat from the first stroke whose guess was wrong. Strokes before that one are
+already exact, so each round fixes at least one more stroke; in practice the
+servo forgets its starting state within a stroke and two or three rounds settle
+the whole batch bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hal.backend import StrokeCommand
+from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
+from sim.actuator import ServoGains, StrokeInputs, StrokeOutputs, Trajectory, VoiceCoilParams, integrate_strokes
+from sim.battery import BatteryParams, open_circuit_voltage
+from sim.cartridge import Cartridge
+from sim.thermal import ThermalParams, temperature_after
+from sim.tissue import SKIN_TYPES, SkinType
+
+MIN_PHYSICS_RATE_HZ = 20_000.0
+SENSOR_NOISE_MM = 0.002
+"""Standard deviation of the depth sensor's reading of each stroke's peak."""
+SHORTFALL_TOLERANCE_MM = 0.05
+"""A stroke whose peak misses the command by more than this gets the SHORTFALL flag."""
+NOISE_PER_STROKE = 3
+"""Standard normals drawn per stroke: skin stiffness, surface height, depth sensor."""
+
+
+@dataclass
+class PenState:
+    """Everything that carries over from one stroke to the next."""
+
+    ticks: int = 0
+    """Pen time in physics ticks: an integer, so batching cannot change a timestamp."""
+    stroke_index: int = 0
+    x_m: float = VoiceCoilParams().home_mm * 1e-3
+    v_m_s: float = 0.0
+    coil_a: float = 0.0
+    battery_a: float = 0.0
+    motor_temp_c: float = 25.0
+    charge_used_c: float = 0.0
+    cartridge_strokes: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """What :meth:`SimulatedPen.discard_after` needs to rewind the last batch."""
+
+    start: PenState
+    rng_state: dict[str, Any]
+    ticks_per_stroke: int
+    outputs: StrokeOutputs
+    temps_c: NDArray[np.float64]
+    charges_c: NDArray[np.float64]
+
+
+class SimulatedPen:
+    """A pen's hardware in NumPy; the backend in sim.backend puts the HAL contract on it."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        cartridge: Cartridge | None = None,
+        battery_soc: float = 0.9,
+        physics_rate_hz: float = 24_000.0,
+        coil: VoiceCoilParams | None = None,
+        servo: ServoGains | None = None,
+        thermal: ThermalParams | None = None,
+        battery: BatteryParams | None = None,
+    ) -> None:
+        if physics_rate_hz < MIN_PHYSICS_RATE_HZ:
+            raise ValueError(f"physics rate {physics_rate_hz} Hz is below {MIN_PHYSICS_RATE_HZ:.0f} Hz")
+        if not 0.0 <= battery_soc <= 1.0:
+            raise ValueError(f"battery state of charge {battery_soc} is outside 0..1")
+        self.rng = np.random.default_rng(seed)
+        self.coil = coil or VoiceCoilParams()
+        self.servo = servo or ServoGains()
+        self.thermal = thermal or ThermalParams()
+        self.battery = battery or BatteryParams()
+        self.dt = 1.0 / physics_rate_hz
+        self.cartridge = cartridge
+        self.skin: SkinType = SKIN_TYPES["normal"]
+        self.command = StrokeCommand(0.0, 100.0, motor_enabled=False)
+        self.state = PenState(
+            x_m=self.coil.home_mm * 1e-3,
+            motor_temp_c=self.thermal.ambient_c,
+            charge_used_c=(1.0 - battery_soc) * self.battery.capacity_c,
+        )
+        self._last: _Batch | None = None
+        self._trajectories: dict[tuple[float, int], Trajectory] = {}
+
+    # --- sensors -------------------------------------------------------------
+    @property
+    def time_s(self) -> float:
+        return self.state.ticks * self.dt
+
+    @property
+    def battery_soc(self) -> float:
+        return max(0.0, 1.0 - self.state.charge_used_c / self.battery.capacity_c)
+
+    def battery_voltage(self) -> float:
+        """Loaded battery voltage with the electronics idle."""
+        ocv = open_circuit_voltage(self.battery_soc)
+        return ocv - self.battery.internal_resistance_ohm * self.coil.idle_current_a
+
+    def cartridge_strokes(self) -> int:
+        if self.cartridge is None:
+            return 0
+        return self.state.cartridge_strokes.get(self.cartridge.cartridge_id, 0)
+
+    def ticks_per_stroke(self, frequency_hz: float) -> int:
+        """Stroke period in physics ticks: the pen's stroke timer counts whole ticks."""
+        return max(2, int(round(1.0 / (frequency_hz * self.dt))))
+
+    # --- actions -------------------------------------------------------------
+    def retract(self) -> None:
+        """Disable the drive and park the carriage at home (the return spring's rest)."""
+        self.command = StrokeCommand(self.command.depth_mm, self.command.frequency_hz, motor_enabled=False)
+        self.state.x_m = self.coil.home_mm * 1e-3
+        self.state.v_m_s = 0.0
+        self.state.coil_a = 0.0
+        self.state.battery_a = 0.0
+        self._last = None
+
+    def wait(self, seconds: float) -> None:
+        """Let time pass with the motor still: the winding cools, the electronics draw idle current."""
+        s = self.state
+        s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, 0.0, seconds)
+        s.charge_used_c += self.coil.idle_current_a * seconds
+        s.ticks += int(round(seconds / self.dt))
+        self._last = None
+
+    def run(self, strokes: int) -> Telemetry:
+        """Perform up to ``strokes`` strokes with the current command; return their telemetry."""
+        cmd = self.command
+        if strokes <= 0 or not cmd.motor_enabled or self.cartridge is None:
+            self._last = None
+            return empty_telemetry()
+        ticks = self.ticks_per_stroke(cmd.frequency_hz)
+        period = ticks * self.dt
+        trajectory = self._trajectory(cmd.depth_mm, ticks)
+        start = copy.deepcopy(self.state)
+        rng_state = self.rng.bit_generator.state
+        noise = self.rng.standard_normal((strokes, NOISE_PER_STROKE))
+        skin = self.skin
+        needles = self.cartridge.needles
+        spread = skin.variability
+        stiffness = skin.stiffness_n_per_m * needles * np.exp(spread * noise[:, 0] - 0.5 * spread * spread)
+        surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1]
+
+        outputs, temps, charges = self._solve(start, strokes, period, trajectory, stiffness, surface, needles)
+
+        depth = np.maximum(outputs.peak_m - surface, 0.0) * 1e3
+        contact = depth > 0.0
+        depth = np.where(contact, np.maximum(depth + SENSOR_NOISE_MM * noise[:, 2], 0.0), 0.0)
+        flags = (
+            contact * StrokeFlag.CONTACT
+            | outputs.current_limited * StrokeFlag.CURRENT_LIMITED
+            | outputs.voltage_saturated * StrokeFlag.VOLTAGE_SATURATED
+            | (outputs.x_end * 1e3 > self.coil.retract_threshold_mm) * StrokeFlag.NOT_RETRACTED
+            | (depth < cmd.depth_mm - SHORTFALL_TOLERANCE_MM) * StrokeFlag.SHORTFALL
+        )
+        tel = empty_telemetry(strokes)
+        tel["index"] = start.stroke_index + np.arange(strokes)
+        tel["t_s"] = (start.ticks + ticks * np.arange(strokes)) * self.dt
+        tel["depth_cmd_mm"] = cmd.depth_mm
+        tel["depth_mm"] = depth
+        tel["period_s"] = period
+        tel["current_a"] = outputs.current_peak_a
+        tel["motor_temp_c"] = temps[1:]
+        tel["battery_v"] = outputs.battery_min_v
+        tel["end_mm"] = outputs.x_end * 1e3
+        tel["cartridge_id"] = self.cartridge.cartridge_id
+        tel["flags"] = flags
+
+        self._last = _Batch(start, rng_state, ticks, outputs, temps, charges)
+        self._commit(strokes)
+        return tel
+
+    def discard_after(self, keep: int) -> None:
+        """Rewind the last batch so that only its first ``keep`` strokes happened."""
+        last = self._last
+        if last is None:
+            raise RuntimeError("no batch to rewind")
+        done = len(last.temps_c) - 1
+        if not 0 <= keep <= done:
+            raise ValueError(f"keep={keep} is outside 0..{done}")
+        self.rng.bit_generator.state = last.rng_state
+        self.rng.standard_normal((keep, NOISE_PER_STROKE))
+        self.state = copy.deepcopy(last.start)
+        self._commit(keep)
+        self._last = None
+
+    # --- internals -----------------------------------------------------------
+    def _commit(self, keep: int) -> None:
+        """Make the state after stroke ``keep`` of the last batch the pen's state."""
+        last = self._last
+        assert last is not None and self.cartridge is not None
+        s = self.state
+        if keep > 0:
+            o = last.outputs
+            s.x_m = float(o.x_end[keep - 1])
+            s.v_m_s = float(o.v_end[keep - 1])
+            s.coil_a = float(o.i_end[keep - 1])
+            s.battery_a = float(o.battery_current_end[keep - 1])
+        s.motor_temp_c = float(last.temps_c[keep])
+        s.charge_used_c = float(last.charges_c[keep])
+        s.ticks = last.start.ticks + keep * last.ticks_per_stroke
+        s.stroke_index = last.start.stroke_index + keep
+        cid = self.cartridge.cartridge_id
+        s.cartridge_strokes[cid] = last.start.cartridge_strokes.get(cid, 0) + keep
+
+    def _trajectory(self, depth_mm: float, ticks: int) -> Trajectory:
+        key = (depth_mm, ticks)
+        trajectory = self._trajectories.get(key)
+        if trajectory is None:
+            trajectory = Trajectory.raised_cosine(
+                self.coil.home_mm, depth_mm, ticks, self.dt, self.coil.max_reference_accel_m_s2
+            )
+            self._trajectories[key] = trajectory
+        return trajectory
+
+    def _resistance(self, temp_c: float) -> float:
+        c = self.coil
+        return c.coil_resistance_ohm * (1.0 + c.resistance_tempco_per_k * (temp_c - 25.0))
+
+    def _solve(
+        self,
+        start: PenState,
+        n: int,
+        period: float,
+        trajectory: Trajectory,
+        stiffness: NDArray[np.float64],
+        surface: NDArray[np.float64],
+        needles: int,
+    ) -> tuple[StrokeOutputs, NDArray[np.float64], NDArray[np.float64]]:
+        """Waveform relaxation over the batch (see the module docstring)."""
+        x0 = np.full(n, start.x_m)
+        v0 = np.full(n, start.v_m_s)
+        i0 = np.full(n, start.coil_a)
+        b0 = np.full(n, start.battery_a)
+        temps = np.full(n + 1, start.motor_temp_c)
+        charges = np.full(n + 1, start.charge_used_c)
+        resistance = np.full(n, self._resistance(start.motor_temp_c))
+        ocv = np.full(n, open_circuit_voltage(self.battery_soc_at(start.charge_used_c)))
+        fields = ("x_end", "v_end", "i_end", "battery_current_end", "peak_m", "current_peak_a",
+                  "copper_energy_j", "battery_charge_c", "battery_min_v", "current_limited", "voltage_saturated")
+        out = StrokeOutputs(*(np.zeros(n, dtype=bool if f in ("current_limited", "voltage_saturated") else float)
+                              for f in fields))
+        skin = self.skin
+        first = 0
+        while True:
+            part = slice(first, n)
+            result = integrate_strokes(
+                StrokeInputs(x0[part], v0[part], i0[part], b0[part], resistance[part], ocv[part],
+                             stiffness[part], surface[part]),
+                trajectory, self.dt, self.coil, self.servo,
+                skin.stiffening_mm * 1e-3, skin.damping_ns_per_m * needles,
+                self.battery.internal_resistance_ohm,
+            )
+            for f in fields:
+                getattr(out, f)[part] = getattr(result, f)
+            # The starting states these results imply for the following strokes.
+            for j in range(first, n):
+                power = float(out.copper_energy_j[j]) / period
+                temps[j + 1] = temperature_after(self.thermal, float(temps[j]), power, period)
+                charges[j + 1] = charges[j] + out.battery_charge_c[j]
+            implied = (
+                out.x_end[first:n - 1], out.v_end[first:n - 1], out.i_end[first:n - 1],
+                out.battery_current_end[first:n - 1],
+                np.array([self._resistance(t) for t in temps[first + 1:n].tolist()]),
+                np.array([open_circuit_voltage(self.battery_soc_at(q)) for q in charges[first + 1:n].tolist()]),
+            )
+            guesses = (x0, v0, i0, b0, resistance, ocv)
+            wrong = np.zeros(max(n - 1 - first, 0), dtype=bool)
+            for guess, value in zip(guesses, implied):
+                wrong |= guess[first + 1:n] != value
+            if not wrong.any():
+                return out, temps, charges
+            for guess, value in zip(guesses, implied):
+                guess[first + 1:n] = value
+            first = first + 1 + int(np.argmax(wrong))
+
+    def battery_soc_at(self, charge_used_c: float) -> float:
+        return max(0.0, 1.0 - charge_used_c / self.battery.capacity_c)

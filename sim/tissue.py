@@ -1,0 +1,41 @@
+"""Skin as the needles feel it: a stiffening spring with damping past the surface.
+
+The contact force acts only once the tips pass the skin surface (0 mm) and only
+pushes back; skin never pulls a needle in. Stiffness grows with penetration
+(``k * p * (1 + p / stiffening_mm)``), the way soft tissue stiffens as it is
+compressed, and scales with the number of needles in the cartridge. The figures
+are per needle, chosen so that a 12-needle cartridge meets about 0.9 N at 1 mm
+in normal skin, in the range published for microneedle insertion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SkinType:
+    """Mechanical properties of one kind of skin, per needle."""
+
+    name: str
+    stiffness_n_per_m: float
+    """Linear contact stiffness per needle at the surface."""
+    stiffening_mm: float
+    """Penetration at which the stiffness has doubled."""
+    damping_ns_per_m: float
+    """Viscous damping per needle while in contact."""
+    variability: float
+    """Relative standard deviation of stiffness from stroke to stroke (tissue is not uniform)."""
+    surface_jitter_mm: float
+    """Standard deviation of the skin surface height under the cartridge from stroke to stroke."""
+
+
+SKIN_TYPES: dict[str, SkinType] = {
+    skin.name: skin
+    for skin in (
+        SkinType("sensitive", 30.0, 2.5, 0.004, 0.08, 0.004),
+        SkinType("normal", 50.0, 2.0, 0.006, 0.10, 0.004),
+        SkinType("thick", 90.0, 1.6, 0.010, 0.12, 0.005),
+    )
+}
+"""The skin types a plan may name."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: a simulated pen and a controller on it, and plan text helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.pen_controller import PenController, Target
+from hal.backend import StrokeCommand
+from sim.backend import SimBackend
+from sim.cartridge import Cartridge
+from sim.pen import SimulatedPen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_pen(seed: int = 7, depth_mm: float = 1.0, frequency_hz: float = 100.0, skin: str = "normal",
+             needles: int = 12, battery_soc: float = 0.9) -> SimulatedPen:
+    """A simulated pen already commanded to stroke."""
+    from sim.tissue import SKIN_TYPES
+
+    pen = SimulatedPen(seed=seed, cartridge=Cartridge(101, needles=needles), battery_soc=battery_soc)
+    pen.skin = SKIN_TYPES[skin]
+    pen.command = StrokeCommand(depth_mm, frequency_hz, motor_enabled=True)
+    return pen
+
+
+@pytest.fixture
+def backend() -> Iterator[SimBackend]:
+    b = SimBackend(seed=3, cartridge=Cartridge(555))
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def controller(backend: SimBackend) -> PenController:
+    """A controller powered on, self-tested and idle, with 1.0 mm at 100 Hz on the cheeks selected."""
+    ctl = PenController(backend)
+    ctl.power_on()
+    ctl.select(Target(1.0, 100.0, 1.0, "cheeks"))
+    return ctl

@@ -1,0 +1,210 @@
+"""Every transition of the pen's state machine, and every refusal, checked against the spec.
+
+The expected table is written out here by hand (not derived from the code's table)
+so that a change to the machine has to be a change to this specification too.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from controller.limits import FirmwareLimits
+from controller.pen_controller import PenController, Target
+from controller.state_machine import STATES, TRIGGERS, PenStateMachine
+from hal.errors import CommandRefusedError
+from sim.backend import SimBackend
+from sim.cartridge import Cartridge
+
+POWERED = ["self_test", "idle", "ready", "running", "paused", "fault", "estop"]
+EXPECTED: dict[tuple[str, str], str] = {
+    ("off", "power_on"): "self_test",
+    ("self_test", "self_test_passed"): "idle",
+    ("idle", "arm"): "ready",
+    ("ready", "disarm"): "idle",
+    ("ready", "start"): "running",
+    ("running", "pause"): "paused",
+    ("paused", "resume"): "running",
+    ("running", "stop"): "idle",
+    ("paused", "stop"): "idle",
+    ("ready", "stop"): "idle",
+    ("fault", "clear"): "idle",
+    ("estop", "release"): "self_test",
+    **{(s, "fault"): "fault" for s in ["self_test", "idle", "ready", "running", "paused"]},
+    **{(s, "estop"): "estop" for s in POWERED if s != "estop"},
+    **{(s, "power_off"): "off" for s in POWERED},
+}
+PATHS = {
+    "off": [],
+    "self_test": ["power_on"],
+    "idle": ["power_on", "self_test_passed"],
+    "ready": ["power_on", "self_test_passed", "arm"],
+    "running": ["power_on", "self_test_passed", "arm", "start"],
+    "paused": ["power_on", "self_test_passed", "arm", "start", "pause"],
+    "fault": ["power_on", "self_test_passed", "fault"],
+    "estop": ["power_on", "estop"],
+}
+RETRACTING = {"fault", "estop", "pause", "stop", "disarm", "power_off"}
+
+
+def machine_in(state: str) -> tuple[PenStateMachine, list[str]]:
+    retracts: list[str] = []
+    m = PenStateMachine(now=lambda: 0.0, retract=lambda: retracts.append("retract"))
+    for trigger in PATHS[state]:
+        m.fire(trigger)
+    assert m.state == state
+    retracts.clear()
+    return m, retracts
+
+
+def test_the_spec_covers_the_states_and_triggers_of_the_code() -> None:
+    assert set(STATES) == set(PATHS)
+    assert set(TRIGGERS) == {t for _, t in EXPECTED}
+
+
+@pytest.mark.parametrize("state,trigger", list(itertools.product(PATHS, sorted({t for _, t in EXPECTED}))))
+def test_every_trigger_in_every_state(state: str, trigger: str) -> None:
+    m, retracts = machine_in(state)
+    dest = EXPECTED.get((state, trigger))
+    if dest is None:
+        with pytest.raises(CommandRefusedError, match=f"'{trigger}' refused in state '{state}'"):
+            m.fire(trigger)
+        assert m.state == state, "a refused trigger changes nothing"
+        assert retracts == []
+    else:
+        m.fire(trigger, reason="test")
+        assert m.state == dest
+        assert m.log[-1].trigger == trigger and m.log[-1].source == state and m.log[-1].dest == dest
+        assert retracts == (["retract"] if trigger in RETRACTING else [])
+
+
+def test_no_automatic_to_state_shortcuts() -> None:
+    m, _ = machine_in("idle")
+    assert not hasattr(m, "to_running")
+    assert not hasattr(m._model, "to_running")
+
+
+def test_unknown_trigger_is_an_error_not_a_skip() -> None:
+    m, _ = machine_in("idle")
+    with pytest.raises(CommandRefusedError, match="no such trigger"):
+        m.fire("warp_speed")
+
+
+def test_a_guard_refusal_names_every_reason_and_changes_nothing() -> None:
+    m = PenStateMachine(now=lambda: 0.0, retract=lambda: None, guards={"arm": lambda: ["reason one", "reason two"]})
+    m.fire("power_on")
+    m.fire("self_test_passed")
+    with pytest.raises(CommandRefusedError) as info:
+        m.fire("arm")
+    assert info.value.reasons == ["reason one", "reason two"]
+    assert m.state == "idle"
+
+
+# --- guards on the real controller ---------------------------------------------------
+
+
+def test_arm_start_and_run(controller: PenController) -> None:
+    controller.arm()
+    controller.start()
+    tel = controller.run(50)
+    assert len(tel) == 50
+    assert controller.counters.strokes == 50
+    assert controller.counters.punctures == 50 * 12
+
+
+def test_arm_refused_without_a_cartridge() -> None:
+    backend = SimBackend(seed=1, cartridge=None)
+    ctl = PenController(backend)
+    ctl.power_on()
+    ctl.select(Target(0.5, 100.0))
+    with pytest.raises(CommandRefusedError, match="no cartridge attached"):
+        ctl.arm()
+    assert ctl.state == "idle"
+
+
+@pytest.mark.parametrize(
+    "pen_mm,cartridge_mm,zone_mm,owner",
+    [(1.2, 2.5, None, "pen"), (2.5, 1.2, None, "cartridge"), (2.5, 2.5, 1.2, "zone cheeks"), (1.2, 1.2, 1.2, "pen")],
+)
+def test_depth_beyond_the_smallest_limit_is_refused_and_names_its_owner(
+    pen_mm: float, cartridge_mm: float, zone_mm: float | None, owner: str
+) -> None:
+    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9, max_depth_mm=cartridge_mm)),
+                        limits=FirmwareLimits(pen_max_depth_mm=pen_mm))
+    ctl.power_on()
+    with pytest.raises(CommandRefusedError, match=f"depth 1.3 mm is outside 0 < depth <= 1.2 mm \\(the {owner} limit\\)"):
+        ctl.select(Target(1.3, 100.0, zone_mm, "cheeks"))
+    assert ctl.target is None, "a refused selection changes nothing"
+    ctl.select(Target(1.2, 100.0, zone_mm, "cheeks"))
+    ctl.arm()
+
+
+def test_stroke_rate_outside_the_pen_range_is_refused(controller: PenController) -> None:
+    with pytest.raises(CommandRefusedError, match="300.0 Hz is outside 25.0-150.0 Hz"):
+        controller.select(Target(0.5, 300.0))
+    assert controller.target == Target(1.0, 100.0, 1.0, "cheeks")
+
+
+def test_low_battery_refuses_a_new_zone_but_self_test_passes() -> None:
+    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9), battery_soc=0.08))
+    ctl.power_on()
+    assert ctl.state == "idle"
+    ctl.select(Target(0.5, 100.0))
+    with pytest.raises(CommandRefusedError, match="battery low"):
+        ctl.arm()
+
+
+def test_critical_battery_fails_the_self_test_into_a_latched_fault() -> None:
+    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9), battery_soc=0.01))
+    ctl.power_on()
+    assert ctl.state == "fault"
+    assert ctl.faults[0].kind == "self_test"
+    with pytest.raises(CommandRefusedError, match="battery still"):
+        ctl.clear()
+    assert ctl.state == "fault"
+
+
+def test_changing_depth_while_running_takes_effect_at_the_next_stroke(controller: PenController) -> None:
+    controller.arm()
+    controller.start()
+    first = controller.run(10)
+    controller.select(Target(0.5, 100.0, 1.0, "cheeks"))
+    second = controller.run(10)
+    assert (first["depth_cmd_mm"] == 1.0).all()
+    assert (second["depth_cmd_mm"] == 0.5).all()
+    assert second["index"][0] == first["index"][-1] + 1
+
+
+def test_estop_retracts_from_running_and_is_idempotent(controller: PenController, backend: SimBackend) -> None:
+    controller.arm()
+    controller.start()
+    controller.run(5)
+    controller.estop()
+    controller.estop()
+    assert controller.state == "estop"
+    assert not backend.pen.command.motor_enabled
+    assert backend.status().tip_mm < 0
+    controller.release()
+    assert controller.state == "idle"
+
+
+def test_run_is_refused_unless_running(controller: PenController) -> None:
+    with pytest.raises(CommandRefusedError, match="strokes run only in state running"):
+        controller.run(1)
+
+
+def test_over_temperature_fault_clears_only_after_cooling(controller: PenController, backend: SimBackend) -> None:
+    controller.arm()
+    controller.start()
+    backend.pen.state.motor_temp_c = 61.0  # as if a long session had heated it
+    controller.run(10)
+    assert controller.state == "fault"
+    assert controller.faults[-1].kind == "over_temperature"
+    assert controller.faults[-1].stroke == 0, "detected on the first stroke that showed it"
+    with pytest.raises(CommandRefusedError, match="must cool"):
+        controller.clear()
+    backend.wait(900.0)
+    controller.clear()
+    assert controller.state == "idle"
+    assert controller.log[-1].reason == "over_temperature"
