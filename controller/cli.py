@@ -33,10 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"penctl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    treat = commands.add_parser("treat", help="run a treatment pass on the simulated pen and write a report",
-                                description="Run a treatment pass and write report.json and report.png.")
-    treat.add_argument("plan", nargs="?", metavar="PLAN",
-                       help="plan file (TOML); default: the built-in full-face plan")
+    treat = commands.add_parser(
+        "treat",
+        help="run a treatment pass on the simulated pen and write a report",
+        description="Run a treatment pass and write report.json and report.png.",
+    )
+    treat.add_argument("plan", nargs="?", metavar="PLAN", help="plan file (TOML); default: the built-in full-face plan")
     treat.add_argument("--out", default="penctl-out", metavar="DIR", help="report directory (default: %(default)s)")
     treat.add_argument("--seed", type=_seed, default=0, metavar="N", help="simulation seed (default: %(default)s)")
     treat.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
@@ -74,8 +76,10 @@ def cmd_treat(args: argparse.Namespace) -> int:
 
 def print_summary(report: dict[str, Any], out: Path) -> None:
     print(f"{report['plan']['name']} (seed {report['seed']}): {report['outcome']}")
-    head = f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'max err':>8} {'rate err':>9} {'strokes':>8} " \
-           f"{'punctures':>9}  density/cm2 mean (p5-p95)"
+    head = (
+        f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'max err':>8} {'rate err':>9} {'strokes':>8} "
+        f"{'punctures':>9}  density/cm2 mean (p5-p95)"
+    )
     print(head)
     for z in report["zones"]:
         if z["strokes"] == 0:
@@ -84,13 +88,17 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
         d, r = z["depth"], z["stroke_rate"]
         density = z.get("density_per_cm2")
         dens = f"{density['mean']:.0f} ({density['p5']:.0f}-{density['p95']:.0f})" if density else "-"
-        print(f"{z['area']:<12} {z['commanded']['depth_mm']:>8.2f} {d['reached_mean_mm']:>8.3f} "
-              f"{d['error_max_abs_mm']:>8.3f} {r['error_pct']:>8.3f}% {z['strokes']:>8} {z['punctures']:>9}  {dens}")
+        print(
+            f"{z['area']:<12} {z['commanded']['depth_mm']:>8.2f} {d['reached_mean_mm']:>8.3f} "
+            f"{d['error_max_abs_mm']:>8.3f} {r['error_pct']:>8.3f}% {z['strokes']:>8} {z['punctures']:>9}  {dens}"
+        )
     t = report["total"]
     if t["strokes"]:
-        print(f"{'total':<12} {'':>8} {'':>8} {t['depth']['error_max_abs_mm']:>8.3f} "
-              f"{t['stroke_rate']['error_pct']:>8.3f}% {t['strokes']:>8} {t['punctures']:>9}  "
-              f"mean depth error {t['depth']['error_mean_mm']:+.3f} mm over {t['duration_s']:.1f} s")
+        print(
+            f"{'total':<12} {'':>8} {'':>8} {t['depth']['error_max_abs_mm']:>8.3f} "
+            f"{t['stroke_rate']['error_pct']:>8.3f}% {t['strokes']:>8} {t['punctures']:>9}  "
+            f"mean depth error {t['depth']['error_mean_mm']:+.3f} mm over {t['duration_s']:.1f} s"
+        )
     for f in report["faults"]:
         print(f"FAULT {f['kind']} at {f['t_s']:.3f} s (stroke {f['stroke']}): {f['message']}")
     print(f"report: {out / 'report.json'}, {out / 'report.png'}")

@@ -42,7 +42,9 @@ class DepthLimit:
     """'pen', 'cartridge' or 'zone <area>'."""
 
 
-def applicable_depth_limit(pen_mm: float, cartridge_mm: float | None, zone_mm: float | None, zone: str = "zone") -> DepthLimit:
+def applicable_depth_limit(
+    pen_mm: float, cartridge_mm: float | None, zone_mm: float | None, zone: str = "zone"
+) -> DepthLimit:
     """The smallest of the pen, cartridge and zone maxima, with its owner.
 
     On a tie the pen is named first, then the cartridge: the owner that is

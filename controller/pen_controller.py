@@ -101,7 +101,9 @@ class PenController:
         self.identity = self.backend.identify()
         problems = self._self_test_problems(self.backend.status())
         if problems:
-            self._latch(FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems)))
+            self._latch(
+                FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems))
+            )
         else:
             self.machine.fire("self_test_passed")
 
@@ -149,7 +151,9 @@ class PenController:
         self.machine.fire("release")
         problems = self._self_test_problems(self.backend.status())
         if problems:
-            self._latch(FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems)))
+            self._latch(
+                FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems))
+            )
         else:
             self.machine.fire("self_test_passed")
 
@@ -169,8 +173,16 @@ class PenController:
         if len(tel):
             self.clock_observe(float(tel["t_s"][-1] + tel["period_s"][-1]))
         if violation is not None:
-            self._latch(FaultRecord(violation.kind, violation.t_s if len(tel) else self.clock.now(),
-                                    violation.stroke, violation.value, violation.limit, violation.message))
+            self._latch(
+                FaultRecord(
+                    violation.kind,
+                    violation.t_s if len(tel) else self.clock.now(),
+                    violation.stroke,
+                    violation.value,
+                    violation.limit,
+                    violation.message,
+                )
+            )
         return tel
 
     def clock_observe(self, pen_time_s: float) -> None:
@@ -211,11 +223,13 @@ class PenController:
         problems = []
         limit = self.depth_limit(status)
         if not 0.0 < target.depth_mm <= limit.depth_mm:
-            problems.append(f"depth {target.depth_mm} mm is outside 0 < depth <= {limit.depth_mm} mm "
-                            f"(the {limit.owner} limit)")
+            problems.append(
+                f"depth {target.depth_mm} mm is outside 0 < depth <= {limit.depth_mm} mm (the {limit.owner} limit)"
+            )
         if not lim.min_frequency_hz <= target.frequency_hz <= lim.max_frequency_hz:
-            problems.append(f"stroke rate {target.frequency_hz} Hz is outside "
-                            f"{lim.min_frequency_hz}-{lim.max_frequency_hz} Hz")
+            problems.append(
+                f"stroke rate {target.frequency_hz} Hz is outside {lim.min_frequency_hz}-{lim.max_frequency_hz} Hz"
+            )
         return problems
 
     def _stroke_refusals(self, new_zone: bool) -> list[str]:
@@ -231,8 +245,10 @@ class PenController:
         problems += self._target_problems(status)
         floor = lim.battery_arm_v if new_zone else lim.battery_critical_v
         if status.battery_v < floor:
-            problems.append(f"battery {status.battery_v:.2f} V below {floor:.2f} V"
-                            + (" (battery low: no new zone)" if new_zone else ""))
+            problems.append(
+                f"battery {status.battery_v:.2f} V below {floor:.2f} V"
+                + (" (battery low: no new zone)" if new_zone else "")
+            )
         if status.motor_temp_c > lim.motor_temp_limit_c:
             problems.append(f"motor {status.motor_temp_c:.1f} degC above {lim.motor_temp_limit_c:.1f} degC")
         return problems

@@ -112,8 +112,10 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
     if reader is None:
         return PenSpec()
     spec = PenSpec(
-        max_depth_mm=reader.number("max_depth_mm", 0.0, PEN_HARDWARE_MAX_DEPTH_MM, "mm",
-                                   default=PEN_HARDWARE_MAX_DEPTH_MM, lo_open=True) or PEN_HARDWARE_MAX_DEPTH_MM,
+        max_depth_mm=reader.number(
+            "max_depth_mm", 0.0, PEN_HARDWARE_MAX_DEPTH_MM, "mm", default=PEN_HARDWARE_MAX_DEPTH_MM, lo_open=True
+        )
+        or PEN_HARDWARE_MAX_DEPTH_MM,
         battery_soc=reader.number("battery_soc", 0.0, 1.0, "(fraction of full)", default=0.9) or 0.0,
     )
     reader.finish()
@@ -137,18 +139,26 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     known = areas()
     area_name = reader.choice("area", list(known))
     area = known.get(area_name or "")
-    zone_cap = reader.number("max_depth_mm", 0.0, area.max_depth_mm if area else 3.0, "mm", required=False,
-                             lo_open=True)
+    zone_cap = reader.number(
+        "max_depth_mm", 0.0, area.max_depth_mm if area else 3.0, "mm", required=False, lo_open=True
+    )
     zone_max = min(zone_cap, area.max_depth_mm) if (area and zone_cap) else (area.max_depth_mm if area else None)
-    limit = applicable_depth_limit(pen.max_depth_mm, cartridge.max_depth_mm if cartridge else None, zone_max,
-                                   f"{area_name} zone")
+    limit = applicable_depth_limit(
+        pen.max_depth_mm, cartridge.max_depth_mm if cartridge else None, zone_max, f"{area_name} zone"
+    )
     owners = f"pen {pen.max_depth_mm:g} mm"
     if cartridge:
         owners += f", cartridge {cartridge.max_depth_mm:g} mm"
     if zone_max is not None:
         owners += f", {area_name} zone {zone_max:g} mm"
-    depth = reader.number("depth_mm", 0.0, limit.depth_mm, f"mm (the smallest of {owners})",
-                          default=area.default_depth_mm if area else None, lo_open=True)
+    depth = reader.number(
+        "depth_mm",
+        0.0,
+        limit.depth_mm,
+        f"mm (the smallest of {owners})",
+        default=area.default_depth_mm if area else None,
+        lo_open=True,
+    )
     lim = FirmwareLimits()
     frequency = reader.number("frequency_hz", lim.min_frequency_hz, lim.max_frequency_hz, "Hz")
     area_cm2 = reader.number("area_cm2", 0.0, 2000.0, "cm2", lo_open=True)
@@ -163,5 +173,15 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     values = (area_name, depth, frequency, area_cm2, speed, skin, pause, zone_max)
     if any(v is None for v in values) or (passes is None and duration is None):
         return None
-    return Zone(str(area_name), float(depth or 0), float(frequency or 0), float(area_cm2 or 0), float(speed or 0),
-                passes, duration, str(skin), float(zone_max or 0), float(pause or 0))
+    return Zone(
+        str(area_name),
+        float(depth or 0),
+        float(frequency or 0),
+        float(area_cm2 or 0),
+        float(speed or 0),
+        passes,
+        duration,
+        str(skin),
+        float(zone_max or 0),
+        float(pause or 0),
+    )

@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from controller.session import SessionResult  # noqa: E402
+from controller.session import SessionResult
 
 WINDOW_STROKES = 240
 """Strokes in the close-up window at the start of the pass."""
@@ -54,8 +54,13 @@ def plot_report(result: SessionResult, path: Path) -> None:
         ax = fig.add_subplot(grid[2 + k // columns, k % columns])
         d = zone.density
         assert d is not None
-        image = ax.imshow(d.per_cm2, cmap="viridis", origin="upper", vmin=0.0,
-                          extent=(0.0, d.per_cm2.shape[1] * d.cell_width_mm, d.per_cm2.shape[0] * d.cell_height_mm, 0.0))
+        image = ax.imshow(
+            d.per_cm2,
+            cmap="viridis",
+            origin="upper",
+            vmin=0.0,
+            extent=(0.0, d.per_cm2.shape[1] * d.cell_width_mm, d.per_cm2.shape[0] * d.cell_height_mm, 0.0),
+        )
         ax.set_title(f"{zone.zone.area}: mean {d.stats()['mean']:.0f}/cm2", fontsize=9)
         ax.set_xlabel("mm", fontsize=8)
         ax.tick_params(labelsize=7)

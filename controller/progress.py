@@ -29,8 +29,9 @@ class ProgressBar:
         self.shown = True
         fraction = done / total if total else 1.0
         filled = int(WIDTH * fraction)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (WIDTH - filled)}] {fraction:6.1%} "
-                          f"{done}/{total} strokes")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (WIDTH - filled)}] {fraction:6.1%} {done}/{total} strokes"
+        )
         self.stream.flush()
 
     def close(self) -> None:

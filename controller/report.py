@@ -54,9 +54,7 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
         rate["error_pct"] = _r(100.0 * (measured_hz - commanded_hz) / commanded_hz)
     out["stroke_rate"] = rate
     out["duration_s"] = _r(periods.sum())
-    out["flags"] = {
-        str(flag.name).lower(): int(np.count_nonzero(tel["flags"] & flag)) for flag in StrokeFlag
-    }
+    out["flags"] = {str(flag.name).lower(): int(np.count_nonzero(tel["flags"] & flag)) for flag in StrokeFlag}
     return out
 
 
@@ -69,7 +67,8 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
         "commanded": {"depth_mm": _r(z.depth_mm), "frequency_hz": _r(z.frequency_hz)},
         "depth_limit": (
             {"depth_mm": _r(result.depth_limit.depth_mm), "owner": result.depth_limit.owner}
-            if result.depth_limit else None
+            if result.depth_limit
+            else None
         ),
         "area_cm2": _r(z.area_cm2),
         "speed_mm_s": _r(z.speed_mm_s),

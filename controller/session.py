@@ -84,8 +84,9 @@ def open_sim_backend(plan: Plan, seed: np.random.SeedSequence) -> PenBackend:
     )
 
 
-def run_session(plan: Plan, seed: int = 0, progress: Progress | None = None,
-                backend: PenBackend | None = None) -> SessionResult:
+def run_session(
+    plan: Plan, seed: int = 0, progress: Progress | None = None, backend: PenBackend | None = None
+) -> SessionResult:
     """Run ``plan`` on ``backend`` (default: a simulated pen seeded from ``seed``)."""
     pen_seed, coverage_seed = np.random.SeedSequence(seed).spawn(2)
     backend = backend or open_sim_backend(plan, pen_seed)
@@ -100,7 +101,7 @@ def run_session(plan: Plan, seed: int = 0, progress: Progress | None = None,
     outcome = "completed"
     try:
         ctl.power_on()
-        for result, zone_seed in zip(results, zone_seeds):
+        for result, zone_seed in zip(results, zone_seeds, strict=True):
             zone = result.zone
             if ctl.state == "fault":
                 outcome = "fault"
@@ -135,9 +136,12 @@ def run_session(plan: Plan, seed: int = 0, progress: Progress | None = None,
             tel = result.telemetry
             if len(tel):
                 result.density = density_map(
-                    RasterPath.for_area(zone.area_cm2, field_mm), zone.speed_mm_s,
+                    RasterPath.for_area(zone.area_cm2, field_mm),
+                    zone.speed_mm_s,
                     tel["t_s"].astype(np.float64) - float(tel["t_s"][0]),
-                    (tel["flags"] & StrokeFlag.CONTACT).astype(bool), pattern, np.random.default_rng(zone_seed),
+                    (tel["flags"] & StrokeFlag.CONTACT).astype(bool),
+                    pattern,
+                    np.random.default_rng(zone_seed),
                 )
             if ctl.state != "running":
                 outcome = "fault"

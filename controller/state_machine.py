@@ -129,6 +129,7 @@ class PenStateMachine:
         return not self._refusals
 
     def _record(self, event: EventData) -> None:
+        assert event.transition is not None
         self.log.append(
             TransitionRecord(
                 t_s=self._now(),

@@ -60,8 +60,15 @@ class StrokeLoop:
         while remaining > 0:
             tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
             if len(tel) == 0:
-                violation = Violation("no_telemetry", 0, self.counters.strokes, float("nan"), 0.0, 0.0,
-                                      "the pen reported no strokes while running")
+                violation = Violation(
+                    "no_telemetry",
+                    0,
+                    self.counters.strokes,
+                    float("nan"),
+                    0.0,
+                    0.0,
+                    "the pen reported no strokes while running",
+                )
                 break
             violation = self.supervisor.first_violation(tel, depth, frequency_hz)
             if violation is not None:

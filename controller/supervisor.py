@@ -45,24 +45,44 @@ class Supervisor:
         lim = self.limits
         rate = 1.0 / tel["period_s"].astype(np.float64)
         masks = {
-            "over_depth": (tel["depth_mm"] > depth.depth_mm + lim.over_depth_margin_mm,
-                           tel["depth_mm"], depth.depth_mm + lim.over_depth_margin_mm,
-                           f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit "
-                           f"{depth.depth_mm:.2f} mm + {lim.over_depth_margin_mm:.2f} mm margin"),
-            "not_retracted": ((tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0, tel["end_mm"], 0.0,
-                              "needles still at {value:.3f} mm at the end of the stroke: not retracted"),
-            "overcurrent": (tel["current_a"] > lim.overcurrent_a, tel["current_a"], lim.overcurrent_a,
-                            f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A"),
-            "over_temperature": (tel["motor_temp_c"] > lim.motor_temp_limit_c, tel["motor_temp_c"],
-                                 lim.motor_temp_limit_c,
-                                 f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC"),
-            "battery_critical": (tel["battery_v"] < lim.battery_critical_v, tel["battery_v"],
-                                 lim.battery_critical_v,
-                                 f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V"),
-            "stroke_rate": (np.abs(rate - frequency_hz) > lim.stroke_rate_tolerance * frequency_hz, rate,
-                            frequency_hz,
-                            f"stroke rate {{value:.1f}} Hz deviates from {frequency_hz:.1f} Hz by more than "
-                            f"{lim.stroke_rate_tolerance:.0%}"),
+            "over_depth": (
+                tel["depth_mm"] > depth.depth_mm + lim.over_depth_margin_mm,
+                tel["depth_mm"],
+                depth.depth_mm + lim.over_depth_margin_mm,
+                f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit "
+                f"{depth.depth_mm:.2f} mm + {lim.over_depth_margin_mm:.2f} mm margin",
+            ),
+            "not_retracted": (
+                (tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0,
+                tel["end_mm"],
+                0.0,
+                "needles still at {value:.3f} mm at the end of the stroke: not retracted",
+            ),
+            "overcurrent": (
+                tel["current_a"] > lim.overcurrent_a,
+                tel["current_a"],
+                lim.overcurrent_a,
+                f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A",
+            ),
+            "over_temperature": (
+                tel["motor_temp_c"] > lim.motor_temp_limit_c,
+                tel["motor_temp_c"],
+                lim.motor_temp_limit_c,
+                f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC",
+            ),
+            "battery_critical": (
+                tel["battery_v"] < lim.battery_critical_v,
+                tel["battery_v"],
+                lim.battery_critical_v,
+                f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
+            ),
+            "stroke_rate": (
+                np.abs(rate - frequency_hz) > lim.stroke_rate_tolerance * frequency_hz,
+                rate,
+                frequency_hz,
+                f"stroke rate {{value:.1f}} Hz deviates from {frequency_hz:.1f} Hz by more than "
+                f"{lim.stroke_rate_tolerance:.0%}",
+            ),
         }
         bad = np.zeros(len(tel), dtype=bool)
         for mask, _, _, _ in masks.values():

@@ -25,7 +25,7 @@ class Problem:
     got: object = None
 
     def __str__(self) -> str:
-        text = f"{self.key}: expected {self.expected}"
+        text = f"{self.key}: expected {self.expected}" if self.key else f"expected {self.expected}"
         return text + (f", got {self.got!r}" if self.got is not None else "")
 
 
@@ -73,8 +73,14 @@ class TableReader:
         return self.table[name]
 
     def number(
-        self, name: str, lo: float, hi: float, unit: str, default: float | None = None,
-        required: bool = True, lo_open: bool = False,
+        self,
+        name: str,
+        lo: float,
+        hi: float,
+        unit: str,
+        default: float | None = None,
+        required: bool = True,
+        lo_open: bool = False,
     ) -> float | None:
         """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
         lo_text = f"above {lo:g}" if lo_open else f"from {lo:g}"
@@ -90,9 +96,7 @@ class TableReader:
             return default
         return float(value)
 
-    def integer(
-        self, name: str, lo: int, hi: int, default: int | None = None, required: bool = True
-    ) -> int | None:
+    def integer(self, name: str, lo: int, hi: int, default: int | None = None, required: bool = True) -> int | None:
         expected = f"a whole number from {lo} to {hi}"
         value = self._get(name, expected, required and default is None)
         if value is _MISSING:
@@ -149,4 +153,6 @@ class TableReader:
         """Report every key that no read asked for: probably a typo."""
         for name in self.table:
             if name not in self._read:
-                self.problems.append(Problem(self.key(name), f"no such key here (known: {', '.join(sorted(self._read))})"))
+                self.problems.append(
+                    Problem(self.key(name), f"no such key here (known: {', '.join(sorted(self._read))})")
+                )

@@ -2,7 +2,11 @@
 
 from hal.backend import (
     SKIN_TYPES,
-    CartridgeInfo, PenBackend, PenIdentity, PenStatus, SimulatedWorld,
+    CartridgeInfo,
+    PenBackend,
+    PenIdentity,
+    PenStatus,
+    SimulatedWorld,
     StrokeCommand,
 )
 from hal.errors import (
@@ -18,8 +22,8 @@ from hal.registry import BACKENDS, open_backend, register_backend
 from hal.telemetry import TELEMETRY_DTYPE, StrokeFlag, Telemetry, empty_telemetry
 
 __all__ = [
-    "SKIN_TYPES",
     "BACKENDS",
+    "SKIN_TYPES",
     "TELEMETRY_DTYPE",
     "BackendError",
     "BackendNotFoundError",

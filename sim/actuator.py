@@ -121,7 +121,7 @@ class Trajectory:
         that saturates overshoots unpredictably. The shortfall shows in the
         telemetry (SHORTFALL flag, depth reached), it is not hidden.
         """
-        moving = max(2, int(round(ticks * (1.0 - dwell))))
+        moving = max(2, round(ticks * (1.0 - dwell)))
         omega = 2.0 * np.pi / (moving * dt)
         amplitude = min((depth_mm - home_mm) * 1e-3 / 2.0, max_accel_m_s2 / (omega * omega))
         phase = omega * dt * np.arange(1, ticks + 1, dtype=np.float64)
@@ -183,7 +183,10 @@ def integrate_strokes(
 
     # Feed-forward of the known dynamics, the same for every stroke of the batch.
     feed_forward = m * trajectory.accel_m_s2 + c * trajectory.velocity_m_s + ks * (trajectory.position_m - home)
-    for xr, vr, ff in zip(trajectory.position_m.tolist(), trajectory.velocity_m_s.tolist(), feed_forward.tolist()):
+    reference = zip(
+        trajectory.position_m.tolist(), trajectory.velocity_m_s.tolist(), feed_forward.tolist(), strict=True
+    )
+    for xr, vr, ff in reference:
         # Position servo -> current demand, clipped by the current limit.
         i_dem = (ff + kp * (xr - x) + kd * (vr - v)) / kf
         limited |= np.abs(i_dem) > ilim

@@ -15,6 +15,7 @@ the whole batch bit for bit.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class _Batch:
     """What :meth:`SimulatedPen.discard_after` needs to rewind the last batch."""
 
     start: PenState
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
     ticks_per_stroke: int
     outputs: StrokeOutputs
     temps_c: NDArray[np.float64]
@@ -122,7 +123,7 @@ class SimulatedPen:
 
     def ticks_per_stroke(self, frequency_hz: float) -> int:
         """Stroke period in physics ticks: the pen's stroke timer counts whole ticks."""
-        return max(2, int(round(1.0 / (frequency_hz * self.dt))))
+        return max(2, round(1.0 / (frequency_hz * self.dt)))
 
     # --- actions -------------------------------------------------------------
     def retract(self) -> None:
@@ -139,7 +140,7 @@ class SimulatedPen:
         s = self.state
         s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, 0.0, seconds)
         s.charge_used_c += self.coil.idle_current_a * seconds
-        s.ticks += int(round(seconds / self.dt))
+        s.ticks += round(seconds / self.dt)
         self._last = None
 
     def run(self, strokes: int) -> Telemetry:
@@ -255,19 +256,36 @@ class SimulatedPen:
         charges = np.full(n + 1, start.charge_used_c)
         resistance = np.full(n, self._resistance(start.motor_temp_c))
         ocv = np.full(n, open_circuit_voltage(self.battery_soc_at(start.charge_used_c)))
-        fields = ("x_end", "v_end", "i_end", "battery_current_end", "peak_m", "current_peak_a",
-                  "copper_energy_j", "battery_charge_c", "battery_min_v", "current_limited", "voltage_saturated")
-        out = StrokeOutputs(*(np.zeros(n, dtype=bool if f in ("current_limited", "voltage_saturated") else float)
-                              for f in fields))
+        fields = (
+            "x_end",
+            "v_end",
+            "i_end",
+            "battery_current_end",
+            "peak_m",
+            "current_peak_a",
+            "copper_energy_j",
+            "battery_charge_c",
+            "battery_min_v",
+            "current_limited",
+            "voltage_saturated",
+        )
+        out = StrokeOutputs(
+            *(np.zeros(n, dtype=bool if f in ("current_limited", "voltage_saturated") else float) for f in fields)
+        )
         skin = self.skin
         first = 0
         while True:
             part = slice(first, n)
             result = integrate_strokes(
-                StrokeInputs(x0[part], v0[part], i0[part], b0[part], resistance[part], ocv[part],
-                             stiffness[part], surface[part]),
-                trajectory, self.dt, self.coil, self.servo,
-                skin.stiffening_mm * 1e-3, skin.damping_ns_per_m * needles,
+                StrokeInputs(
+                    x0[part], v0[part], i0[part], b0[part], resistance[part], ocv[part], stiffness[part], surface[part]
+                ),
+                trajectory,
+                self.dt,
+                self.coil,
+                self.servo,
+                skin.stiffening_mm * 1e-3,
+                skin.damping_ns_per_m * needles,
                 self.battery.internal_resistance_ohm,
             )
             for f in fields:
@@ -278,19 +296,21 @@ class SimulatedPen:
                 temps[j + 1] = temperature_after(self.thermal, float(temps[j]), power, period)
                 charges[j + 1] = charges[j] + out.battery_charge_c[j]
             implied = (
-                out.x_end[first:n - 1], out.v_end[first:n - 1], out.i_end[first:n - 1],
-                out.battery_current_end[first:n - 1],
-                np.array([self._resistance(t) for t in temps[first + 1:n].tolist()]),
-                np.array([open_circuit_voltage(self.battery_soc_at(q)) for q in charges[first + 1:n].tolist()]),
+                out.x_end[first : n - 1],
+                out.v_end[first : n - 1],
+                out.i_end[first : n - 1],
+                out.battery_current_end[first : n - 1],
+                np.array([self._resistance(t) for t in temps[first + 1 : n].tolist()]),
+                np.array([open_circuit_voltage(self.battery_soc_at(q)) for q in charges[first + 1 : n].tolist()]),
             )
             guesses = (x0, v0, i0, b0, resistance, ocv)
             wrong = np.zeros(max(n - 1 - first, 0), dtype=bool)
-            for guess, value in zip(guesses, implied):
-                wrong |= guess[first + 1:n] != value
+            for guess, value in zip(guesses, implied, strict=True):
+                wrong |= guess[first + 1 : n] != value
             if not wrong.any():
                 return out, temps, charges
-            for guess, value in zip(guesses, implied):
-                guess[first + 1:n] = value
+            for guess, value in zip(guesses, implied, strict=True):
+                guess[first + 1 : n] = value
             first = first + 1 + int(np.argmax(wrong))
 
     def battery_soc_at(self, charge_used_c: float) -> float:

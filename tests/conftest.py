@@ -16,8 +16,14 @@ from sim.pen import SimulatedPen
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_pen(seed: int = 7, depth_mm: float = 1.0, frequency_hz: float = 100.0, skin: str = "normal",
-             needles: int = 12, battery_soc: float = 0.9) -> SimulatedPen:
+def make_pen(
+    seed: int = 7,
+    depth_mm: float = 1.0,
+    frequency_hz: float = 100.0,
+    skin: str = "normal",
+    needles: int = 12,
+    battery_soc: float = 0.9,
+) -> SimulatedPen:
     """A simulated pen already commanded to stroke."""
     from sim.tissue import SKIN_TYPES
 

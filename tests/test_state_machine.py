@@ -130,10 +130,14 @@ def test_arm_refused_without_a_cartridge() -> None:
 def test_depth_beyond_the_smallest_limit_is_refused_and_names_its_owner(
     pen_mm: float, cartridge_mm: float, zone_mm: float | None, owner: str
 ) -> None:
-    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9, max_depth_mm=cartridge_mm)),
-                        limits=FirmwareLimits(pen_max_depth_mm=pen_mm))
+    ctl = PenController(
+        SimBackend(seed=1, cartridge=Cartridge(9, max_depth_mm=cartridge_mm)),
+        limits=FirmwareLimits(pen_max_depth_mm=pen_mm),
+    )
     ctl.power_on()
-    with pytest.raises(CommandRefusedError, match=f"depth 1.3 mm is outside 0 < depth <= 1.2 mm \\(the {owner} limit\\)"):
+    with pytest.raises(
+        CommandRefusedError, match=f"depth 1.3 mm is outside 0 < depth <= 1.2 mm \\(the {owner} limit\\)"
+    ):
         ctl.select(Target(1.3, 100.0, zone_mm, "cheeks"))
     assert ctl.target is None, "a refused selection changes nothing"
     ctl.select(Target(1.2, 100.0, zone_mm, "cheeks"))

@@ -1,0 +1,60 @@
+"""The raster path and the puncture-density map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controller.coverage import RasterPath, density_map, needle_pattern
+from controller.plan import parse_plan
+from controller.session import planned_strokes
+from tests.test_plan import plan_text
+
+
+def test_needles_sit_inside_the_field() -> None:
+    for n in (1, 12, 16, 36):
+        pattern = needle_pattern(n, 3.5)
+        assert pattern.shape == (n, 2)
+        assert (np.hypot(pattern[:, 0], pattern[:, 1]) <= 1.75).all()
+        assert len({tuple(p) for p in pattern.round(6)}) == n
+
+
+def test_the_raster_covers_the_rectangle_row_by_row() -> None:
+    path = RasterPath.for_area(16.0, 3.5)  # 40 x 40 mm
+    assert path.rows == 12
+    assert path.length_mm == 12 * 40.0
+    x, y = path.positions(np.array([0.0, 10.0, 40.0 + 10.0, path.length_mm + 10.0]))
+    assert x.tolist() == [0.0, 10.0, 30.0, 10.0]  # the second row runs back
+    assert y[0] == y[1] == y[3] and y[2] > y[1]
+
+
+def test_punctures_are_conserved_and_density_matches_the_arithmetic() -> None:
+    path = RasterPath.for_area(20.0, 3.5)
+    hz, speed, needles = 120.0, 150.0, 12
+    n = int(path.length_mm / speed * hz)
+    times = np.arange(n) / hz
+    dmap = density_map(
+        path, speed, times, np.ones(n, dtype=bool), needle_pattern(needles, 3.5), np.random.default_rng(0)
+    )
+    assert dmap.punctures_inside + dmap.punctures_outside == n * needles
+    expected = dmap.punctures_inside / 20.0
+    assert abs(dmap.stats()["mean"] - expected) / expected < 1e-9
+    # One pass at 150 mm/s with rows one field apart: hz * needles / (speed * spacing) per mm2.
+    spacing = path.height_mm / path.rows
+    assert abs(dmap.stats()["mean"] - 100 * hz * needles / (speed * spacing)) / dmap.stats()["mean"] < 0.1
+
+
+def test_strokes_that_miss_the_skin_do_not_puncture() -> None:
+    path = RasterPath.for_area(10.0, 3.5)
+    times = np.arange(1000) / 100.0
+    contact = np.zeros(1000, dtype=bool)
+    dmap = density_map(path, 100.0, times, contact, needle_pattern(12, 3.5), np.random.default_rng(0))
+    assert dmap.per_cm2.sum() == 0 and dmap.punctures_outside == 0
+
+
+def test_planned_strokes_follow_passes_or_duration() -> None:
+    plan = parse_plan(plan_text(hz=100).encode(), "p.toml")
+    zone = plan.zones[0]
+    path = RasterPath.for_area(zone.area_cm2, 3.5)
+    assert planned_strokes(zone, 3.5) == round(path.length_mm / zone.speed_mm_s * 100)
+    timed = parse_plan(plan_text(hz=100).replace("passes = 1", "duration_s = 12.5").encode(), "p.toml").zones[0]
+    assert planned_strokes(timed, 3.5) == 1250

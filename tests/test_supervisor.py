@@ -1,0 +1,113 @@
+"""The supervisor finds the first stroke that broke a limit; the stroke loop stops the pen there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from controller.limits import DepthLimit, FirmwareLimits
+from controller.pen_controller import PenController, Target
+from controller.supervisor import CHECKS, Supervisor
+from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
+from sim.backend import SimBackend
+from sim.cartridge import Cartridge
+
+LIMIT = DepthLimit(1.0, "zone cheeks")
+
+
+def healthy(n: int = 10) -> Telemetry:
+    tel = empty_telemetry(n)
+    tel["index"] = np.arange(n)
+    tel["t_s"] = np.arange(n) / 100.0
+    tel["depth_cmd_mm"] = 1.0
+    tel["depth_mm"] = 0.99
+    tel["period_s"] = 0.01
+    tel["current_a"] = 1.0
+    tel["motor_temp_c"] = 30.0
+    tel["battery_v"] = 3.8
+    tel["end_mm"] = -0.3
+    tel["flags"] = StrokeFlag.CONTACT
+    return tel
+
+
+BREAKS = {
+    "over_depth": ("depth_mm", 1.06),
+    "not_retracted": ("flags", StrokeFlag.CONTACT | StrokeFlag.NOT_RETRACTED),
+    "overcurrent": ("current_a", 1.8),
+    "over_temperature": ("motor_temp_c", 60.5),
+    "battery_critical": ("battery_v", 3.1),
+    "stroke_rate": ("period_s", 0.0105),
+}
+
+
+def test_every_check_is_exercised_here() -> None:
+    assert set(BREAKS) == set(CHECKS)
+
+
+@pytest.mark.parametrize("kind", CHECKS)
+def test_each_limit_is_caught_on_the_stroke_that_broke_it(kind: str) -> None:
+    tel = healthy()
+    field, value = BREAKS[kind]
+    tel[field][6:] = value
+    v = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0)
+    assert v is not None
+    assert (v.kind, v.position, v.stroke) == (kind, 6, 6)
+    assert v.t_s == pytest.approx(0.06)
+
+
+def test_healthy_strokes_pass() -> None:
+    assert Supervisor(FirmwareLimits()).first_violation(healthy(), LIMIT, 100.0) is None
+
+
+def test_reaching_exactly_the_margin_is_allowed() -> None:
+    tel = healthy()
+    tel["depth_mm"] = np.float32(1.0 + 0.04)
+    assert Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0) is None
+
+
+def test_the_earliest_stroke_wins_and_ties_follow_the_check_order() -> None:
+    tel = healthy()
+    tel["current_a"][3] = 2.0
+    tel["depth_mm"][3] = 1.2
+    tel["motor_temp_c"][2] = 70.0
+    v = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0)
+    assert v is not None and (v.kind, v.position) == ("over_temperature", 2)
+    tel["motor_temp_c"][2] = 30.0
+    v = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0)
+    assert v is not None and (v.kind, v.position) == ("over_depth", 3)
+
+
+def _overheating_controller(batch: int) -> tuple[PenController, SimBackend]:
+    backend = SimBackend(seed=5, cartridge=Cartridge(42))
+    backend.pen.state.motor_temp_c = 59.0
+    limits = FirmwareLimits(motor_temp_limit_c=59.5)
+    ctl = PenController(backend, limits=limits, batch_strokes=batch)
+    ctl.power_on()
+    ctl.select(Target(2.0, 120.0, None, "abdomen"))
+    ctl.arm()
+    ctl.start()
+    return ctl, backend
+
+
+def test_a_fault_lands_on_the_same_stroke_whatever_the_batch_size() -> None:
+    outcomes = []
+    for batch in (1, 7, 4096):
+        ctl, backend = _overheating_controller(batch)
+        tel = ctl.run(20_000)
+        assert ctl.state == "fault"
+        fault = ctl.faults[-1]
+        outcomes.append(
+            (
+                fault.kind,
+                fault.stroke,
+                fault.t_s,
+                len(tel),
+                backend.pen.state.stroke_index,
+                tel.tobytes(),
+                backend.pen.rng.bit_generator.state["state"]["state"],
+            )
+        )
+        assert not backend.pen.command.motor_enabled, "retracted and motor disabled"
+    assert outcomes[0][0] == "over_temperature"
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0][3] == outcomes[0][1] + 1, "the pen did the violating stroke and not one more"
