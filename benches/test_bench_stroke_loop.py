@@ -1,63 +1,88 @@
-"""Benchmarks of the timing-critical path: the simulator and the controller's stroke loop.
+"""Benchmarks of the timing-critical path. Run: ``pytest benches/ --benchmark-only``.
 
-Run with ``pytest benches/ --benchmark-only``. Figures that matter are put in
-``extra_info`` (strokes per second, real-time factor, microseconds per stroke).
+Derived figures go into ``extra_info``. The CI gates (.ci/check_gates.py) are
+ratios between benchmarks of the same run, never absolute times: the machines
+are shared and noisy.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from controller.pen_controller import PenController, Target
+from controller.plan import load_plan
+from controller.report import build_report
+from controller.session import run_session
+from hal.backend import StrokeCommand
+from hal.registry import open_backend
 from hal.telemetry import Telemetry
-from sim.backend import SimBackend
 from sim.cartridge import Cartridge
-from tests.conftest import make_pen
 
-STROKES = 4096
+FULL_PASS = 216_000
+"""Strokes of a 30-minute pass at 120 Hz."""
+MODEL_WORKLOAD = 600
+"""Strokes that the reference and the kernel both run, for the speed-up gate."""
+LOOP_STROKES = 4096
+FAST_MODEL = os.environ.get("PENCTL_BENCH_FAST_MODEL", "kernel")
+"""Set to 'reference' to see the speed-up gate fail (the gate's own check)."""
 
 
-def test_simulator_throughput(benchmark: Any) -> None:
-    """Physics only: strokes of 1.0 mm at 120 Hz, 24 kHz physics, nonlinear skin."""
+def simulate(strokes: int, model: str) -> Telemetry:
+    backend = open_backend("sim", seed=1, cartridge=Cartridge(1), model=model)
+    backend.apply(StrokeCommand(1.0, 120.0))
+    return backend.read_strokes(strokes)
 
-    def run() -> Telemetry:
-        return make_pen(depth_mm=1.0, frequency_hz=120.0).run(STROKES)
 
-    tel = benchmark.pedantic(run, rounds=3, iterations=1)
-    assert len(tel) == STROKES
-    seconds = benchmark.stats.stats.min if benchmark.stats else float("nan")
+def _best(benchmark: Any) -> float:
+    return float(benchmark.stats.stats.min) if benchmark.stats else float("nan")
+
+
+def test_simulator_30_minute_pass(benchmark: Any) -> None:
+    """Physics of a 30-minute pass at 120 Hz, 24 kHz, nonlinear skin: target <= 1 s."""
+    simulate(10, FAST_MODEL)  # compile or load the kernel outside the timing
+    tel = benchmark.pedantic(
+        simulate, args=(FULL_PASS if FAST_MODEL == "kernel" else 2000, FAST_MODEL), rounds=3, iterations=1
+    )
     simulated = float(tel["period_s"].astype(np.float64).sum())
-    benchmark.extra_info.update(strokes_per_s=STROKES / seconds, real_time_factor=simulated / seconds)
+    seconds = _best(benchmark)
+    benchmark.extra_info.update(
+        strokes=len(tel), simulated_s=simulated, strokes_per_s=len(tel) / seconds, real_time_factor=simulated / seconds
+    )
 
 
-class _ReplayBackend(SimBackend):
-    """A pen that replays precomputed telemetry, so only the controller's cost is measured."""
-
-    def __init__(self, tel: Telemetry) -> None:
-        super().__init__(seed=0, cartridge=Cartridge(1))
-        self._tel = tel
-        self._pos = 0
-
-    def read_strokes(self, max_strokes: int) -> Telemetry:
-        part = self._tel[self._pos : self._pos + max_strokes]
-        self._pos = (self._pos + len(part)) % len(self._tel)
-        return part
+def test_model_fast(benchmark: Any) -> None:
+    simulate(10, FAST_MODEL)
+    tel = benchmark.pedantic(simulate, args=(MODEL_WORKLOAD, FAST_MODEL), rounds=5, iterations=1)
+    benchmark.extra_info.update(strokes=len(tel), model=FAST_MODEL)
 
 
-def test_controller_cost_per_stroke(benchmark: Any) -> None:
-    tel = make_pen(depth_mm=1.0, frequency_hz=120.0).run(STROKES)
-    ctl = PenController(_ReplayBackend(tel))
+def test_model_reference(benchmark: Any) -> None:
+    tel = benchmark.pedantic(simulate, args=(MODEL_WORKLOAD, "reference"), rounds=3, iterations=1)
+    fast = simulate(MODEL_WORKLOAD, "kernel")
+    diff = np.abs(tel["depth_mm"].astype(np.float64) - fast["depth_mm"].astype(np.float64)).max()
+    assert diff <= 1e-3
+    benchmark.extra_info.update(strokes=len(tel), max_depth_diff_um=float(diff * 1e3))
+
+
+def test_stroke_loop_per_stroke(benchmark: Any) -> None:
+    """The controller's share: supervisor checks, counting, logging, on replayed telemetry."""
+    recording = simulate(LOOP_STROKES, "kernel")
+    ctl = PenController(open_backend("replay", telemetry=recording, loop=True))
     ctl.power_on()
     ctl.select(Target(1.0, 120.0, 1.0, "cheeks"))
     ctl.arm()
     ctl.start()
+    out = benchmark.pedantic(ctl.run, args=(LOOP_STROKES,), rounds=30, iterations=1)
+    assert len(out) == LOOP_STROKES and ctl.state == "running"
+    benchmark.extra_info.update(strokes=LOOP_STROKES, us_per_stroke=1e6 * _best(benchmark) / LOOP_STROKES)
 
-    def run() -> Telemetry:
-        return ctl.run(STROKES)
 
-    out = benchmark.pedantic(run, rounds=20, iterations=1)
-    assert len(out) == STROKES and ctl.state == "running"
-    seconds = benchmark.stats.stats.min if benchmark.stats else float("nan")
-    benchmark.extra_info.update(us_per_stroke=1e6 * seconds / STROKES)
+def test_plan_to_report(benchmark: Any) -> None:
+    """The built-in plan end to end: validation, pass, coverage maps, report (no PNG)."""
+    plan = load_plan(None)
+    report = benchmark.pedantic(lambda: build_report(run_session(plan, seed=0)), rounds=3, iterations=1)
+    assert report["outcome"] == "completed"
+    benchmark.extra_info.update(strokes=report["total"]["strokes"])

@@ -7,8 +7,9 @@ Exit codes: 0 the job finished, 1 the treatment ended in a fault or refusal,
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,53 @@ def build_parser() -> argparse.ArgumentParser:
     treat.add_argument("--seed", type=_seed, default=0, metavar="N", help="simulation seed (default: %(default)s)")
     treat.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
     treat.set_defaults(handler=cmd_treat)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure the simulator, the stroke loop and real-time lateness",
+        description="Measure simulator throughput, the kernel's speed-up over the "
+        "reference model, the controller's cost per stroke and stroke-boundary "
+        "lateness in real-time mode.",
+    )
+    bench.add_argument(
+        "--seconds",
+        type=_positive("seconds", 0.1, 600.0),
+        default=2.0,
+        metavar="S",
+        help="length of the real-time run (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--rate",
+        type=_positive("rate", 25.0, 150.0),
+        default=150.0,
+        metavar="HZ",
+        help="stroke rate of the real-time run (default: %(default)s)",
+    )
+    bench.add_argument("--full", action="store_true", help="simulate a whole 30-minute pass (216,000 strokes)")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.set_defaults(handler=cmd_bench)
     return parser
+
+
+def _positive(name: str, lo: float, hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"--{name}: expected a number from {lo:g} to {hi:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from controller.bench import format_bench, run_bench
+
+    figures = run_bench(seconds=args.seconds, rate_hz=args.rate, full=args.full)
+    print(json.dumps(figures, indent=2) if args.json else format_bench(figures))
+    return EXIT_OK
 
 
 def cmd_treat(args: argparse.Namespace) -> int:

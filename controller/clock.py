@@ -9,6 +9,7 @@ too, and only here.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 
@@ -34,3 +35,38 @@ class SimClock:
         if t_s < self._now:
             raise ValueError(f"simulated time cannot go back from {self._now} s to {t_s} s")
         self._now = t_s
+
+
+class WallClock:
+    """Real time for real pens: seconds since construction, from the host's monotonic counter."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def now(self) -> float:
+        return time.perf_counter() - self._start
+
+
+class Pacer:
+    """Paces a loop to stroke boundaries on the wall clock and measures how late each one is served.
+
+    It sleeps until shortly before the boundary and spins for the rest, because
+    a plain sleep on a shared machine wakes up to a scheduler tick late.
+    """
+
+    SPIN_S = 0.0003
+
+    def __init__(self, period_s: float, clock: WallClock | None = None) -> None:
+        self.period_s = period_s
+        self.clock = clock or WallClock()
+        self._origin = self.clock.now()
+
+    def wait_for_boundary(self, k: int) -> float:
+        """Block until stroke boundary ``k``; return how late (seconds) it is served."""
+        target = self._origin + k * self.period_s
+        remaining = target - self.clock.now()
+        if remaining > self.SPIN_S:
+            time.sleep(remaining - self.SPIN_S)
+        while self.clock.now() < target:
+            pass
+        return self.clock.now() - target

@@ -16,6 +16,7 @@ from hal.errors import BackendError, BackendNotFoundError
 
 BACKENDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.backend", "SimBackend"),
+    "replay": ("hal.replay_backend", "ReplayBackend"),
 }
 """Backend name -> (module, class name)."""
 

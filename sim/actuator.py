@@ -1,20 +1,17 @@
-"""The needle carriage: a voice-coil linear actuator under a position servo.
+"""The needle carriage: a voice-coil linear actuator under a position servo, and its stroke reference.
 
 Mechanics: a moving mass on a return spring with viscous damping, driven by the
 coil force ``Kf * i`` and resisted by the skin once the tips pass the surface.
 Electrics: ``L di/dt = u - R i - Ke v`` with the drive voltage ``u`` limited by
-the loaded battery voltage and the commanded current limited by the current
-limit. The pen's inner loop runs at the physics rate: a position/velocity servo
-with feed-forward of the reference trajectory's inertia, damping and spring
-terms (it does not know the skin, so the skin costs a little depth, as on a real
-pen), and a current loop that compensates back-EMF.
+the boosted, loaded battery voltage and the commanded current limited by the
+current limit. The pen's inner loop runs at the physics rate: a
+position/velocity servo with feed-forward of the reference trajectory's inertia,
+damping and spring terms (it does not know the skin, so the skin costs a little
+depth, as on a real pen), and a current loop that compensates back-EMF.
 
-:func:`integrate_strokes` steps many strokes side by side, one NumPy vector
-element per stroke, because every stroke of a batch follows the same reference
-trajectory. Only ``+ - * /``, ``min``, ``max`` and comparisons are used in the
-tick loop, which IEEE 754 makes exact and independent of vector length, so a
-stroke computed in a batch of 4,000 is bit-identical to the same stroke computed
-alone.
+The equations are stepped tick by tick twice over: readably in
+:mod:`sim.reference` (the accuracy oracle) and compiled in :mod:`sim.kernel`
+(what the pen runs).
 """
 
 from __future__ import annotations
@@ -69,37 +66,6 @@ class ServoGains:
     current_v_per_a: float = 4.0
 
 
-@dataclass
-class StrokeInputs:
-    """Per-stroke initial state and conditions, one element per stroke (SI units)."""
-
-    x0: FloatArray
-    v0: FloatArray
-    i0: FloatArray
-    battery_current0: FloatArray
-    coil_resistance_ohm: FloatArray
-    open_circuit_v: FloatArray
-    contact_stiffness_n_per_m: FloatArray
-    surface_m: FloatArray
-
-
-@dataclass
-class StrokeOutputs:
-    """Per-stroke results, one element per stroke (SI units)."""
-
-    x_end: FloatArray
-    v_end: FloatArray
-    i_end: FloatArray
-    battery_current_end: FloatArray
-    peak_m: FloatArray
-    current_peak_a: FloatArray
-    copper_energy_j: FloatArray
-    battery_charge_c: FloatArray
-    battery_min_v: FloatArray
-    current_limited: NDArray[np.bool_]
-    voltage_saturated: NDArray[np.bool_]
-
-
 @dataclass(frozen=True)
 class Trajectory:
     """The reference the servo follows in one stroke: extend to depth and back, cosine-shaped."""
@@ -132,98 +98,3 @@ class Trajectory:
             velocity_m_s=np.where(still, 0.0, amplitude * omega * np.sin(phase)),
             accel_m_s2=np.where(still, 0.0, amplitude * omega * omega * np.cos(phase)),
         )
-
-
-def integrate_strokes(
-    inputs: StrokeInputs,
-    trajectory: Trajectory,
-    dt: float,
-    coil: VoiceCoilParams,
-    servo: ServoGains,
-    skin_stiffening_m: float,
-    skin_damping_ns_per_m: float,
-    battery_resistance_ohm: float,
-) -> StrokeOutputs:
-    """Step every stroke of a batch through the same trajectory, tick by tick.
-
-    Semi-implicit Euler for the mechanics and explicit Euler for the coil
-    current are stable here by a wide margin (servo natural frequency times dt is
-    about 0.14; the current loop's ``dt (R + Kc) / L`` is below 0.8).
-    """
-    m = coil.moving_mass_kg
-    ks = coil.spring_n_per_m
-    c = coil.damping_ns_per_m
-    kf = coil.force_constant_n_per_a
-    ilim = coil.current_limit_a
-    home = coil.home_mm * 1e-3
-    back_stop, front_stop = coil.back_stop_mm * 1e-3, coil.front_stop_mm * 1e-3
-    kp, kd, kc = servo.position_n_per_m, servo.velocity_ns_per_m, servo.current_v_per_a
-    dt_over_l = dt / coil.coil_inductance_h
-    inv_stiffening = 1.0 / skin_stiffening_m
-    boost, efficiency, idle = coil.boost_ratio, coil.boost_efficiency, coil.idle_current_a
-
-    x = inputs.x0.copy()
-    v = inputs.v0.copy()
-    i = inputs.i0.copy()
-    ib = inputs.battery_current0.copy()
-    r = inputs.coil_resistance_ohm
-    ocv = inputs.open_circuit_v
-    kt = inputs.contact_stiffness_n_per_m
-    surface = inputs.surface_m
-    ct = skin_damping_ns_per_m
-
-    n = x.shape[0]
-    peak = np.full(n, -np.inf)
-    ipeak = np.zeros(n)
-    energy = np.zeros(n)
-    charge = np.zeros(n)
-    vmin = np.full(n, np.inf)
-    limited = np.zeros(n, dtype=bool)
-    saturated = np.zeros(n, dtype=bool)
-
-    # Feed-forward of the known dynamics, the same for every stroke of the batch.
-    feed_forward = m * trajectory.accel_m_s2 + c * trajectory.velocity_m_s + ks * (trajectory.position_m - home)
-    reference = zip(
-        trajectory.position_m.tolist(), trajectory.velocity_m_s.tolist(), feed_forward.tolist(), strict=True
-    )
-    for xr, vr, ff in reference:
-        # Position servo -> current demand, clipped by the current limit.
-        i_dem = (ff + kp * (xr - x) + kd * (vr - v)) / kf
-        limited |= np.abs(i_dem) > ilim
-        i_dem = np.clip(i_dem, -ilim, ilim)
-        # Current loop with back-EMF compensation, clipped by the boosted, loaded battery voltage.
-        battery_v = ocv - battery_resistance_ohm * ib
-        supply = boost * battery_v
-        u_dem = r * i_dem + kf * v + kc * (i_dem - i)
-        saturated |= np.abs(u_dem) > supply
-        u = np.clip(u_dem, -supply, supply)
-        i = i + dt_over_l * (u - r * i - kf * v)
-        ib = np.maximum(u * i, 0.0) / (efficiency * battery_v) + idle
-        # Mechanics: skin pushes back only while the tips are past the surface.
-        p = np.maximum(x - surface, 0.0)
-        skin = kt * p * (1.0 + p * inv_stiffening) + (p > 0.0) * (ct * v)
-        skin = np.maximum(skin, 0.0)
-        v = v + dt * (kf * i - ks * (x - home) - c * v - skin) / m
-        x = x + dt * v
-        # Inelastic end stops.
-        np.clip(x, back_stop, front_stop, out=x)
-        v = np.where(((x <= back_stop) & (v < 0.0)) | ((x >= front_stop) & (v > 0.0)), 0.0, v)
-        np.maximum(peak, x, out=peak)
-        np.maximum(ipeak, np.abs(i), out=ipeak)
-        np.minimum(vmin, battery_v, out=vmin)
-        energy += r * i * i * dt
-        charge += ib * dt
-
-    return StrokeOutputs(
-        x_end=x,
-        v_end=v,
-        i_end=i,
-        battery_current_end=ib,
-        peak_m=peak,
-        current_peak_a=ipeak,
-        copper_energy_j=energy,
-        battery_charge_c=charge,
-        battery_min_v=vmin,
-        current_limited=limited,
-        voltage_saturated=saturated,
-    )

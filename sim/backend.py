@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hal.backend import PenIdentity, PenStatus, StrokeCommand
 from hal.errors import PenOperationError
 from hal.telemetry import Telemetry
@@ -26,14 +28,15 @@ class SimBackend:
 
     def __init__(
         self,
-        seed: int = 0,
+        seed: int | np.random.SeedSequence = 0,
         cartridge: Cartridge | None = None,
         battery_soc: float = 0.9,
         serial_number: str = "SIM-000001",
         max_depth_mm: float = 2.5,
         pen: SimulatedPen | None = None,
+        model: str = "kernel",
     ) -> None:
-        self.pen = pen or SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=battery_soc)
+        self.pen = pen or SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=battery_soc, model=model)
         self._identity = PenIdentity(
             model="MN-1 (simulated)",
             serial_number=serial_number,

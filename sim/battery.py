@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_SOC_POINTS = (0.0, 0.05, 0.10, 0.20, 0.40, 0.60, 0.80, 0.95, 1.0)
-_OCV_POINTS = (3.00, 3.30, 3.45, 3.58, 3.70, 3.80, 3.95, 4.10, 4.20)
+SOC_POINTS = np.array([0.0, 0.05, 0.10, 0.20, 0.40, 0.60, 0.80, 0.95, 1.0])
+OCV_POINTS = np.array([3.00, 3.30, 3.45, 3.58, 3.70, 3.80, 3.95, 4.10, 4.20])
+"""Open-circuit voltage against state of charge: a typical single Li-ion cell."""
 
 
 @dataclass(frozen=True)
 class BatteryParams:
     """One Li-ion cell."""
 
-    capacity_mah: float = 800.0
-    internal_resistance_ohm: float = 0.15
+    capacity_mah: float = 1000.0
+    internal_resistance_ohm: float = 0.1
 
     @property
     def capacity_c(self) -> float:
@@ -31,4 +32,4 @@ class BatteryParams:
 
 def open_circuit_voltage(soc: float) -> float:
     """Open-circuit voltage at state of charge ``soc`` (0..1)."""
-    return float(np.interp(min(max(soc, 0.0), 1.0), _SOC_POINTS, _OCV_POINTS))
+    return float(np.interp(min(max(soc, 0.0), 1.0), SOC_POINTS, OCV_POINTS))

@@ -1,32 +1,30 @@
 """The simulated pen hardware: actuator, skin, winding temperature, battery, cartridge.
 
-:meth:`SimulatedPen.run` computes a batch of strokes at once and gives exactly
-the result of computing them one at a time. Each stroke starts from the state
-the previous one ended in (carriage position, velocity, coil and battery
-current, winding temperature, charge drawn), so strokes are coupled. The batch
-is solved by waveform relaxation: guess every stroke's starting state, integrate
-all strokes side by side, derive the starting states those results imply, and
-repeat from the first stroke whose guess was wrong. Strokes before that one are
-already exact, so each round fixes at least one more stroke; in practice the
-servo forgets its starting state within a stroke and two or three rounds settle
-the whole batch bit for bit.
+:meth:`SimulatedPen.run` performs a batch of strokes with one command and returns
+their telemetry. Strokes are stepped one after the other by the stroke model
+(:mod:`sim.kernel`, or :mod:`sim.reference` when asked), so a batch gives exactly
+the result of stepping one stroke at a time. :meth:`SimulatedPen.discard_after`
+rewinds the end of the last batch, which lets the firmware's stroke loop act on
+the stroke where a limit was broken even though the simulator ran ahead.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from hal.backend import StrokeCommand
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
-from sim.actuator import ServoGains, StrokeInputs, StrokeOutputs, Trajectory, VoiceCoilParams, integrate_strokes
+from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
 from sim.cartridge import Cartridge
+from sim.kernel import run_kernel
+from sim.reference import run_reference
+from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
 from sim.thermal import ThermalParams, temperature_after
 from sim.tissue import SKIN_TYPES, SkinType
 
@@ -37,6 +35,9 @@ SHORTFALL_TOLERANCE_MM = 0.05
 """A stroke whose peak misses the command by more than this gets the SHORTFALL flag."""
 NOISE_PER_STROKE = 3
 """Standard normals drawn per stroke: skin stiffness, surface height, depth sensor."""
+
+
+STROKE_MODELS: dict[str, Callable[[StrokeBatch], StrokeResults]] = {"kernel": run_kernel, "reference": run_reference}
 
 
 @dataclass
@@ -62,9 +63,7 @@ class _Batch:
     start: PenState
     rng_state: Mapping[str, Any]
     ticks_per_stroke: int
-    outputs: StrokeOutputs
-    temps_c: NDArray[np.float64]
-    charges_c: NDArray[np.float64]
+    results: StrokeResults
 
 
 class SimulatedPen:
@@ -72,7 +71,7 @@ class SimulatedPen:
 
     def __init__(
         self,
-        seed: int = 0,
+        seed: int | np.random.SeedSequence = 0,
         cartridge: Cartridge | None = None,
         battery_soc: float = 0.9,
         physics_rate_hz: float = 24_000.0,
@@ -80,11 +79,17 @@ class SimulatedPen:
         servo: ServoGains | None = None,
         thermal: ThermalParams | None = None,
         battery: BatteryParams | None = None,
+        model: str = "kernel",
     ) -> None:
+        """``model`` picks the stroke model: "kernel" (compiled, the default) or "reference"."""
         if physics_rate_hz < MIN_PHYSICS_RATE_HZ:
             raise ValueError(f"physics rate {physics_rate_hz} Hz is below {MIN_PHYSICS_RATE_HZ:.0f} Hz")
         if not 0.0 <= battery_soc <= 1.0:
             raise ValueError(f"battery state of charge {battery_soc} is outside 0..1")
+        try:
+            self._model = STROKE_MODELS[model]
+        except KeyError:
+            raise ValueError(f"unknown stroke model {model!r} (known: {', '.join(STROKE_MODELS)})") from None
         self.rng = np.random.default_rng(seed)
         self.coil = coil or VoiceCoilParams()
         self.servo = servo or ServoGains()
@@ -161,7 +166,22 @@ class SimulatedPen:
         stiffness = skin.stiffness_n_per_m * needles * np.exp(spread * noise[:, 0] - 0.5 * spread * spread)
         surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1]
 
-        outputs, temps, charges = self._solve(start, strokes, period, trajectory, stiffness, surface, needles)
+        batch = StrokeBatch(
+            trajectory=trajectory,
+            dt=self.dt,
+            stiffness_n_per_m=stiffness,
+            surface_m=surface,
+            skin_stiffening_m=skin.stiffening_mm * 1e-3,
+            skin_damping_ns_per_m=skin.damping_ns_per_m * needles,
+            start=CarriedState(
+                start.x_m, start.v_m_s, start.coil_a, start.battery_a, start.motor_temp_c, start.charge_used_c
+            ),
+            coil=self.coil,
+            servo=self.servo,
+            thermal=self.thermal,
+            battery=self.battery,
+        )
+        outputs = self._model(batch)
 
         depth = np.maximum(outputs.peak_m - surface, 0.0) * 1e3
         contact = depth > 0.0
@@ -180,13 +200,13 @@ class SimulatedPen:
         tel["depth_mm"] = depth
         tel["period_s"] = period
         tel["current_a"] = outputs.current_peak_a
-        tel["motor_temp_c"] = temps[1:]
+        tel["motor_temp_c"] = outputs.motor_temp_end_c
         tel["battery_v"] = outputs.battery_min_v
         tel["end_mm"] = outputs.x_end * 1e3
         tel["cartridge_id"] = self.cartridge.cartridge_id
         tel["flags"] = flags
 
-        self._last = _Batch(start, rng_state, ticks, outputs, temps, charges)
+        self._last = _Batch(start, rng_state, ticks, outputs)
         self._commit(strokes)
         return tel
 
@@ -195,7 +215,7 @@ class SimulatedPen:
         last = self._last
         if last is None:
             raise RuntimeError("no batch to rewind")
-        done = len(last.temps_c) - 1
+        done = last.results.x_end.shape[0]
         if not 0 <= keep <= done:
             raise ValueError(f"keep={keep} is outside 0..{done}")
         self.rng.bit_generator.state = last.rng_state
@@ -211,13 +231,8 @@ class SimulatedPen:
         assert last is not None and self.cartridge is not None
         s = self.state
         if keep > 0:
-            o = last.outputs
-            s.x_m = float(o.x_end[keep - 1])
-            s.v_m_s = float(o.v_end[keep - 1])
-            s.coil_a = float(o.i_end[keep - 1])
-            s.battery_a = float(o.battery_current_end[keep - 1])
-        s.motor_temp_c = float(last.temps_c[keep])
-        s.charge_used_c = float(last.charges_c[keep])
+            after = last.results.state_after(keep - 1)
+            s.x_m, s.v_m_s, s.coil_a, s.battery_a, s.motor_temp_c, s.charge_used_c = after
         s.ticks = last.start.ticks + keep * last.ticks_per_stroke
         s.stroke_index = last.start.stroke_index + keep
         cid = self.cartridge.cartridge_id
@@ -232,86 +247,6 @@ class SimulatedPen:
             )
             self._trajectories[key] = trajectory
         return trajectory
-
-    def _resistance(self, temp_c: float) -> float:
-        c = self.coil
-        return c.coil_resistance_ohm * (1.0 + c.resistance_tempco_per_k * (temp_c - 25.0))
-
-    def _solve(
-        self,
-        start: PenState,
-        n: int,
-        period: float,
-        trajectory: Trajectory,
-        stiffness: NDArray[np.float64],
-        surface: NDArray[np.float64],
-        needles: int,
-    ) -> tuple[StrokeOutputs, NDArray[np.float64], NDArray[np.float64]]:
-        """Waveform relaxation over the batch (see the module docstring)."""
-        x0 = np.full(n, start.x_m)
-        v0 = np.full(n, start.v_m_s)
-        i0 = np.full(n, start.coil_a)
-        b0 = np.full(n, start.battery_a)
-        temps = np.full(n + 1, start.motor_temp_c)
-        charges = np.full(n + 1, start.charge_used_c)
-        resistance = np.full(n, self._resistance(start.motor_temp_c))
-        ocv = np.full(n, open_circuit_voltage(self.battery_soc_at(start.charge_used_c)))
-        fields = (
-            "x_end",
-            "v_end",
-            "i_end",
-            "battery_current_end",
-            "peak_m",
-            "current_peak_a",
-            "copper_energy_j",
-            "battery_charge_c",
-            "battery_min_v",
-            "current_limited",
-            "voltage_saturated",
-        )
-        out = StrokeOutputs(
-            *(np.zeros(n, dtype=bool if f in ("current_limited", "voltage_saturated") else float) for f in fields)
-        )
-        skin = self.skin
-        first = 0
-        while True:
-            part = slice(first, n)
-            result = integrate_strokes(
-                StrokeInputs(
-                    x0[part], v0[part], i0[part], b0[part], resistance[part], ocv[part], stiffness[part], surface[part]
-                ),
-                trajectory,
-                self.dt,
-                self.coil,
-                self.servo,
-                skin.stiffening_mm * 1e-3,
-                skin.damping_ns_per_m * needles,
-                self.battery.internal_resistance_ohm,
-            )
-            for f in fields:
-                getattr(out, f)[part] = getattr(result, f)
-            # The starting states these results imply for the following strokes.
-            for j in range(first, n):
-                power = float(out.copper_energy_j[j]) / period
-                temps[j + 1] = temperature_after(self.thermal, float(temps[j]), power, period)
-                charges[j + 1] = charges[j] + out.battery_charge_c[j]
-            implied = (
-                out.x_end[first : n - 1],
-                out.v_end[first : n - 1],
-                out.i_end[first : n - 1],
-                out.battery_current_end[first : n - 1],
-                np.array([self._resistance(t) for t in temps[first + 1 : n].tolist()]),
-                np.array([open_circuit_voltage(self.battery_soc_at(q)) for q in charges[first + 1 : n].tolist()]),
-            )
-            guesses = (x0, v0, i0, b0, resistance, ocv)
-            wrong = np.zeros(max(n - 1 - first, 0), dtype=bool)
-            for guess, value in zip(guesses, implied, strict=True):
-                wrong |= guess[first + 1 : n] != value
-            if not wrong.any():
-                return out, temps, charges
-            for guess, value in zip(guesses, implied, strict=True):
-                guess[first + 1 : n] = value
-            first = first + 1 + int(np.argmax(wrong))
 
     def battery_soc_at(self, charge_used_c: float) -> float:
         return max(0.0, 1.0 - charge_used_c / self.battery.capacity_c)

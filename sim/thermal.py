@@ -17,7 +17,7 @@ class ThermalParams:
     """Winding-to-ambient thermal model."""
 
     ambient_c: float = 25.0
-    resistance_k_per_w: float = 60.0
+    resistance_k_per_w: float = 25.0
     """Steady-state rise per watt of copper loss."""
     time_constant_s: float = 240.0
 

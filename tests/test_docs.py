@@ -62,3 +62,32 @@ def test_readme_documents_the_exit_codes_of_the_cli() -> None:
 
     for code in (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_INPUT):
         assert f"\n| {code} |" in README
+
+
+def test_simulation_doc_skin_table_matches_the_code() -> None:
+    from sim.tissue import SKIN_TYPES
+
+    doc = (ROOT / "docs/simulation.md").read_text()
+    rows = re.findall(
+        r"^\| (sensitive|normal|thick) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9]+) % \| ([0-9.]+) \|$",
+        doc,
+        flags=re.M,
+    )
+    table = {r[0]: tuple(float(v) for v in r[1:]) for r in rows}
+    assert table == {
+        s.name: (
+            s.stiffness_n_per_m,
+            s.stiffening_mm,
+            s.damping_ns_per_m,
+            round(s.variability * 100),
+            s.surface_jitter_mm,
+        )
+        for s in SKIN_TYPES.values()
+    }
+
+
+def test_skin_type_names_agree_between_contract_and_simulator() -> None:
+    from hal.backend import SKIN_TYPES as NAMES
+    from sim.tissue import SKIN_TYPES
+
+    assert tuple(SKIN_TYPES) == NAMES

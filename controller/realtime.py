@@ -1,0 +1,41 @@
+"""Real-time mode: the stroke loop paced by the wall clock, one stroke per boundary.
+
+With a real pen the strokes happen in real time and the host must serve every
+stroke boundary (apply pending commands, read and check telemetry) before the
+next one. This runs the same controller that way and records, per stroke, how
+late the boundary was served, which is the figure that says whether the host
+keeps up at 150 Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from controller.clock import Pacer
+from controller.pen_controller import PenController
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """Stroke-boundary lateness in seconds, one element per stroke."""
+
+    seconds: NDArray[np.float64]
+
+    def percentile_us(self, q: float) -> float:
+        return float(np.percentile(self.seconds, q) * 1e6)
+
+
+def run_paced(controller: PenController, strokes: int, pacer: Pacer) -> Lateness:
+    """Run ``strokes`` strokes, one per wall-clock boundary; stop early on a fault."""
+    late = np.zeros(strokes)
+    done = 0
+    for k in range(strokes):
+        late[k] = pacer.wait_for_boundary(k)
+        if len(controller.run(1)) == 0 or controller.state != "running":
+            done = k + 1
+            break
+        done = k + 1
+    return Lateness(late[:done])

@@ -1,0 +1,114 @@
+"""The reference stroke model: the pen's physics stepped tick by tick in plain Python.
+
+Written to be read, not to be fast: one small function per physical element,
+scalars only, the equations as in docs/simulation.md. It is the accuracy oracle
+for the compiled kernel in :mod:`sim.kernel` (tests and benchmarks hold them
+side by side) and runs about a thousand times slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.actuator import ServoGains, VoiceCoilParams
+from sim.battery import open_circuit_voltage
+from sim.stroke_batch import StrokeBatch, StrokeResults
+from sim.thermal import temperature_after
+
+
+def coil_resistance(coil: VoiceCoilParams, temp_c: float) -> float:
+    """Winding resistance at ``temp_c`` (copper)."""
+    return coil.coil_resistance_ohm * (1.0 + coil.resistance_tempco_per_k * (temp_c - 25.0))
+
+
+def current_demand(
+    servo: ServoGains, coil: VoiceCoilParams, ff: float, xr: float, vr: float, x: float, v: float
+) -> float:
+    """Position servo: feed-forward plus PD on the tracking error, as coil current (unclipped)."""
+    force = ff + servo.position_n_per_m * (xr - x) + servo.velocity_ns_per_m * (vr - v)
+    return force / coil.force_constant_n_per_a
+
+
+def skin_force(p: float, v: float, stiffness: float, stiffening_m: float, damping: float) -> float:
+    """Force of the skin on the needles at penetration ``p`` (0 outside the skin; never pulls)."""
+    if p <= 0.0:
+        return 0.0
+    return max(stiffness * p * (1.0 + p / stiffening_m) + damping * v, 0.0)
+
+
+def run_reference(batch: StrokeBatch) -> StrokeResults:
+    """Step every stroke of ``batch``, one after the other, tick by tick."""
+    coil, servo, dt = batch.coil, batch.servo, batch.dt
+    m, ks, c, kf = coil.moving_mass_kg, coil.spring_n_per_m, coil.damping_ns_per_m, coil.force_constant_n_per_a
+    home = coil.home_mm * 1e-3
+    n = batch.strokes
+    out = {name: np.zeros(n) for name in ("x", "v", "i", "ib", "peak", "ipeak", "vmin", "temp", "charge")}
+    limited_all = np.zeros(n, dtype=bool)
+    saturated_all = np.zeros(n, dtype=bool)
+    x, v, i, ib, temp, charge = batch.start
+    tr = batch.trajectory
+    for k in range(n):
+        r = coil_resistance(coil, temp)
+        ocv = open_circuit_voltage(1.0 - charge / batch.battery.capacity_c)
+        peak, ipeak, vmin, energy, drawn = -np.inf, 0.0, np.inf, 0.0, 0.0
+        limited = saturated = False
+        for xr, vr, ar in zip(tr.position_m.tolist(), tr.velocity_m_s.tolist(), tr.accel_m_s2.tolist(), strict=True):
+            ff = m * ar + c * vr + ks * (xr - home)
+            i_dem = current_demand(servo, coil, ff, xr, vr, x, v)
+            if abs(i_dem) > coil.current_limit_a:
+                limited = True
+                i_dem = max(-coil.current_limit_a, min(coil.current_limit_a, i_dem))
+            battery_v = ocv - batch.battery.internal_resistance_ohm * ib
+            supply = coil.boost_ratio * battery_v
+            u = r * i_dem + kf * v + servo.current_v_per_a * (i_dem - i)
+            if abs(u) > supply:
+                saturated = True
+                u = max(-supply, min(supply, u))
+            i = i + dt / coil.coil_inductance_h * (u - r * i - kf * v)
+            ib = max(u * i, 0.0) / (coil.boost_efficiency * battery_v) + coil.idle_current_a
+            f_skin = skin_force(
+                x - batch.surface_m[k],
+                v,
+                batch.stiffness_n_per_m[k],
+                batch.skin_stiffening_m,
+                batch.skin_damping_ns_per_m,
+            )
+            v = v + dt * (kf * i - ks * (x - home) - c * v - f_skin) / m
+            x = x + dt * v
+            if x <= coil.back_stop_mm * 1e-3:
+                x, v = coil.back_stop_mm * 1e-3, max(v, 0.0)
+            elif x >= coil.front_stop_mm * 1e-3:
+                x, v = coil.front_stop_mm * 1e-3, min(v, 0.0)
+            peak = max(peak, x)
+            ipeak = max(ipeak, abs(i))
+            vmin = min(vmin, battery_v)
+            energy += r * i * i * dt
+            drawn += ib * dt
+        temp = temperature_after(batch.thermal, temp, energy / batch.period_s, batch.period_s)
+        charge += drawn
+        for name, value in (
+            ("x", x),
+            ("v", v),
+            ("i", i),
+            ("ib", ib),
+            ("peak", peak),
+            ("ipeak", ipeak),
+            ("vmin", vmin),
+            ("temp", temp),
+            ("charge", charge),
+        ):
+            out[name][k] = value
+        limited_all[k], saturated_all[k] = limited, saturated
+    return StrokeResults(
+        out["x"],
+        out["v"],
+        out["i"],
+        out["ib"],
+        out["peak"],
+        out["ipeak"],
+        out["vmin"],
+        limited_all,
+        saturated_all,
+        out["temp"],
+        out["charge"],
+    )

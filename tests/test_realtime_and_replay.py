@@ -1,0 +1,68 @@
+"""Real-time pacing, the replay backend, and penctl bench (figures printed, never asserted as times)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from controller.clock import Pacer
+from controller.pen_controller import PenController, Target
+from controller.realtime import run_paced
+from hal.errors import InputError, PenOperationError
+from hal.registry import open_backend
+from hal.telemetry import empty_telemetry
+from tests.conftest import make_pen
+from tests.test_cli import penctl
+
+
+def test_paced_run_serves_every_boundary_in_order() -> None:
+    from sim.cartridge import Cartridge
+
+    ctl = PenController(open_backend("sim", seed=2, cartridge=Cartridge(3)), batch_strokes=1)
+    ctl.power_on()
+    ctl.select(Target(0.5, 150.0, 0.5, "forehead"))
+    ctl.arm()
+    ctl.start()
+    late = run_paced(ctl, 30, Pacer(1.0 / 150.0))
+    assert len(late.seconds) == 30
+    assert (late.seconds >= 0).all()
+    assert ctl.counters.strokes == 30
+    assert late.percentile_us(50) <= late.percentile_us(99)
+
+
+def test_replayed_telemetry_is_supervised_like_live_telemetry() -> None:
+    recording = make_pen(depth_mm=1.0).run(200)
+    recording["depth_mm"][150] = 1.2  # a stroke that went too deep, as recorded
+    ctl = PenController(open_backend("replay", telemetry=recording))
+    ctl.power_on()
+    ctl.select(Target(1.0, 100.0, 1.0, "cheeks"))
+    ctl.arm()
+    ctl.start()
+    done = ctl.run(1000)
+    assert len(done) == 151
+    assert ctl.state == "fault"
+    assert (ctl.faults[0].kind, ctl.faults[0].stroke) == ("over_depth", 150)
+
+
+def test_replay_refuses_what_is_not_telemetry_and_cannot_rewind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="at least one recorded stroke"):
+        open_backend("replay", telemetry=empty_telemetry())
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(InputError, match="TELEMETRY_DTYPE"):
+        open_backend("replay", telemetry=path)
+    backend = open_backend("replay", telemetry=make_pen().run(5))
+    with pytest.raises(PenOperationError):
+        backend.discard_after(1)
+
+
+def test_penctl_bench_prints_its_figures() -> None:
+    proc = penctl("bench", "--seconds", "0.2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert figures["reference_vs_kernel"]["max_depth_diff_um"] <= 1.0
+    assert figures["simulator"]["strokes"] == 7200
+    assert set(figures["realtime_lateness_us"]) == {"p50", "p99", "max", "strokes", "rate_hz"}
+    assert penctl("bench", "--rate", "400").returncode == 2

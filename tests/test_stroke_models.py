@@ -1,0 +1,90 @@
+"""The compiled kernel against the plain-Python reference model: same physics, within 1 um."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
+from sim.battery import BatteryParams
+from sim.kernel import run_kernel
+from sim.pen import SimulatedPen
+from sim.reference import run_reference
+from sim.stroke_batch import CarriedState, StrokeBatch
+from sim.thermal import ThermalParams
+from sim.tissue import SKIN_TYPES
+
+
+def batch(depth_mm: float, hz: float, skin: str, strokes: int = 40, soc: float = 0.9, seed: int = 0) -> StrokeBatch:
+    coil = VoiceCoilParams()
+    dt = 1.0 / 24_000
+    ticks = round(1.0 / (hz * dt))
+    rng = np.random.default_rng(seed)
+    s = SKIN_TYPES[skin]
+    bat = BatteryParams()
+    return StrokeBatch(
+        trajectory=Trajectory.raised_cosine(coil.home_mm, depth_mm, ticks, dt, coil.max_reference_accel_m_s2),
+        dt=dt,
+        stiffness_n_per_m=s.stiffness_n_per_m * 12 * np.exp(0.1 * rng.standard_normal(strokes)),
+        surface_m=1e-6 * 5 * rng.standard_normal(strokes),
+        skin_stiffening_m=s.stiffening_mm * 1e-3,
+        skin_damping_ns_per_m=s.damping_ns_per_m * 12,
+        start=CarriedState(coil.home_mm * 1e-3, 0.0, 0.0, 0.0, 40.0, (1 - soc) * bat.capacity_c),
+        coil=coil,
+        servo=ServoGains(),
+        thermal=ThermalParams(),
+        battery=bat,
+    )
+
+
+@pytest.mark.parametrize(
+    "depth_mm,hz,skin,soc",
+    [
+        (1.0, 100.0, "normal", 0.9),
+        (0.25, 150.0, "sensitive", 0.9),
+        (2.0, 120.0, "thick", 0.9),
+        (2.5, 150.0, "normal", 0.9),
+        (2.5, 100.0, "thick", 0.06),
+        (0.5, 25.0, "normal", 0.5),
+    ],
+)
+def test_kernel_matches_the_reference_within_one_micrometre(depth_mm: float, hz: float, skin: str, soc: float) -> None:
+    b = batch(depth_mm, hz, skin, soc=soc)
+    fast, ref = run_kernel(b), run_reference(b)
+    assert np.abs(fast.peak_m - ref.peak_m).max() <= 1e-6
+    assert np.abs(fast.x_end - ref.x_end).max() <= 1e-6
+    assert np.allclose(fast.motor_temp_end_c, ref.motor_temp_end_c, rtol=0, atol=1e-6)
+    assert np.allclose(fast.charge_end_c, ref.charge_end_c, rtol=1e-9)
+    assert (fast.current_limited == ref.current_limited).all()
+    assert (fast.voltage_saturated == ref.voltage_saturated).all()
+
+
+def test_the_pen_runs_either_model_to_the_same_telemetry() -> None:
+    from hal.backend import StrokeCommand
+    from sim.cartridge import Cartridge
+
+    tels = []
+    for model in ("kernel", "reference"):
+        pen = SimulatedPen(seed=3, cartridge=Cartridge(1), model=model)
+        pen.command = StrokeCommand(1.0, 120.0)
+        tels.append(pen.run(100))
+    assert np.abs(tels[0]["depth_mm"] - tels[1]["depth_mm"]).max() <= 1e-3
+    assert (tels[0]["flags"] == tels[1]["flags"]).all()
+
+
+def test_an_unknown_stroke_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown stroke model 'magic'"):
+        SimulatedPen(model="magic")
+
+
+def test_a_thirty_minute_session_fits_the_telemetry_budget() -> None:
+    """At 150 Hz (the fastest rate) 30 minutes is 270,000 strokes: at most 15 MB of telemetry."""
+    from hal.backend import StrokeCommand
+    from sim.cartridge import Cartridge
+
+    pen = SimulatedPen(seed=1, cartridge=Cartridge(1))
+    pen.command = StrokeCommand(0.5, 150.0)
+    tel = pen.run(270_000)
+    assert tel.dtype.itemsize <= 64
+    assert tel.nbytes <= 15e6
+    assert float(tel["period_s"].astype(np.float64).sum()) == pytest.approx(1800.0, rel=1e-6)
