@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,7 +44,57 @@ def build_parser() -> argparse.ArgumentParser:
     treat.add_argument("--out", default="penctl-out", metavar="DIR", help="report directory (default: %(default)s)")
     treat.add_argument("--seed", type=_seed, default=0, metavar="N", help="simulation seed (default: %(default)s)")
     treat.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
+    treat.add_argument(
+        "--port", metavar="URL", help="run on a pen over a serial link (device, pty, socket://, loop://)"
+    )
     treat.set_defaults(handler=cmd_treat)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a virtual pen on a pty or TCP port until interrupted",
+        description="Serve the simulated pen behind the wire protocol (docs/protocol.md).",
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal (the default)")
+    where.add_argument("--tcp", type=_port_number, metavar="PORT", help="on TCP 127.0.0.1:PORT (0: any free port)")
+    serve.add_argument("--nvm", metavar="FILE", help="keep the pen's settings store in FILE (default: in memory)")
+    serve.set_defaults(handler=cmd_serve)
+
+    ports = commands.add_parser("ports", help="list serial ports")
+    ports.set_defaults(handler=cmd_ports)
+
+    settings = commands.add_parser(
+        "settings", help="read and flash pen settings", description="Read and flash pen settings (docs/settings.md)."
+    )
+    actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, port_required: bool = True) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--port",
+            metavar="URL",
+            required=port_required,
+            help="the pen's port: device path, pty path, socket://host:port or loop://",
+        )
+        return sub
+
+    action("list", "list every setting (with --port: and its value on the pen)", port_required=False)
+    get = action("get", "print settings from the pen")
+    get.add_argument("keys", nargs="+", metavar="KEY")
+    set_ = action("set", "change settings on the pen (all or nothing)")
+    set_.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    dump = action("dump", "print every setting in a form `load` accepts")
+    dump.add_argument("--format", choices=("toml", "json"), default="toml")
+    load = action("load", "flash a settings file (all or nothing)")
+    load.add_argument("file", metavar="FILE")
+    load.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
+    diff = action("diff", "show how a settings file differs from the pen")
+    diff.add_argument("file", metavar="FILE")
+    reset = action("reset", "restore factory defaults (factory-set values such as the serial number stay)")
+    reset.add_argument("--factory", action="store_true", required=True)
+    alarms = action("alarms", "show (and with --clear acknowledge) the pen's alarms")
+    alarms.add_argument("--clear", action="store_true")
+    settings.set_defaults(handler=cmd_settings)
 
     bench = commands.add_parser(
         "bench",
@@ -85,6 +136,167 @@ def _positive(name: str, lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def _port_number(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from hal.protocol import ALARM_TEXT, Alarm
+    from sim.backend import SimBackend
+    from sim.nvm import FileFlash
+    from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
+    from sim.virtual_pen import VirtualPen
+
+    try:
+        flash = FileFlash(args.nvm) if args.nvm else None
+    except (ValueError, OSError) as exc:
+        raise InputError("--nvm", "", "a pen store file (created if missing)", str(exc)) from None
+    pen = VirtualPen(SimBackend(flash=flash))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = f"store {args.nvm}" if args.nvm else "store in memory"
+    for code in pen.backend.read_alarms():
+        print(f"alarm: {ALARM_TEXT[Alarm(code)]}", flush=True)
+    try:
+        if args.tcp is not None:
+            server = listen_tcp(args.tcp)
+            print(f"virtual pen on socket://127.0.0.1:{server.getsockname()[1]} ({store})", flush=True)
+            with server:
+                serve_tcp(pen, server, stop)
+        else:
+            master, slave, path = open_pty()
+            print(f"virtual pen on {path} ({store})", flush=True)
+            try:
+                serve_fd(pen, master, stop)
+            finally:
+                os.close(master)
+                os.close(slave)
+    except KeyboardInterrupt:
+        pass
+    pen.backend.close()
+    print("virtual pen stopped", flush=True)
+    return EXIT_OK
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from serial.tools import list_ports
+
+    found = sorted(list_ports.comports(), key=lambda p: p.device)
+    for port in found:
+        print(f"{port.device}\t{port.description}\t{port.hwid}")
+    if not found:
+        print("no serial ports found")
+    return EXIT_OK
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from controller import settings_service as svc
+    from hal.backend import SettingsPort
+    from hal.protocol import ALARM_TEXT, Alarm
+    from hal.registry import open_backend
+    from hal.settings import BY_KEY, SETTINGS
+
+    if args.action == "list" and not args.port:
+        print(_settings_table(None))
+        return EXIT_OK
+    # Check everything the user typed before the port is opened.
+    if args.action == "get":
+        unknown = [k for k in args.keys if k not in BY_KEY]
+        if unknown:
+            raise InputError("KEY", unknown[0], "a known setting (see `penctl settings list`)")
+    changes: dict[str, Any] = {}
+    if args.action == "set":
+        for text in args.assignments:
+            key, sep, value = text.partition("=")
+            setting = BY_KEY.get(key.strip())
+            if not sep or setting is None:
+                raise InputError(text, "", "KEY=VALUE with a known setting (see `penctl settings list`)")
+            try:
+                changes[setting.key] = setting.parse(value)
+            except ValueError as exc:
+                raise InputError(text, setting.key, str(exc), value) from None
+    if args.action in ("load", "diff"):
+        changes = svc.read_settings_file(args.file)
+        if len(changes) == len(SETTINGS):
+            svc.check_block({}, changes, args.file)
+
+    pen = open_backend("serial", url=args.port)
+    try:
+        assert isinstance(pen, SettingsPort)
+        if args.action == "list":
+            print(_settings_table(pen.read_settings()))
+        elif args.action == "get":
+            values = pen.read_settings()
+            for key in args.keys:
+                print(f"{key} = {_show(values[key])}")
+        elif args.action == "dump":
+            values = pen.read_settings()
+            ident = pen.identify()
+            print(
+                svc.dump_toml(
+                    values, f"settings of pen {ident.serial_number} ({ident.model}, firmware {ident.firmware_version})"
+                )
+                if args.format == "toml"
+                else svc.dump_json(values),
+                end="",
+            )
+        elif args.action == "diff" or (args.action == "load" and args.dry_run):
+            current = pen.read_settings()
+            svc.check_block(current, changes, args.file)
+            delta = svc.diff(current, changes)
+            for key, (now, wanted) in delta.items():
+                print(f"{key}: {_show(now)} -> {_show(wanted)}")
+            print(f"{len(delta)} setting(s) differ" + (" (dry run: nothing written)" if args.action == "load" else ""))
+        elif args.action in ("set", "load"):
+            result = svc.flash(pen, changes)
+            for key in changes:
+                print(f"{key} = {_show(result.read_back[key])}")
+            print(f"{len(changes)} setting(s) written in one block, committed and verified")
+        elif args.action == "reset":
+            pen.stage_factory_reset()
+            pen.commit_settings()
+            print("factory defaults restored (factory-set values kept)")
+        elif args.action == "alarms":
+            codes = pen.read_alarms()
+            for code in codes:
+                print(f"alarm {code}: {ALARM_TEXT.get(Alarm(code), 'unknown alarm')}")
+                if args.clear:
+                    pen.clear_alarm(code)
+            if not codes:
+                print("no alarms")
+    finally:
+        pen.close()
+    return EXIT_OK
+
+
+def _show(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settings_table(values: dict[str, Any] | None) -> str:
+    from hal.settings import SETTINGS
+
+    head = (
+        ["key", "value", "default", "unit", "range", "access"]
+        if values
+        else ["key", "default", "unit", "range", "access"]
+    )
+    rows: list[list[str]] = [head]
+    for s in SETTINGS:
+        span = f"{s.low:g}-{s.high:g}" if s.kind != "bool" else "true/false"
+        if s.kind == "str":
+            span = f"{int(s.low)}-{int(s.high)} chars"
+        current = [_show(values[s.key])] if values else []
+        rows.append([s.key, *current, _show(s.default), s.unit, span, s.access])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from controller.bench import format_bench, run_bench
 
@@ -103,9 +315,14 @@ def cmd_treat(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("--out", "", "a directory (or a path to create one at)", str(out))
+    backend = None
+    if args.port:
+        from hal.registry import open_backend
+
+        backend = open_backend("serial", url=args.port)
     bar = ProgressBar(f"treat {Path(args.plan).name if args.plan else 'built-in plan'}")
     try:
-        result = run_session(plan, seed=args.seed, progress=bar)
+        result = run_session(plan, seed=args.seed, progress=bar, backend=backend)
     finally:
         bar.close()
     report = build_report(result)
@@ -152,6 +369,9 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `penctl settings list | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -8,7 +8,10 @@ refusals and faults name the owner so the operator knows which one to change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from hal.settings import SettingValue
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,28 @@ class FirmwareLimits:
     """Below this a new zone is not started (battery low)."""
     battery_critical_v: float = 3.2
     """Below this the drive stops at once (battery critical)."""
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, SettingValue]) -> FirmwareLimits:
+        """The limits as the pen's settings set them (read at power-on)."""
+
+        def num(key: str) -> float:
+            value = values[key]
+            assert isinstance(value, (int, float))
+            return float(value)
+
+        return cls(
+            pen_max_depth_mm=num("depth.max_mm"),
+            min_frequency_hz=num("frequency.min_hz"),
+            max_frequency_hz=num("frequency.max_hz"),
+            over_depth_margin_mm=num("depth.over_depth_margin_mm"),
+            stroke_rate_tolerance=num("frequency.tolerance_pct") / 100.0,
+            overcurrent_a=num("drive.overcurrent_a"),
+            motor_temp_limit_c=num("thermal.motor_limit_c"),
+            motor_temp_clear_c=num("thermal.motor_clear_c"),
+            battery_arm_v=num("battery.low_v"),
+            battery_critical_v=num("battery.critical_v"),
+        )
 
 
 @dataclass(frozen=True)

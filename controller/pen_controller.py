@@ -8,7 +8,7 @@ trigger; guards decide whether it is allowed and every refusal raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from controller.clock import Clock, SimClock
@@ -16,7 +16,7 @@ from controller.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
 from controller.state_machine import PenStateMachine, TransitionRecord
 from controller.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
 from controller.supervisor import Supervisor
-from hal.backend import PenBackend, PenIdentity, PenStatus, StrokeCommand
+from hal.backend import PenBackend, PenIdentity, PenStatus, SettingsPort, StrokeCommand
 from hal.errors import CommandRefusedError
 from hal.telemetry import Telemetry
 
@@ -52,9 +52,16 @@ class PenController:
         clock: Clock | None = None,
         limits: FirmwareLimits | None = None,
         batch_strokes: int = DEFAULT_BATCH_STROKES,
+        pen_max_depth_mm: float | None = None,
     ) -> None:
+        """``limits`` fixes the limits; without it they are read from the pen's settings at power-on.
+
+        ``pen_max_depth_mm`` can only lower the pen's own depth maximum (a plan's [pen] table).
+        """
         self.backend = backend
         self.clock: Clock = clock or SimClock()
+        self._fixed_limits = limits
+        self._pen_max_override = pen_max_depth_mm
         self.limits = limits or FirmwareLimits()
         self.supervisor = Supervisor(self.limits)
         self.loop = StrokeLoop(backend, self.supervisor, batch_strokes)
@@ -99,6 +106,7 @@ class PenController:
         """Power on and run the self-test; a failed self-test latches a fault."""
         self.machine.fire("power_on")
         self.identity = self.backend.identify()
+        self._load_limits()
         problems = self._self_test_problems(self.backend.status())
         if problems:
             self._latch(
@@ -191,6 +199,21 @@ class PenController:
             self.clock.advance_to(max(pen_time_s, self.clock.now()))
 
     # --- guards ---------------------------------------------------------------
+    def _load_limits(self) -> None:
+        """The limits in force: fixed ones, or the pen's settings, lowered by the plan's pen maximum."""
+        limits = self._fixed_limits
+        if limits is None:
+            backend = self.backend
+            limits = (
+                FirmwareLimits.from_settings(backend.read_settings())
+                if isinstance(backend, SettingsPort)
+                else FirmwareLimits()
+            )
+        if self._pen_max_override is not None and self._pen_max_override < limits.pen_max_depth_mm:
+            limits = replace(limits, pen_max_depth_mm=self._pen_max_override)
+        self.limits = limits
+        self.supervisor.limits = limits
+
     def _latch(self, fault: FaultRecord) -> None:
         self.faults.append(fault)
         self._active_fault = fault

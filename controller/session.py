@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.coverage import DensityMap, RasterPath, density_map, needle_pattern
-from controller.limits import DepthLimit, FirmwareLimits
+from controller.limits import DepthLimit
 from controller.pen_controller import FaultRecord, PenController, Target
 from controller.plan import Plan, Zone
 from controller.state_machine import TransitionRecord
-from hal.backend import PenBackend, PenIdentity, SimulatedWorld
+from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError
 from hal.registry import open_backend
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
@@ -71,27 +71,24 @@ def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
     return max(1, round(seconds * zone.frequency_hz))
 
 
-def open_sim_backend(plan: Plan, seed: np.random.SeedSequence) -> PenBackend:
-    """The simulated pen the plan describes."""
-    from sim.cartridge import Cartridge  # the sim package is optional for real-pen runs
-
-    c = plan.cartridge
-    return open_backend(
-        "sim",
-        seed=seed,
-        cartridge=Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm),
-        battery_soc=plan.pen.battery_soc,
-    )
+def open_sim_backend() -> PenBackend:
+    """An in-process simulated pen; the session resets its world from the plan and seed."""
+    return open_backend("sim")
 
 
 def run_session(
     plan: Plan, seed: int = 0, progress: Progress | None = None, backend: PenBackend | None = None
 ) -> SessionResult:
     """Run ``plan`` on ``backend`` (default: a simulated pen seeded from ``seed``)."""
-    pen_seed, coverage_seed = np.random.SeedSequence(seed).spawn(2)
-    backend = backend or open_sim_backend(plan, pen_seed)
-    world = backend if isinstance(backend, SimulatedWorld) else None
-    ctl = PenController(backend, limits=FirmwareLimits(pen_max_depth_mm=plan.pen.max_depth_mm))
+    coverage_seed = np.random.SeedSequence(seed).spawn(2)[1]
+    backend = backend or open_sim_backend()
+    world = backend if backend.simulated and isinstance(backend, SimulatedWorld) else None
+    c = plan.cartridge
+    if world is not None:
+        world.reset_world(
+            seed, CartridgeInfo(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm), plan.pen.battery_soc
+        )
+    ctl = PenController(backend, pen_max_depth_mm=plan.pen.max_depth_mm)
     field_mm = plan.cartridge.field_diameter_mm
     pattern = needle_pattern(plan.cartridge.needles, field_mm)
     zone_seeds = coverage_seed.spawn(len(plan.zones))

@@ -6,6 +6,7 @@ from hal.backend import (
     PenBackend,
     PenIdentity,
     PenStatus,
+    SettingsPort,
     SimulatedWorld,
     StrokeCommand,
 )
@@ -16,6 +17,7 @@ from hal.errors import (
     InputError,
     PenError,
     PenOperationError,
+    PenRefusedError,
     PenTimeoutError,
 )
 from hal.registry import BACKENDS, open_backend, register_backend
@@ -34,8 +36,10 @@ __all__ = [
     "PenError",
     "PenIdentity",
     "PenOperationError",
+    "PenRefusedError",
     "PenStatus",
     "PenTimeoutError",
+    "SettingsPort",
     "SimulatedWorld",
     "StrokeCommand",
     "StrokeFlag",

@@ -12,9 +12,11 @@ the old depth nor the new one. Retract is the exception: it acts at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from hal.settings import SettingValue
 from hal.telemetry import Telemetry
 
 
@@ -80,6 +82,8 @@ class PenBackend(Protocol):
 
     name: str
     speculative: bool
+    simulated: bool
+    """True for simulators (in process or behind a link); they also offer :class:`SimulatedWorld`."""
 
     def identify(self) -> PenIdentity:
         """Return the pen's identity (model, serial, firmware, limits)."""
@@ -130,4 +134,44 @@ class SimulatedWorld(Protocol):
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of pen time pass with the motor still."""
+        ...
+
+    def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
+        """Start the simulated hardware afresh: seeded noise, this cartridge, this charge.
+
+        The pen's settings store is not touched: it is non-volatile.
+        """
+        ...
+
+
+@runtime_checkable
+class SettingsPort(Protocol):
+    """A pen whose settings can be read and flashed: stage, then one commit, then read back."""
+
+    def read_settings(self) -> dict[str, SettingValue]:
+        """Every setting in force."""
+        ...
+
+    def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
+        """Validate and stage ``changes``; on any problem nothing is staged and PenRefusedError says why."""
+        ...
+
+    def commit_settings(self) -> None:
+        """Write the staged block to non-volatile memory as one image."""
+        ...
+
+    def abort_settings(self) -> None:
+        """Drop whatever is staged."""
+        ...
+
+    def stage_factory_reset(self) -> None:
+        """Stage factory defaults (factory-set values such as the serial number stay)."""
+        ...
+
+    def read_alarms(self) -> list[int]:
+        """Alarm codes the pen holds (see hal.protocol.Alarm)."""
+        ...
+
+    def clear_alarm(self, code: int) -> None:
+        """Acknowledge and clear one alarm."""
         ...

@@ -25,6 +25,20 @@ class PenOperationError(PenError):
     """The pen refused or failed an operation it was asked to do."""
 
 
+class PenRefusedError(PenOperationError):
+    """The pen refused a request and said why (a NAK on the wire, or the same check in process).
+
+    ``code`` is a :class:`hal.protocol.ErrorCode` value; ``key`` names the setting
+    concerned, when there is one.
+    """
+
+    def __init__(self, code: int, key: str, message: str) -> None:
+        self.code = code
+        self.key = key
+        self.reason = message
+        super().__init__(f"{key}: {message}" if key else message)
+
+
 class PenTimeoutError(PenError, TimeoutError):
     """The pen did not answer within the allowed time."""
 

@@ -17,6 +17,7 @@ from hal.errors import BackendError, BackendNotFoundError
 BACKENDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.backend", "SimBackend"),
     "replay": ("hal.replay_backend", "ReplayBackend"),
+    "serial": ("hal.serial_backend", "SerialBackend"),
 }
 """Backend name -> (module, class name)."""
 

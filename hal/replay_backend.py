@@ -21,6 +21,7 @@ class ReplayBackend:
 
     name = "replay"
     speculative = False
+    simulated = False
 
     def __init__(
         self, telemetry: Telemetry | str | Path, cartridge: CartridgeInfo | None = None, loop: bool = False

@@ -1,23 +1,52 @@
-"""The in-process simulated pen behind the HAL contract (registered as "sim")."""
+"""The in-process simulated pen behind the HAL contract (registered as "sim").
+
+It is the same pen the virtual pen serves over a link (sim/virtual_pen.py):
+the hardware (:class:`~sim.pen.SimulatedPen`), its settings store
+(:class:`~sim.pen_settings.PenSettings`) and the few things only a simulator can
+be told (skin, time passing, a fresh start).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 import numpy as np
 
-from hal.backend import PenIdentity, PenStatus, StrokeCommand
-from hal.errors import PenOperationError
+from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
+from hal.errors import PenOperationError, PenRefusedError
+from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
+from hal.settings import SCHEMA_VERSION, SettingValue
 from hal.telemetry import Telemetry
+from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
+from sim.nvm import Flash
 from sim.pen import SimulatedPen
+from sim.pen_settings import PenSettings
 from sim.tissue import SKIN_TYPES
 
-PROTOCOL_VERSION = 1
-SETTINGS_SCHEMA_VERSION = 1
 FIRMWARE_VERSION = "0.1.0-sim"
+HARDWARE_MAX_DEPTH_MM = 2.5
+
+
+def pen_seed(seed: int) -> np.random.SeedSequence:
+    """The pen's noise seed for a session seed (the session's other streams spawn from the same root)."""
+    return np.random.SeedSequence(seed).spawn(2)[0]
+
+
+def hardware_params(values: Mapping[str, SettingValue]) -> tuple[VoiceCoilParams, ServoGains]:
+    """The actuator and servo as the pen's settings configure them."""
+    coil = replace(VoiceCoilParams(), current_limit_a=float(values["drive.current_limit_a"]))
+    servo = ServoGains(
+        float(values["servo.position_gain_n_per_m"]),
+        float(values["servo.velocity_gain_ns_per_m"]),
+        float(values["servo.current_gain_v_per_a"]),
+    )
+    return coil, servo
 
 
 class SimBackend:
-    """A :class:`~sim.pen.SimulatedPen` that satisfies :class:`hal.backend.PenBackend`.
+    """A simulated pen that satisfies :class:`hal.backend.PenBackend` and :class:`hal.backend.SettingsPort`.
 
     It is speculative: asked for many strokes it computes them all, and the
     stroke loop rewinds it with :meth:`discard_after` when it acts mid-batch.
@@ -25,32 +54,37 @@ class SimBackend:
 
     name = "sim"
     speculative = True
+    simulated = True
 
     def __init__(
         self,
         seed: int | np.random.SeedSequence = 0,
         cartridge: Cartridge | None = None,
         battery_soc: float = 0.9,
-        serial_number: str = "SIM-000001",
-        max_depth_mm: float = 2.5,
-        pen: SimulatedPen | None = None,
         model: str = "kernel",
+        flash: Flash | None = None,
     ) -> None:
-        self.pen = pen or SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=battery_soc, model=model)
-        self._identity = PenIdentity(
+        self.settings = PenSettings(flash)
+        self.model = model
+        self.pen = self._new_pen(seed, cartridge, battery_soc)
+        self._closed = False
+
+    def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: Cartridge | None, soc: float) -> SimulatedPen:
+        coil, servo = hardware_params(self.settings.contents.settings)
+        return SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model)
+
+    # --- PenBackend ---------------------------------------------------------------------------
+    def identify(self) -> PenIdentity:
+        return PenIdentity(
             model="MN-1 (simulated)",
-            serial_number=serial_number,
+            serial_number=str(self.settings.contents.settings["pen.serial_number"]),
             firmware_version=FIRMWARE_VERSION,
             protocol_version=PROTOCOL_VERSION,
-            settings_schema_version=SETTINGS_SCHEMA_VERSION,
-            max_depth_mm=max_depth_mm,
+            settings_schema_version=SCHEMA_VERSION,
+            max_depth_mm=HARDWARE_MAX_DEPTH_MM,
             min_frequency_hz=25.0,
             max_frequency_hz=150.0,
         )
-        self._closed = False
-
-    def identify(self) -> PenIdentity:
-        return self._identity
 
     def status(self) -> PenStatus:
         pen = self.pen
@@ -78,25 +112,56 @@ class SimBackend:
     def retract(self) -> None:
         self.pen.retract()
 
-    def wait(self, seconds: float) -> None:
-        """Let pen time pass with the motor still (pauses, moving between zones)."""
-        self.pen.wait(seconds)
+    def close(self) -> None:
+        if not self._closed:
+            self.pen.retract()
+            self._closed = True
 
+    # --- SimulatedWorld -----------------------------------------------------------------------
     def set_skin(self, skin: str) -> None:
         try:
             self.pen.skin = SKIN_TYPES[skin]
         except KeyError:
             raise PenOperationError(f"unknown skin type {skin!r} (known: {', '.join(SKIN_TYPES)})") from None
 
+    def wait(self, seconds: float) -> None:
+        """Let pen time pass with the motor still (pauses, moving between zones)."""
+        self.pen.wait(seconds)
+
+    def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
+        c = cartridge
+        hw = Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm) if c else None
+        self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
+
     def attach_cartridge(self, cartridge: Cartridge | None) -> None:
         """Insert a cartridge (or remove it with ``None``), as an operator would."""
         self.pen.retract()
         self.pen.cartridge = cartridge
 
-    def close(self) -> None:
-        if not self._closed:
-            self.pen.retract()
-            self._closed = True
+    # --- SettingsPort -------------------------------------------------------------------------
+    def read_settings(self) -> dict[str, SettingValue]:
+        return self.settings.values
+
+    def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
+        if self.pen.command.motor_enabled:
+            raise PenRefusedError(ErrorCode.BUSY, "", "settings cannot change while the motor runs")
+        self.settings.stage(changes)
+
+    def commit_settings(self) -> None:
+        self.settings.commit()
+        self.pen.coil, self.pen.servo = hardware_params(self.settings.contents.settings)
+
+    def abort_settings(self) -> None:
+        self.settings.abort()
+
+    def stage_factory_reset(self) -> None:
+        self.settings.stage_factory_reset()
+
+    def read_alarms(self) -> list[int]:
+        return sorted(int(a) for a in self.settings.alarms)
+
+    def clear_alarm(self, code: int) -> None:
+        self.settings.alarms.discard(Alarm(code))
 
     def _check_open(self) -> None:
         if self._closed:

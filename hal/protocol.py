@@ -1,0 +1,326 @@
+"""The pen link's wire format: framing, CRC, message types, payload codecs and error codes.
+
+docs/protocol.md is the specification; this module is its implementation on
+both ends (the host in hal/serial_backend.py, the virtual pen in sim/).
+
+Frame on the wire: ``7E <stuffed body> 7E``. The body is ``version seq type
+length(u16 LE) payload crc16(u16 LE)``; the CRC is CRC-16/CCITT-FALSE (poly
+0x1021, init 0xFFFF) over everything before it. Inside the body, ``7E``, ``7D``
+and the realtime e-stop byte ``18`` are sent as ``7D`` followed by the byte XOR
+0x20, so none of the three ever appears raw inside a frame: a receiver can act
+on a raw ``18`` at once, even in the middle of a frame, and can resynchronise on
+the next ``7E`` after any garbage.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from hal.settings import BY_ID, BY_KEY, SettingValue
+
+PROTOCOL_VERSION = 1
+FLAG = 0x7E
+ESC = 0x7D
+ESC_XOR = 0x20
+ESTOP = 0x18
+"""Realtime emergency stop: acted on at once wherever it appears in the stream."""
+STUFFED = frozenset({FLAG, ESC, ESTOP})
+HEADER = struct.Struct("<BBBH")
+MAX_PAYLOAD = 60_000
+MAX_BODY = HEADER.size + MAX_PAYLOAD + 2
+
+
+class Msg(IntEnum):
+    """Message types. Requests come from the host; replies echo the request's sequence number."""
+
+    HELLO = 0x01
+    STATUS = 0x02
+    COMMAND = 0x03
+    READ_STROKES = 0x04
+    DISCARD_AFTER = 0x05
+    RETRACT = 0x06
+    SET_SKIN = 0x07
+    WAIT = 0x08
+    RESET_WORLD = 0x09
+    ESTOP_RELEASE = 0x0A
+    SETTINGS_READ = 0x10
+    SETTINGS_WRITE = 0x11
+    SETTINGS_COMMIT = 0x12
+    SETTINGS_ABORT = 0x13
+    SETTINGS_FACTORY = 0x14
+    ALARMS_READ = 0x15
+    ALARMS_CLEAR = 0x16
+    ACK = 0x80
+    NAK = 0x81
+    HELLO_REPLY = 0x82
+    STATUS_REPLY = 0x83
+    TELEMETRY = 0x84
+    SETTINGS_VALUES = 0x85
+    ALARMS = 0x86
+    EVENT = 0xA0
+
+
+class ErrorCode(IntEnum):
+    """Why the pen refused a request (the NAK payload's first byte)."""
+
+    UNKNOWN_TYPE = 1
+    BAD_PAYLOAD = 2
+    VERSION = 3
+    SETTING_UNKNOWN = 4
+    SETTING_RANGE = 5
+    SETTING_RULE = 6
+    ACCESS = 7
+    NOTHING_STAGED = 8
+    BUSY = 9
+    ESTOP_LATCHED = 10
+    UNSUPPORTED = 11
+    STORE = 12
+    COMMAND_RANGE = 13
+
+
+ERROR_TEXT: dict[ErrorCode, str] = {
+    ErrorCode.UNKNOWN_TYPE: "message type not known to this pen",
+    ErrorCode.BAD_PAYLOAD: "payload malformed for its message type",
+    ErrorCode.VERSION: "protocol version not supported",
+    ErrorCode.SETTING_UNKNOWN: "no setting with that id",
+    ErrorCode.SETTING_RANGE: "value outside the setting's type or range",
+    ErrorCode.SETTING_RULE: "the block breaks a rule between settings",
+    ErrorCode.ACCESS: "setting needs a higher access level (service unlock)",
+    ErrorCode.NOTHING_STAGED: "commit with nothing staged",
+    ErrorCode.BUSY: "not allowed while the motor runs",
+    ErrorCode.ESTOP_LATCHED: "emergency stop latched; release it first",
+    ErrorCode.UNSUPPORTED: "this pen does not support the request",
+    ErrorCode.STORE: "the settings store could not be written",
+    ErrorCode.COMMAND_RANGE: "depth or rate outside the pen's settings",
+}
+
+
+class Capability(IntEnum):
+    """Bits of the HELLO reply's capability word."""
+
+    SPECULATIVE = 1 << 0
+    """The pen can rewind strokes it computed ahead (a simulator)."""
+    SIMULATED_WORLD = 1 << 1
+    """The pen accepts SET_SKIN, WAIT and RESET_WORLD (a simulator)."""
+
+
+class Alarm(IntEnum):
+    """Alarms the pen keeps until the host clears them."""
+
+    STORE_BLANK = 1
+    """The settings store was blank: the pen booted with factory defaults."""
+    STORE_CORRUPT = 2
+    """No valid settings image: the pen booted with factory defaults."""
+    STORE_MIGRATED = 3
+    """The settings image was of an older layout and was migrated."""
+
+
+ALARM_TEXT: dict[Alarm, str] = {
+    Alarm.STORE_BLANK: "settings store blank: booted with factory defaults",
+    Alarm.STORE_CORRUPT: "settings store corrupt: booted with factory defaults",
+    Alarm.STORE_MIGRATED: "settings image of an older layout was migrated",
+}
+
+
+class EventKind(IntEnum):
+    ESTOP = 1
+    FAULT = 2
+    ALARM = 3
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE."""
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+@dataclass(frozen=True)
+class Frame:
+    seq: int
+    type: int
+    payload: bytes = b""
+
+
+def encode_frame(seq: int, msg: int, payload: bytes = b"") -> bytes:
+    """A complete frame, flags included."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    body = HEADER.pack(PROTOCOL_VERSION, seq & 0xFF, msg, len(payload)) + payload
+    body += struct.pack("<H", crc16(body))
+    out = bytearray([FLAG])
+    for b in body:
+        if b in STUFFED:
+            out += bytes((ESC, b ^ ESC_XOR))
+        else:
+            out.append(b)
+    out.append(FLAG)
+    return bytes(out)
+
+
+@dataclass
+class DecoderStats:
+    frames: int = 0
+    bad_frames: int = 0
+    garbage_bytes: int = 0
+    estops: int = 0
+
+
+@dataclass
+class FrameDecoder:
+    """Turns a byte stream into frames and realtime e-stops; never raises on bad input.
+
+    :meth:`feed` yields :class:`Frame` objects for valid frames and the int
+    :data:`ESTOP` for each realtime e-stop byte, in stream order. A frame with a
+    bad CRC, length, version or escape is dropped and counted; decoding resumes
+    at the next flag.
+    """
+
+    stats: DecoderStats = field(default_factory=DecoderStats)
+    _body: bytearray = field(default_factory=bytearray)
+    _in_frame: bool = False
+    _escaped: bool = False
+    _broken: bool = False
+
+    def feed(self, data: bytes) -> Iterator[Frame | int]:
+        for b in data:
+            if b == ESTOP:
+                self.stats.estops += 1
+                yield ESTOP
+                continue
+            if b == FLAG:
+                if self._in_frame and self._body:
+                    frame = None if self._broken or self._escaped else self._parse(bytes(self._body))
+                    if frame is None:
+                        self.stats.bad_frames += 1
+                    else:
+                        self.stats.frames += 1
+                        yield frame
+                self._body.clear()
+                self._in_frame, self._escaped, self._broken = True, False, False
+                continue
+            if not self._in_frame:
+                self.stats.garbage_bytes += 1
+                continue
+            if self._escaped:
+                b ^= ESC_XOR
+                self._escaped = False
+                if b not in STUFFED:
+                    self._broken = True
+            elif b == ESC:
+                self._escaped = True
+                continue
+            if len(self._body) >= MAX_BODY:
+                self._broken = True
+                continue
+            self._body.append(b)
+
+    @staticmethod
+    def _parse(body: bytes) -> Frame | None:
+        if len(body) < HEADER.size + 2:
+            return None
+        version, seq, msg, length = HEADER.unpack_from(body)
+        if version != PROTOCOL_VERSION or length != len(body) - HEADER.size - 2:
+            return None
+        (crc,) = struct.unpack_from("<H", body, len(body) - 2)
+        if crc != crc16(body[:-2]):
+            return None
+        return Frame(seq, msg, body[HEADER.size : -2])
+
+
+# --- payload codecs -----------------------------------------------------------------------------
+
+
+class PayloadError(ValueError):
+    """A payload that does not match its message type."""
+
+
+def pack_str(text: str) -> bytes:
+    data = text.encode("utf-8")[:255]
+    return bytes([len(data)]) + data
+
+
+class Reader:
+    """Reads fields from a payload; any shortfall raises :class:`PayloadError`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, fmt: str) -> tuple[Any, ...]:
+        st = struct.Struct("<" + fmt)
+        if self.pos + st.size > len(self.data):
+            raise PayloadError("payload too short")
+        values = st.unpack_from(self.data, self.pos)
+        self.pos += st.size
+        return values
+
+    def one(self, fmt: str) -> Any:
+        return self.take(fmt)[0]
+
+    def text(self) -> str:
+        n = int(self.one("B"))
+        if self.pos + n > len(self.data):
+            raise PayloadError("text runs past the payload")
+        raw = self.data[self.pos : self.pos + n]
+        self.pos += n
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("text is not UTF-8") from None
+
+    def rest(self) -> bytes:
+        out = self.data[self.pos :]
+        self.pos = len(self.data)
+        return out
+
+    def done(self) -> None:
+        if self.pos != len(self.data):
+            raise PayloadError(f"{len(self.data) - self.pos} unexpected bytes at the end")
+
+
+_VALUE_FORMAT = {"float": "d", "int": "i", "bool": "?"}
+
+
+def pack_settings(values: dict[str, SettingValue]) -> bytes:
+    """``count(u16)`` then per setting ``id(u16)`` and its value (f64, i32, bool u8, or length-prefixed text)."""
+    out = bytearray(struct.pack("<H", len(values)))
+    for key, value in values.items():
+        setting = BY_KEY[key]
+        out += struct.pack("<H", setting.id)
+        if setting.kind == "str":
+            out += pack_str(str(value))
+        else:
+            out += struct.pack("<" + _VALUE_FORMAT[setting.kind], value)
+    return bytes(out)
+
+
+def unpack_settings(payload: bytes) -> dict[str, SettingValue]:
+    """Inverse of :func:`pack_settings`; an unknown id raises :class:`PayloadError` naming it."""
+    r = Reader(payload)
+    count = int(r.one("H"))
+    values: dict[str, SettingValue] = {}
+    for _ in range(count):
+        sid = int(r.one("H"))
+        setting = BY_ID.get(sid)
+        if setting is None:
+            raise PayloadError(f"unknown setting id {sid}")
+        if setting.kind == "str":
+            values[setting.key] = r.text()
+        else:
+            values[setting.key] = r.one(_VALUE_FORMAT[setting.kind])
+    r.done()
+    return values
+
+
+def pack_nak(code: ErrorCode, setting_id: int = 0, message: str = "") -> bytes:
+    return struct.pack("<BH", code, setting_id) + pack_str(message or ERROR_TEXT[code])
+
+
+def unpack_nak(payload: bytes) -> tuple[int, int, str]:
+    r = Reader(payload)
+    code, sid = r.take("BH")
+    return int(code), int(sid), r.text()

@@ -1,0 +1,75 @@
+"""The pen's side of settings: validate every write again, stage, commit atomically, keep alarms.
+
+The pen never trusts the host: a write is checked key by key (known id, type and
+range, access level for a changed value) and then as a whole block (rules
+between settings). Any problem refuses the whole write and leaves nothing
+staged. A commit writes the staged block to the two-slot store in one image;
+until it succeeds, the settings in force are the old ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hal.errors import PenRefusedError
+from hal.protocol import Alarm, ErrorCode
+from hal.settings import ACCESS_LEVELS, BY_KEY, SETTINGS, Access, SettingValue, validate_block
+from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
+
+
+class PenSettings:
+    """Settings in force, the staged block, the store and its alarms."""
+
+    def __init__(self, flash: Flash | None = None) -> None:
+        self.store = SettingsStore(flash or MemoryFlash())
+        boot = self.store.boot()
+        self.contents = boot.contents
+        self.alarms: set[Alarm] = set(boot.alarms)
+        self.staged: dict[str, SettingValue] | None = None
+        self.access: Access = "user"
+
+    @property
+    def values(self) -> dict[str, SettingValue]:
+        return dict(self.contents.settings)
+
+    def stage(self, changes: Mapping[str, SettingValue]) -> None:
+        """Stage ``changes`` on top of what is staged (or in force); refuse all on any problem."""
+        base = self.staged if self.staged is not None else self.contents.settings
+        try:
+            for key, value in changes.items():
+                setting = BY_KEY.get(key)
+                if setting is None:
+                    raise PenRefusedError(ErrorCode.SETTING_UNKNOWN, key, "no such setting")
+                why = setting.check(value)
+                if why:
+                    raise PenRefusedError(ErrorCode.SETTING_RANGE, key, f"expected {why}, got {value!r}")
+                if value != base[key] and ACCESS_LEVELS.index(setting.access) > ACCESS_LEVELS.index(self.access):
+                    raise PenRefusedError(
+                        ErrorCode.ACCESS, key, f"{setting.access} setting: needs a {setting.access} unlock to change"
+                    )
+            block = dict(base) | dict(changes)
+            problems = validate_block(block)
+            if problems:
+                raise PenRefusedError(ErrorCode.SETTING_RULE, problems[0].key, problems[0].reason)
+        except PenRefusedError:
+            self.staged = None
+            raise
+        self.staged = block
+
+    def stage_factory_reset(self) -> None:
+        """Stage factory defaults for every user and service setting; factory-set values stay."""
+        self.staged = {s.key: (self.contents.settings[s.key] if s.access == "factory" else s.default) for s in SETTINGS}
+
+    def commit(self) -> None:
+        if self.staged is None:
+            raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
+        new = StoreContents(dict(self.staged), dict(self.contents.used_cartridges))
+        try:
+            self.store.commit(new)
+        except OSError as exc:
+            raise PenRefusedError(ErrorCode.STORE, "", f"store write failed: {exc}") from exc
+        self.contents = new
+        self.staged = None
+
+    def abort(self) -> None:
+        self.staged = None

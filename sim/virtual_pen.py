@@ -1,0 +1,243 @@
+"""The virtual pen: the simulated pen behind the pen side of the wire protocol.
+
+:meth:`VirtualPen.feed` takes the bytes that arrived and returns the bytes to
+send back, with no I/O of its own, so the same object serves a pty, a TCP
+socket or a test's in-memory link. It keeps the last request and its reply: a
+request that repeats the last one's sequence number and content is a
+retransmission, answered from the cache without acting twice. A realtime e-stop
+byte is acted on the moment the decoder meets it, mid-frame or not.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from hal.backend import CartridgeInfo, StrokeCommand
+from hal.errors import PenError, PenRefusedError
+from hal.protocol import (
+    ESTOP,
+    PROTOCOL_VERSION,
+    Capability,
+    ErrorCode,
+    EventKind,
+    Frame,
+    FrameDecoder,
+    Msg,
+    PayloadError,
+    Reader,
+    encode_frame,
+    pack_nak,
+    pack_settings,
+    pack_str,
+    unpack_settings,
+)
+from hal.settings import BY_KEY, SCHEMA_VERSION
+from sim.backend import SimBackend
+
+CAPABILITIES = Capability.SPECULATIVE | Capability.SIMULATED_WORLD
+
+
+class VirtualPen:
+    """Protocol adapter over a :class:`~sim.backend.SimBackend` (see the module docstring)."""
+
+    def __init__(self, backend: SimBackend) -> None:
+        self.backend = backend
+        self.decoder = FrameDecoder()
+        self.estop_latched = False
+        self._last: tuple[int, int, bytes, bytes] | None = None
+        self._event_seq = 0
+        self.handlers: dict[int, Callable[[Reader], tuple[int, bytes]]] = {
+            Msg.HELLO: self._hello,
+            Msg.STATUS: self._status,
+            Msg.COMMAND: self._command,
+            Msg.READ_STROKES: self._read_strokes,
+            Msg.DISCARD_AFTER: self._discard_after,
+            Msg.RETRACT: self._retract,
+            Msg.SET_SKIN: self._set_skin,
+            Msg.WAIT: self._wait,
+            Msg.RESET_WORLD: self._reset_world,
+            Msg.ESTOP_RELEASE: self._estop_release,
+            Msg.SETTINGS_READ: self._settings_read,
+            Msg.SETTINGS_WRITE: self._settings_write,
+            Msg.SETTINGS_COMMIT: self._ack_after(self.backend.commit_settings),
+            Msg.SETTINGS_ABORT: self._ack_after(self.backend.abort_settings),
+            Msg.SETTINGS_FACTORY: self._ack_after(self.backend.stage_factory_reset),
+            Msg.ALARMS_READ: self._alarms_read,
+            Msg.ALARMS_CLEAR: self._alarms_clear,
+        }
+
+    def feed(self, data: bytes) -> bytes:
+        """Process received bytes; return the bytes to send."""
+        out = bytearray()
+        for item in self.decoder.feed(data):
+            if isinstance(item, int):
+                if item == ESTOP:
+                    out += self._estop()
+            else:
+                out += self._reply(item)
+        return bytes(out)
+
+    def _reply(self, frame: Frame) -> bytes:
+        last = self._last
+        if (
+            last
+            and last[0] == frame.seq
+            and last[1] == frame.type
+            and last[2] == frame.payload
+            and (frame.type != Msg.HELLO)
+        ):
+            return last[3]
+        kind: int
+        try:
+            handler = self.handlers.get(frame.type)
+            if handler is None:
+                kind, payload = Msg.NAK, pack_nak(ErrorCode.UNKNOWN_TYPE, 0, f"unknown message type 0x{frame.type:02x}")
+            else:
+                reader = Reader(frame.payload)
+                kind, payload = handler(reader)
+        except PenRefusedError as exc:
+            setting = BY_KEY.get(exc.key)
+            kind, payload = Msg.NAK, pack_nak(ErrorCode(exc.code), setting.id if setting else 0, str(exc.reason))
+        except PayloadError as exc:
+            code = ErrorCode.SETTING_UNKNOWN if "setting id" in str(exc) else ErrorCode.BAD_PAYLOAD
+            kind, payload = Msg.NAK, pack_nak(code, 0, str(exc))
+        except PenError as exc:
+            kind, payload = Msg.NAK, pack_nak(ErrorCode.UNSUPPORTED, 0, str(exc))
+        except (ValueError, RuntimeError) as exc:
+            kind, payload = Msg.NAK, pack_nak(ErrorCode.BAD_PAYLOAD, 0, str(exc))
+        reply = encode_frame(frame.seq, kind, payload)
+        self._last = (frame.seq, frame.type, frame.payload, reply)
+        return reply
+
+    def _estop(self) -> bytes:
+        self.backend.retract()
+        self.estop_latched = True
+        return self.event(EventKind.ESTOP, 0, "emergency stop: needles retracted, motor disabled")
+
+    def event(self, kind: EventKind, code: int, message: str) -> bytes:
+        """An unsolicited EVENT frame (pen time, kind, code, text)."""
+        self._event_seq = (self._event_seq + 1) & 0xFF
+        payload = struct.pack("<BdH", kind, self.backend.pen.time_s, code) + pack_str(message)
+        return encode_frame(self._event_seq, Msg.EVENT, payload)
+
+    # --- handlers: each returns (reply type, reply payload) ------------------------------------
+    def _hello(self, r: Reader) -> tuple[int, bytes]:
+        version = int(r.one("B"))
+        r.done()
+        if version != PROTOCOL_VERSION:
+            return Msg.NAK, pack_nak(ErrorCode.VERSION, 0, f"pen speaks protocol {PROTOCOL_VERSION}, host {version}")
+        ident = self.backend.identify()
+        body = struct.pack(
+            "<BHIddd",
+            PROTOCOL_VERSION,
+            SCHEMA_VERSION,
+            CAPABILITIES,
+            ident.max_depth_mm,
+            ident.min_frequency_hz,
+            ident.max_frequency_hz,
+        )
+        body += pack_str(ident.model) + pack_str(ident.firmware_version) + pack_str(ident.serial_number)
+        return Msg.HELLO_REPLY, body
+
+    def _status(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        s = self.backend.status()
+        c = s.cartridge
+        body = struct.pack(
+            "<dddddB", s.time_s, s.battery_v, s.battery_soc, s.motor_temp_c, s.tip_mm, self.estop_latched
+        )
+        body += (
+            struct.pack("<IBddI", c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm, c.strokes_used)
+            if c
+            else struct.pack("<IBddI", 0, 0, 0.0, 0.0, 0)
+        )
+        return Msg.STATUS_REPLY, body
+
+    def _command(self, r: Reader) -> tuple[int, bytes]:
+        depth, hz, enabled = r.take("ddB")
+        r.done()
+        command = StrokeCommand(float(depth), float(hz), bool(enabled))
+        if command.motor_enabled and self.estop_latched:
+            return Msg.NAK, pack_nak(ErrorCode.ESTOP_LATCHED)
+        values = self.backend.read_settings()
+        if command.motor_enabled and not (
+            0.0 <= command.depth_mm <= float(values["depth.max_mm"])
+            and float(values["frequency.min_hz"]) <= command.frequency_hz <= float(values["frequency.max_hz"])
+        ):
+            return Msg.NAK, pack_nak(
+                ErrorCode.COMMAND_RANGE,
+                0,
+                f"{command.depth_mm} mm at {command.frequency_hz} Hz is outside the pen's settings",
+            )
+        self.backend.apply(command)
+        return Msg.ACK, b""
+
+    def _read_strokes(self, r: Reader) -> tuple[int, bytes]:
+        wanted = int(r.one("I"))
+        r.done()
+        batch = int(self.backend.read_settings()["telemetry.batch_max"])
+        tel = self.backend.read_strokes(min(wanted, batch))
+        return Msg.TELEMETRY, struct.pack("<H", len(tel)) + tel.tobytes()
+
+    def _discard_after(self, r: Reader) -> tuple[int, bytes]:
+        keep = int(r.one("I"))
+        r.done()
+        self.backend.discard_after(keep)
+        return Msg.ACK, b""
+
+    def _retract(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        self.backend.retract()
+        return Msg.ACK, b""
+
+    def _set_skin(self, r: Reader) -> tuple[int, bytes]:
+        skin = r.text()
+        r.done()
+        self.backend.set_skin(skin)
+        return Msg.ACK, b""
+
+    def _wait(self, r: Reader) -> tuple[int, bytes]:
+        seconds = float(r.one("d"))
+        r.done()
+        self.backend.wait(seconds)
+        return Msg.ACK, b""
+
+    def _reset_world(self, r: Reader) -> tuple[int, bytes]:
+        seed, cid, needles, max_depth, field, soc = r.take("QIBddd")
+        r.done()
+        cartridge = CartridgeInfo(int(cid), int(needles), float(max_depth), float(field)) if cid else None
+        self.backend.reset_world(int(seed), cartridge, float(soc))
+        return Msg.ACK, b""
+
+    def _estop_release(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        self.estop_latched = False
+        return Msg.ACK, b""
+
+    def _settings_read(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        return Msg.SETTINGS_VALUES, pack_settings(self.backend.read_settings())
+
+    def _settings_write(self, r: Reader) -> tuple[int, bytes]:
+        self.backend.stage_settings(unpack_settings(r.rest()))
+        return Msg.ACK, b""
+
+    def _ack_after(self, action: Callable[[], None]) -> Callable[[Reader], tuple[int, bytes]]:
+        def handler(r: Reader) -> tuple[int, bytes]:
+            r.done()
+            action()
+            return Msg.ACK, b""
+
+        return handler
+
+    def _alarms_read(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        alarms = self.backend.read_alarms()
+        return Msg.ALARMS, struct.pack("<H", len(alarms)) + b"".join(struct.pack("<H", a) for a in alarms)
+
+    def _alarms_clear(self, r: Reader) -> tuple[int, bytes]:
+        code = int(r.one("H"))
+        r.done()
+        self.backend.clear_alarm(code)
+        return Msg.ACK, b""
