@@ -41,11 +41,17 @@ class SerialBackend:
     name = "serial"
 
     def __init__(
-        self, url: str = "", baudrate: int = DEFAULT_BAUD, port: Any = None, timeout_s: float = 0.25, retries: int = 6
+        self,
+        url: str = "",
+        baudrate: int = DEFAULT_BAUD,
+        port: Any = None,
+        timeout_s: float = 0.25,
+        retries: int = 6,
+        max_timeout_s: float = 2.0,
     ) -> None:
         self.url = url
         self.port = port if port is not None else open_port(url, baudrate)
-        self.link = Link(self.port, timeout_s=timeout_s, retries=retries)
+        self.link = Link(self.port, timeout_s=timeout_s, retries=retries, max_timeout_s=max_timeout_s)
         self._closed = False
         try:
             self._identity, caps = self._hello()

@@ -1,0 +1,192 @@
+"""The pen link end to end: real pty, TCP socket, e-stop mid-frame, duplicates, and a lossy link."""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from controller.plan import load_plan
+from controller.report import build_report
+from controller.session import run_session
+from controller.settings_service import VerifyError, flash
+from hal.errors import BackendError, PenError, PenOperationError, PenRefusedError
+from hal.protocol import ESTOP, Alarm, ErrorCode, Msg, encode_frame, pack_settings
+from hal.serial_backend import SerialBackend
+from hal.settings import defaults
+from sim.backend import SimBackend
+from sim.nvm import MemoryFlash, SettingsStore
+from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
+from sim.virtual_pen import VirtualPen
+from tests.faulty_link import Faults, FaultyLink
+
+
+@pytest.fixture
+def pty_pen() -> Iterator[tuple[VirtualPen, str]]:
+    pen = VirtualPen(SimBackend())
+    master, slave, path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_fd, args=(pen, master, stop), daemon=True)
+    thread.start()
+    yield pen, path
+    stop.set()
+    thread.join(2)
+    import os
+
+    os.close(master)
+    os.close(slave)
+
+
+@pytest.fixture
+def tcp_pen() -> Iterator[tuple[VirtualPen, str]]:
+    pen = VirtualPen(SimBackend())
+    server = listen_tcp(0)
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_tcp, args=(pen, server, stop), daemon=True)
+    thread.start()
+    yield pen, f"socket://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def comparable(report: dict) -> str:  # type: ignore[type-arg]
+    return json.dumps({k: report[k] for k in ("total", "zones", "faults", "transitions", "outcome")})
+
+
+@pytest.mark.parametrize("transport", ["pty_pen", "tcp_pen"])
+def test_a_pass_over_the_link_equals_the_in_process_pass(transport: str, request: pytest.FixtureRequest) -> None:
+    _, url = request.getfixturevalue(transport)
+    backend = SerialBackend(url)
+    assert backend.speculative and backend.simulated
+    plan = load_plan(None)
+    over_link = build_report(run_session(plan, seed=11, backend=backend))
+    in_process = build_report(run_session(plan, seed=11))
+    assert comparable(over_link) == comparable(in_process)
+
+
+def test_settings_over_a_pty(pty_pen: tuple[VirtualPen, str]) -> None:
+    pen, path = pty_pen
+    backend = SerialBackend(path)
+    assert backend.read_alarms() == [Alarm.STORE_BLANK]
+    result = flash(backend, {"depth.max_mm": 2.0, "alarm.volume": 2})
+    assert result.read_back["depth.max_mm"] == 2.0
+    assert pen.backend.settings.store.counter == 1
+    assert backend.link.stats.round_trips == 1 + 1 + 1 + 1 + 1  # hello, alarms, write, commit, read-back
+    with pytest.raises(PenRefusedError, match="thermal.motor_limit_c: service setting"):
+        flash(backend, {"thermal.motor_limit_c": 50.0})
+    assert pen.backend.settings.staged is None
+    backend.close()
+
+
+def test_the_pen_validates_writes_itself_and_stages_nothing_on_a_bad_one(pty_pen: tuple[VirtualPen, str]) -> None:
+    pen, path = pty_pen
+    backend = SerialBackend(path)
+    bad = pack_settings({"depth.max_mm": 1.0}).replace(struct.pack("<d", 1.0), struct.pack("<d", 9.0))
+    with pytest.raises(PenRefusedError) as info:
+        backend.link.request(Msg.SETTINGS_WRITE, bad)
+    assert (info.value.code, info.value.key) == (ErrorCode.SETTING_RANGE, "depth.max_mm")
+    with pytest.raises(PenRefusedError) as info:
+        backend.commit_settings()
+    assert info.value.code == ErrorCode.NOTHING_STAGED
+    pen.backend.settings.access = "service"  # as after a service unlock
+    with pytest.raises(PenRefusedError, match="frequency.min_hz must not exceed"):
+        backend.stage_settings({"frequency.min_hz": 120.0, "frequency.max_hz": 100.0})
+    assert pen.backend.settings.store.counter == 0
+
+
+def test_estop_in_the_middle_of_a_frame() -> None:
+    pen = VirtualPen(SimBackend())
+    port = FaultyLink(pen, Faults(), np.random.default_rng(0))
+    backend = SerialBackend(port=port, timeout_s=0.01)
+    backend.reset_world(1, __import__("hal").CartridgeInfo(5, 12, 2.5), 0.9)
+    backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+    assert len(backend.read_strokes(10)) == 10
+    frame = encode_frame(77, Msg.STATUS)
+    reply = pen.feed(frame[:4] + bytes([ESTOP]) + frame[4:])
+    assert pen.estop_latched and not pen.backend.pen.command.motor_enabled
+    assert reply.count(b"\x7e") == 4, "an EVENT frame, then the STATUS reply"
+    with pytest.raises(PenRefusedError) as info:
+        backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+    assert info.value.code == ErrorCode.ESTOP_LATCHED
+    backend.release_estop()
+    backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+
+
+def test_a_retransmitted_request_is_answered_but_not_acted_on_twice() -> None:
+    pen = VirtualPen(SimBackend())
+    write = encode_frame(5, Msg.SETTINGS_WRITE, pack_settings({"alarm.volume": 1}))
+    commit = encode_frame(6, Msg.SETTINGS_COMMIT)
+    first = pen.feed(write) + pen.feed(commit)
+    again = pen.feed(commit)
+    assert pen.backend.settings.store.counter == 1
+    assert again == first[-len(again) :]
+
+
+def test_loop_url_opens_but_an_echo_is_no_pen() -> None:
+    with pytest.raises(PenOperationError, match="pen answered HELLO to HELLO"):
+        SerialBackend("loop://", timeout_s=0.05, retries=1)
+    with pytest.raises(BackendError, match="cannot open pen port"):
+        SerialBackend("/dev/does-not-exist")
+
+
+def _store_values(pen: VirtualPen) -> dict[str, object]:
+    data = pen.backend.settings.store.flash
+    assert isinstance(data, MemoryFlash)
+    return dict(SettingsStore(MemoryFlash(bytearray(data.data))).boot().contents.settings)
+
+
+def _connect(port: FaultyLink) -> SerialBackend:
+    # The in-memory link answers at once, so short timeouts lose nothing but waiting.
+    for _ in range(50):
+        try:
+            return SerialBackend(port=port, timeout_s=0.0005, retries=40, max_timeout_s=0.001)
+        except PenError:
+            continue
+    raise AssertionError("no handshake in 50 tries")
+
+
+def _flash_repeatedly(faults: Faults, flashes: int, seed: int) -> tuple[int, int, FaultyLink]:
+    """Flash full blocks over a lossy link; after each, the store must hold the old or the new block."""
+    pen = VirtualPen(SimBackend())
+    port = FaultyLink(pen, faults, np.random.default_rng(seed))
+    backend = _connect(port)
+    verified = failed = 0
+    current = _store_values(pen)
+    for k in range(flashes):
+        block = dict(current)
+        block["depth.max_mm"] = round(1.0 + 0.01 * k, 2)
+        block["alarm.volume"] = k % 11
+        try:
+            flash(backend, block)
+            verified += 1
+        except (PenError, VerifyError):
+            failed += 1
+        stored = _store_values(pen)
+        assert stored in (current, block), f"flash {k}: the store holds neither the old nor the new block"
+        assert pen.backend.settings.values == stored, "what the pen uses is what it stored"
+        assert pen.backend.settings.staged is None or failed, "nothing left staged after a verified flash"
+        current = stored
+    print(f"{faults}: {verified} verified, {failed} failed cleanly; {backend.link.stats}")
+    return verified, failed, port
+
+
+def test_a_hundred_flashes_over_a_link_corrupting_one_percent_of_bytes() -> None:
+    verified, failed, port = _flash_repeatedly(Faults(corrupt=0.01), 100, seed=2026)
+    assert verified + failed == 100
+    assert verified >= 30, f"only {verified} of 100 flashes got through"
+    assert port.mangled_bytes > 100
+
+
+def test_flashes_over_a_link_that_drops_duplicates_and_delays() -> None:
+    verified, failed, port = _flash_repeatedly(Faults(drop=0.003, duplicate=0.003, delay=0.05), 30, seed=7)
+    assert verified + failed == 30 and verified >= 10
+    assert port.mangled_bytes > 20
+
+
+def test_defaults_are_the_settings_of_a_fresh_virtual_pen() -> None:
+    assert VirtualPen(SimBackend()).backend.read_settings() == defaults()
