@@ -91,3 +91,58 @@ def test_skin_type_names_agree_between_contract_and_simulator() -> None:
     from sim.tissue import SKIN_TYPES
 
     assert tuple(SKIN_TYPES) == NAMES
+
+
+PROTOCOL_DOC = (ROOT / "docs/protocol.md").read_text()
+SETTINGS_DOC = (ROOT / "docs/settings.md").read_text()
+
+
+def test_protocol_doc_tables_match_the_code() -> None:
+    from hal.protocol import ALARM_TEXT, ERROR_TEXT, Alarm, Capability, ErrorCode, Msg
+
+    type_table = PROTOCOL_DOC.split("## Message types", 1)[1].split("\n\n###", 1)[0]
+    types = dict(re.findall(r"^\| 0x([0-9A-F]{2}) \| `([A-Z_]+)` \|", type_table, flags=re.M))
+    assert {int(k, 16): v for k, v in types.items()} == {m.value: m.name for m in Msg}
+    errors = re.findall(r"^\| (\d+) \| `([A-Z_]+)` \| (.+) \|$", PROTOCOL_DOC, flags=re.M)
+    documented = {(int(c), n, t) for c, n, t in errors}
+    assert documented == {(e.value, e.name, ERROR_TEXT[e]) for e in ErrorCode} | {
+        (a.value, a.name, ALARM_TEXT[a]) for a in Alarm
+    }
+    cap_table = PROTOCOL_DOC.split("| capability bit |", 1)[1].split("\n\n", 1)[0]
+    caps = dict(re.findall(r"^\| 0x([0-9a-f]{2}) \| `([A-Z_]+)` \|", cap_table, flags=re.M))
+    assert {int(k, 16): v for k, v in caps.items()} == {c.value: c.name for c in Capability}
+
+
+def test_protocol_doc_telemetry_layout_matches_the_record() -> None:
+    from hal.telemetry import TELEMETRY_DTYPE
+
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d+) \| ([<|][a-z]\d) \|$", PROTOCOL_DOC, flags=re.M)
+    assert [(n, int(o), t) for n, o, t in rows] == [
+        (n, TELEMETRY_DTYPE.fields[n][1], TELEMETRY_DTYPE.fields[n][0].str) for n in TELEMETRY_DTYPE.names
+    ]
+
+
+def test_every_protocol_example_decodes_to_the_message_it_names() -> None:
+    from hal.protocol import Frame, FrameDecoder, Msg
+
+    examples = re.findall(r"^### ([A-Z_]+) [^\n]*\n```\n([0-9a-f ]+)\n```", PROTOCOL_DOC, flags=re.M)
+    assert len(examples) >= 30
+    named = set()
+    for name, hexes in examples:
+        frames = [f for f in FrameDecoder().feed(bytes.fromhex(hexes)) if isinstance(f, Frame)]
+        assert len(frames) == 1, name
+        assert Msg(frames[0].type).name == name
+        named.add(name)
+    assert named == {m.name for m in Msg}, "an example for every message type"
+
+
+def test_settings_doc_matches_the_schema() -> None:
+    from hal.settings import CROSS_RULES, SETTINGS
+
+    rows = re.findall(
+        r"^\| (\d+) \| `([a-z_.]+)` \| (\w+) \| [^|]* \| [^|]+ \| [^|]+ \| (\w+) \|", SETTINGS_DOC, flags=re.M
+    )
+    assert [(int(i), k, t, a) for i, k, t, a in rows] == [(s.id, s.key, s.kind, s.access) for s in SETTINGS]
+    for _, _, message in CROSS_RULES:
+        assert message in SETTINGS_DOC
+    assert len(SETTINGS) >= 20

@@ -1,0 +1,72 @@
+"""Benchmarks of the pen link: frame codec, and a full settings flash over a real pty."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from controller.settings_service import flash
+from hal.protocol import FrameDecoder, Msg, encode_frame
+from hal.serial_backend import SerialBackend
+from hal.settings import defaults
+from hal.telemetry import TELEMETRY_DTYPE
+from sim.backend import SimBackend
+from sim.serve import open_pty, serve_fd
+from sim.virtual_pen import VirtualPen
+
+BAUD = 115_200
+TELEMETRY_FRAME = bytes(range(256)) * (256 * TELEMETRY_DTYPE.itemsize // 256)
+"""A payload the size of a 256-stroke telemetry frame, with every byte value (so stuffing is exercised)."""
+
+
+def test_frame_encode(benchmark: Any) -> None:
+    wire = benchmark(encode_frame, 7, Msg.TELEMETRY, TELEMETRY_FRAME)
+    benchmark.extra_info.update(payload_bytes=len(TELEMETRY_FRAME), wire_bytes=len(wire))
+
+
+def test_frame_decode(benchmark: Any) -> None:
+    wire = encode_frame(7, Msg.TELEMETRY, TELEMETRY_FRAME)
+    frames = benchmark(lambda: list(FrameDecoder().feed(wire)))
+    assert len(frames) == 1
+    benchmark.extra_info.update(wire_bytes=len(wire))
+
+
+@pytest.fixture
+def pty_path() -> Iterator[str]:
+    pen = VirtualPen(SimBackend())
+    master, slave, path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_fd, args=(pen, master, stop), daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join(2)
+    os.close(master)
+    os.close(slave)
+
+
+def test_full_settings_flash_over_a_pty(benchmark: Any, pty_path: str) -> None:
+    """Handshake, one batched write of every setting, one commit, one read-back."""
+    blocks = iter(range(10_000))
+
+    def one_flash() -> SerialBackend:
+        backend = SerialBackend(pty_path)
+        block = defaults() | {"alarm.volume": next(blocks) % 11}
+        flash(backend, block)
+        backend.port.close()
+        return backend
+
+    backend = benchmark.pedantic(one_flash, rounds=10, iterations=1)
+    stats = backend.link.stats
+    exchanged = stats.bytes_sent + stats.bytes_received
+    benchmark.extra_info.update(
+        settings=len(defaults()),
+        round_trips=stats.round_trips,
+        bytes_exchanged=exchanged,
+        wire_time_at_115200_ms=1e3 * exchanged * 10 / BAUD,
+    )
+    assert stats.round_trips == 4
