@@ -16,8 +16,10 @@ from collections.abc import Callable
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.errors import PenError, PenRefusedError
 from hal.protocol import (
+    ALARM_TEXT,
     ESTOP,
     PROTOCOL_VERSION,
+    Alarm,
     Capability,
     ErrorCode,
     EventKind,
@@ -108,6 +110,10 @@ class VirtualPen:
             kind, payload = Msg.NAK, pack_nak(ErrorCode.BAD_PAYLOAD, 0, str(exc))
         reply = encode_frame(frame.seq, kind, payload)
         self._last = (frame.seq, frame.type, frame.payload, reply)
+        if kind == Msg.HELLO_REPLY:
+            # A new host hears about every alarm the pen holds (it can also read them with ALARMS_READ).
+            for code in self.backend.read_alarms():
+                reply += self.event(EventKind.ALARM, code, ALARM_TEXT[Alarm(code)])
         return reply
 
     def _estop(self) -> bytes:

@@ -15,7 +15,7 @@ from controller.report import build_report
 from controller.session import run_session
 from controller.settings_service import VerifyError, flash
 from hal.errors import BackendError, PenError, PenOperationError, PenRefusedError
-from hal.protocol import ESTOP, Alarm, ErrorCode, Msg, encode_frame, pack_settings
+from hal.protocol import ESTOP, Alarm, ErrorCode, EventKind, Msg, encode_frame, pack_settings
 from hal.serial_backend import SerialBackend
 from hal.settings import defaults
 from sim.backend import SimBackend
@@ -73,6 +73,7 @@ def test_settings_over_a_pty(pty_pen: tuple[VirtualPen, str]) -> None:
     pen, path = pty_pen
     backend = SerialBackend(path)
     assert backend.read_alarms() == [Alarm.STORE_BLANK]
+    assert len(backend.link.events) == 1 and backend.link.events[0][0] == EventKind.ALARM
     result = flash(backend, {"depth.max_mm": 2.0, "alarm.volume": 2})
     assert result.read_back["depth.max_mm"] == 2.0
     assert pen.backend.settings.store.counter == 1
