@@ -73,6 +73,8 @@ class Trajectory:
     position_m: FloatArray
     velocity_m_s: FloatArray
     accel_m_s2: FloatArray
+    target_mm: float
+    """The depth this stroke aims at: the command, or less when the planner had to shorten it."""
 
     @classmethod
     def raised_cosine(
@@ -94,6 +96,7 @@ class Trajectory:
         phase[moving:] = 0.0
         still = np.arange(ticks) >= moving
         return cls(
+            target_mm=home_mm + 2.0 * amplitude * 1e3,
             position_m=home_mm * 1e-3 + amplitude * (1.0 - np.cos(phase)),
             velocity_m_s=np.where(still, 0.0, amplitude * omega * np.sin(phase)),
             accel_m_s2=np.where(still, 0.0, amplitude * omega * omega * np.cos(phase)),

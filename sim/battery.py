@@ -23,6 +23,9 @@ class BatteryParams:
 
     capacity_mah: float = 1000.0
     internal_resistance_ohm: float = 0.1
+    thermal_resistance_k_per_w: float = 15.0
+    """Cell-to-ambient steady-state rise per watt dissipated in the cell."""
+    thermal_time_constant_s: float = 120.0
 
     @property
     def capacity_c(self) -> float:

@@ -49,17 +49,23 @@ from sim.stroke_batch import StrokeBatch, StrokeResults
     DT,
     PERIOD,
     AMBIENT,
+    SENSE,
+    WINDING_FAULT_W,
+    BATTERY_FAULT_W,
+    BATTERY_RTH,
+    BATTERY_DECAY,
     RTH,
     DECAY,
     N_PARAMS,
-) = range(27)
+) = range(32)
 # Columns of the float output.
-(O_X, O_V, O_I, O_IB, O_PEAK, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, N_OUT) = range(10)
+(O_X, O_V, O_I, O_IB, O_PEAK, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(11)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  # type: ignore[no-untyped-def]
-    x, v, i, ib, temp, charge = start[0], start[1], start[2], start[3], start[4], start[5]
+    x, v, i, ib, temp, charge, btemp = start[0], start[1], start[2], start[3], start[4], start[5], start[6]
+    sense = p[SENSE]
     m, ks, c, kf, ilim, home = p[M], p[KS], p[C], p[KF], p[ILIM], p[HOME]
     back, front, kp, kd, kc, dt_l = p[BACK], p[FRONT], p[KP], p[KD], p[KC], p[DT_L]
     boost, eff, idle, rint, dt = p[BOOST], p[EFF], p[IDLE], p[RINT], p[DT]
@@ -79,6 +85,7 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
         vmin = np.inf
         i2 = 0.0
         drawn = 0.0
+        ib2 = 0.0
         limited = False
         saturated = False
         r_kc = r + kc
@@ -95,7 +102,7 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
                 i_dem = -ilim
             battery_v = ocv - rint * ib
             supply = boost * battery_v
-            u = r_kc * i_dem + kf * v - kc * i
+            u = r_kc * i_dem + kf * v - kc * sense * i
             if u > supply:
                 saturated = True
                 u = supply
@@ -121,9 +128,12 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
             vmin = min(vmin, battery_v)
             i2 += i * i
             drawn += ib
-        steady = p[AMBIENT] + p[RTH] * (r * i2 * dt / p[PERIOD])
+            ib2 += ib * ib
+        steady = p[AMBIENT] + p[RTH] * (r * i2 * dt / p[PERIOD] + p[WINDING_FAULT_W])
         temp = steady + (temp - steady) * p[DECAY]
         charge += drawn * dt
+        cell = p[AMBIENT] + p[BATTERY_RTH] * (rint * ib2 * dt / p[PERIOD] + p[BATTERY_FAULT_W])
+        btemp = cell + (btemp - cell) * p[BATTERY_DECAY]
         out[k, O_X] = x
         out[k, O_V] = v
         out[k, O_I] = i
@@ -133,6 +143,7 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
         out[k, O_VMIN] = vmin
         out[k, O_TEMP] = temp
         out[k, O_CHARGE] = charge
+        out[k, O_BTEMP] = btemp
         flags[k, 0] = limited
         flags[k, 1] = saturated
 
@@ -179,6 +190,13 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         thermal.resistance_k_per_w,
         np.exp(-batch.period_s / thermal.time_constant_s),
     )
+    p[[SENSE, WINDING_FAULT_W, BATTERY_FAULT_W, BATTERY_RTH, BATTERY_DECAY]] = (
+        1.0 if batch.current_sense_ok else 0.0,
+        batch.winding_fault_heat_w,
+        batch.battery_fault_heat_w,
+        bat.thermal_resistance_k_per_w,
+        np.exp(-batch.period_s / bat.thermal_time_constant_s),
+    )
     ff = (
         coil.moving_mass_kg * tr.accel_m_s2
         + coil.damping_ns_per_m * tr.velocity_m_s
@@ -213,4 +231,5 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         flags[:, 1],
         out[:, O_TEMP],
         out[:, O_CHARGE],
+        out[:, O_BTEMP],
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
 from sim.cartridge import Cartridge
+from sim.faults import ActiveFaults, FaultKind, InjectedFault
 from sim.kernel import run_kernel
 from sim.reference import run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
@@ -53,6 +54,7 @@ class PenState:
     battery_a: float = 0.0
     motor_temp_c: float = 25.0
     charge_used_c: float = 0.0
+    battery_temp_c: float = 25.0
     cartridge_strokes: dict[int, int] = field(default_factory=dict)
 
 
@@ -102,9 +104,14 @@ class SimulatedPen:
         self.state = PenState(
             x_m=self.coil.home_mm * 1e-3,
             motor_temp_c=self.thermal.ambient_c,
+            battery_temp_c=self.thermal.ambient_c,
             charge_used_c=(1.0 - battery_soc) * self.battery.capacity_c,
         )
         self._last: _Batch | None = None
+        self.pending_faults: list[InjectedFault] = []
+        self.started_faults: list[tuple[InjectedFault, float]] = []
+        """Faults that have started, with the pen time of their first stroke boundary."""
+        self.faults = ActiveFaults()
         self._trajectories: dict[tuple[float, int], Trajectory] = {}
 
     # --- sensors -------------------------------------------------------------
@@ -143,29 +150,46 @@ class SimulatedPen:
     def wait(self, seconds: float) -> None:
         """Let time pass with the motor still: the winding cools, the electronics draw idle current."""
         s = self.state
-        s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, 0.0, seconds)
+        self._activate_due_faults()
+        s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, self.faults.winding_heat_w, seconds)
+        cell = ThermalParams(
+            self.thermal.ambient_c, self.battery.thermal_resistance_k_per_w, self.battery.thermal_time_constant_s
+        )
+        s.battery_temp_c = temperature_after(cell, s.battery_temp_c, self.faults.battery_heat_w, seconds)
         s.charge_used_c += self.coil.idle_current_a * seconds
         s.ticks += round(seconds / self.dt)
         self._last = None
 
+    def inject(self, *faults: InjectedFault) -> None:
+        """Schedule faults (pen time); each starts at the first stroke boundary at or after its time."""
+        self.pending_faults = sorted([*self.pending_faults, *faults], key=lambda f: f.at_s)
+
     def run(self, strokes: int) -> Telemetry:
-        """Perform up to ``strokes`` strokes with the current command; return their telemetry."""
+        """Perform up to ``strokes`` strokes with the current command; return their telemetry.
+
+        A batch stops short at the next scheduled fault's onset, so a fault always starts on a
+        batch boundary; the caller asks again for the rest.
+        """
         cmd = self.command
-        if strokes <= 0 or not cmd.motor_enabled or self.cartridge is None:
+        self._activate_due_faults()
+        if strokes <= 0 or not cmd.motor_enabled or self.faults.link_lost:
             self._last = None
             return empty_telemetry()
-        ticks = self.ticks_per_stroke(cmd.frequency_hz)
+        ticks = max(2, round(self.ticks_per_stroke(cmd.frequency_hz) * self.faults.period_factor))
+        if self.pending_faults:
+            due = round(self.pending_faults[0].at_s / self.dt)
+            strokes = min(strokes, max(1, -(-(due - self.state.ticks) // ticks)))
         period = ticks * self.dt
         trajectory = self._trajectory(cmd.depth_mm, ticks)
         start = copy.deepcopy(self.state)
         rng_state = self.rng.bit_generator.state
         noise = self.rng.standard_normal((strokes, NOISE_PER_STROKE))
         skin = self.skin
-        needles = self.cartridge.needles
+        needles = self.cartridge.needles if self.cartridge else 0
         spread = skin.variability
         stiffness = skin.stiffness_n_per_m * needles * np.exp(spread * noise[:, 0] - 0.5 * spread * spread)
-        surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1]
-
+        # The skin surface as the needle tips see it: jitter, less any extra protrusion of the needles.
+        surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1] - self.faults.protrusion_mm * 1e-3
         batch = StrokeBatch(
             trajectory=trajectory,
             dt=self.dt,
@@ -174,17 +198,26 @@ class SimulatedPen:
             skin_stiffening_m=skin.stiffening_mm * 1e-3,
             skin_damping_ns_per_m=skin.damping_ns_per_m * needles,
             start=CarriedState(
-                start.x_m, start.v_m_s, start.coil_a, start.battery_a, start.motor_temp_c, start.charge_used_c
+                start.x_m,
+                start.v_m_s,
+                start.coil_a,
+                start.battery_a,
+                start.motor_temp_c,
+                start.charge_used_c,
+                start.battery_temp_c,
             ),
-            coil=self.coil,
+            coil=self._effective_coil(),
             servo=self.servo,
             thermal=self.thermal,
             battery=self.battery,
+            current_sense_ok=self.faults.current_sense_ok,
+            winding_fault_heat_w=self.faults.winding_heat_w,
+            battery_fault_heat_w=self.faults.battery_heat_w,
         )
         outputs = self._model(batch)
 
         depth = np.maximum(outputs.peak_m - surface, 0.0) * 1e3
-        contact = depth > 0.0
+        contact = (depth > 0.0) & (needles > 0)
         depth = np.where(contact, np.maximum(depth + SENSOR_NOISE_MM * noise[:, 2], 0.0), 0.0)
         flags = (
             contact * StrokeFlag.CONTACT
@@ -197,18 +230,66 @@ class SimulatedPen:
         tel["index"] = start.stroke_index + np.arange(strokes)
         tel["t_s"] = (start.ticks + ticks * np.arange(strokes)) * self.dt
         tel["depth_cmd_mm"] = cmd.depth_mm
+        tel["depth_target_mm"] = trajectory.target_mm
         tel["depth_mm"] = depth
         tel["period_s"] = period
         tel["current_a"] = outputs.current_peak_a
         tel["motor_temp_c"] = outputs.motor_temp_end_c
         tel["battery_v"] = outputs.battery_min_v
+        tel["battery_temp_c"] = outputs.battery_temp_end_c
         tel["end_mm"] = outputs.x_end * 1e3
-        tel["cartridge_id"] = self.cartridge.cartridge_id
+        tel["cartridge_id"] = self.cartridge.cartridge_id if self.cartridge else 0
         tel["flags"] = flags
 
         self._last = _Batch(start, rng_state, ticks, outputs)
         self._commit(strokes)
         return tel
+
+    def _effective_coil(self) -> VoiceCoilParams:
+        f = self.faults
+        if f.front_stop_mm is None and f.back_stop_mm is None:
+            return self.coil
+        return replace(
+            self.coil,
+            front_stop_mm=self.coil.front_stop_mm if f.front_stop_mm is None else f.front_stop_mm,
+            back_stop_mm=self.coil.back_stop_mm if f.back_stop_mm is None else f.back_stop_mm,
+        )
+
+    def _activate_due_faults(self) -> None:
+        while self.pending_faults and round(self.pending_faults[0].at_s / self.dt) <= self.state.ticks:
+            fault = self.pending_faults.pop(0)
+            self.started_faults.append((fault, self.time_s))
+            self._activate(fault)
+
+    def _activate(self, fault: InjectedFault) -> None:
+        f, v = self.faults, fault.magnitude
+        kind = fault.kind
+        if kind is FaultKind.STALL:
+            f.front_stop_mm = v
+        elif kind is FaultKind.CURRENT_SENSE:
+            f.current_sense_ok = False
+        elif kind is FaultKind.MOTOR_OVERHEAT:
+            f.winding_heat_w += v
+        elif kind is FaultKind.BATTERY_OVERHEAT:
+            f.battery_heat_w += v
+        elif kind is FaultKind.BATTERY_DRAIN:
+            self.state.charge_used_c = max(self.state.charge_used_c, (1.0 - v) * self.battery.capacity_c)
+        elif kind is FaultKind.DEPTH_OVERSHOOT:
+            f.protrusion_mm += v
+        elif kind is FaultKind.DEPTH_DRIFT:
+            f.protrusion_mm -= v
+        elif kind is FaultKind.RATE_DEVIATION:
+            f.period_factor *= 1.0 + v
+        elif kind is FaultKind.RETRACT_FAILURE:
+            f.back_stop_mm = v
+            self.state.x_m = max(self.state.x_m, v * 1e-3)
+        elif kind is FaultKind.CARTRIDGE_REMOVED:
+            self.cartridge = None
+        elif kind is FaultKind.CARTRIDGE_SWAP:
+            old = self.cartridge or Cartridge(0)
+            self.cartridge = replace(old, cartridge_id=int(v))
+        elif kind is FaultKind.LINK_LOSS:
+            f.link_lost = True
 
     def discard_after(self, keep: int) -> None:
         """Rewind the last batch so that only its first ``keep`` strokes happened."""
@@ -228,15 +309,16 @@ class SimulatedPen:
     def _commit(self, keep: int) -> None:
         """Make the state after stroke ``keep`` of the last batch the pen's state."""
         last = self._last
-        assert last is not None and self.cartridge is not None
+        assert last is not None
         s = self.state
         if keep > 0:
             after = last.results.state_after(keep - 1)
-            s.x_m, s.v_m_s, s.coil_a, s.battery_a, s.motor_temp_c, s.charge_used_c = after
+            s.x_m, s.v_m_s, s.coil_a, s.battery_a, s.motor_temp_c, s.charge_used_c, s.battery_temp_c = after
         s.ticks = last.start.ticks + keep * last.ticks_per_stroke
         s.stroke_index = last.start.stroke_index + keep
-        cid = self.cartridge.cartridge_id
-        s.cartridge_strokes[cid] = last.start.cartridge_strokes.get(cid, 0) + keep
+        if self.cartridge is not None:
+            cid = self.cartridge.cartridge_id
+            s.cartridge_strokes[cid] = last.start.cartridge_strokes.get(cid, 0) + keep
 
     def _trajectory(self, depth_mm: float, ticks: int) -> Trajectory:
         key = (depth_mm, ticks)

@@ -13,7 +13,7 @@ import numpy as np
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.battery import open_circuit_voltage
 from sim.stroke_batch import StrokeBatch, StrokeResults
-from sim.thermal import temperature_after
+from sim.thermal import ThermalParams, temperature_after
 
 
 def coil_resistance(coil: VoiceCoilParams, temp_c: float) -> float:
@@ -42,15 +42,19 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     m, ks, c, kf = coil.moving_mass_kg, coil.spring_n_per_m, coil.damping_ns_per_m, coil.force_constant_n_per_a
     home = coil.home_mm * 1e-3
     n = batch.strokes
-    out = {name: np.zeros(n) for name in ("x", "v", "i", "ib", "peak", "ipeak", "vmin", "temp", "charge")}
+    names = ("x", "v", "i", "ib", "peak", "ipeak", "vmin", "temp", "charge", "btemp")
+    out = {name: np.zeros(n) for name in names}
     limited_all = np.zeros(n, dtype=bool)
     saturated_all = np.zeros(n, dtype=bool)
-    x, v, i, ib, temp, charge = batch.start
+    x, v, i, ib, temp, charge, btemp = batch.start
+    sense = 1.0 if batch.current_sense_ok else 0.0
+    bat = batch.battery
+    bat_thermal = ThermalParams(batch.thermal.ambient_c, bat.thermal_resistance_k_per_w, bat.thermal_time_constant_s)
     tr = batch.trajectory
     for k in range(n):
         r = coil_resistance(coil, temp)
         ocv = open_circuit_voltage(1.0 - charge / batch.battery.capacity_c)
-        peak, ipeak, vmin, energy, drawn = -np.inf, 0.0, np.inf, 0.0, 0.0
+        peak, ipeak, vmin, energy, drawn, cell_heat = -np.inf, 0.0, np.inf, 0.0, 0.0, 0.0
         limited = saturated = False
         for xr, vr, ar in zip(tr.position_m.tolist(), tr.velocity_m_s.tolist(), tr.accel_m_s2.tolist(), strict=True):
             ff = m * ar + c * vr + ks * (xr - home)
@@ -60,7 +64,7 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
                 i_dem = max(-coil.current_limit_a, min(coil.current_limit_a, i_dem))
             battery_v = ocv - batch.battery.internal_resistance_ohm * ib
             supply = coil.boost_ratio * battery_v
-            u = r * i_dem + kf * v + servo.current_v_per_a * (i_dem - i)
+            u = r * i_dem + kf * v + servo.current_v_per_a * (i_dem - sense * i)
             if abs(u) > supply:
                 saturated = True
                 u = max(-supply, min(supply, u))
@@ -84,7 +88,11 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
             vmin = min(vmin, battery_v)
             energy += r * i * i * dt
             drawn += ib * dt
-        temp = temperature_after(batch.thermal, temp, energy / batch.period_s, batch.period_s)
+            cell_heat += bat.internal_resistance_ohm * ib * ib * dt
+        winding_w = energy / batch.period_s + batch.winding_fault_heat_w
+        temp = temperature_after(batch.thermal, temp, winding_w, batch.period_s)
+        cell_w = cell_heat / batch.period_s + batch.battery_fault_heat_w
+        btemp = temperature_after(bat_thermal, btemp, cell_w, batch.period_s)
         charge += drawn
         for name, value in (
             ("x", x),
@@ -96,6 +104,7 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
             ("vmin", vmin),
             ("temp", temp),
             ("charge", charge),
+            ("btemp", btemp),
         ):
             out[name][k] = value
         limited_all[k], saturated_all[k] = limited, saturated
@@ -111,4 +120,5 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
         saturated_all,
         out["temp"],
         out["charge"],
+        out["btemp"],
     )

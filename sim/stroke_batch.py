@@ -29,6 +29,7 @@ class CarriedState(NamedTuple):
     battery_a: float
     motor_temp_c: float
     charge_used_c: float
+    battery_temp_c: float
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ class StrokeBatch:
     servo: ServoGains
     thermal: ThermalParams
     battery: BatteryParams
+    current_sense_ok: bool = True
+    """False models a failed coil-current sensor: the current loop runs open and over-drives the coil."""
+    winding_fault_heat_w: float = 0.0
+    """Extra heat in the winding (a shorted turn, a blocked vent)."""
+    battery_fault_heat_w: float = 0.0
+    """Extra heat in the cell (an internal short)."""
 
     @property
     def strokes(self) -> int:
@@ -73,6 +80,7 @@ class StrokeResults:
     voltage_saturated: NDArray[np.bool_]
     motor_temp_end_c: FloatArray
     charge_end_c: FloatArray
+    battery_temp_end_c: FloatArray
 
     def state_after(self, k: int) -> CarriedState:
         """The carried state after stroke ``k`` (0-based)."""
@@ -83,4 +91,5 @@ class StrokeResults:
             float(self.battery_current_end[k]),
             float(self.motor_temp_end_c[k]),
             float(self.charge_end_c[k]),
+            float(self.battery_temp_end_c[k]),
         )

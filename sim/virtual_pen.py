@@ -112,8 +112,8 @@ class VirtualPen:
         self._last = (frame.seq, frame.type, frame.payload, reply)
         if kind == Msg.HELLO_REPLY:
             # A new host hears about every alarm the pen holds (it can also read them with ALARMS_READ).
-            for code in self.backend.read_alarms():
-                reply += self.event(EventKind.ALARM, code, ALARM_TEXT[Alarm(code)])
+            for alarm in self.backend.read_alarms():
+                reply += self.event(EventKind.ALARM, alarm, ALARM_TEXT[Alarm(alarm)])
         return reply
 
     def _estop(self) -> bytes:

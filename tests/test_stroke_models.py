@@ -29,7 +29,7 @@ def batch(depth_mm: float, hz: float, skin: str, strokes: int = 40, soc: float =
         surface_m=1e-6 * 5 * rng.standard_normal(strokes),
         skin_stiffening_m=s.stiffening_mm * 1e-3,
         skin_damping_ns_per_m=s.damping_ns_per_m * 12,
-        start=CarriedState(coil.home_mm * 1e-3, 0.0, 0.0, 0.0, 40.0, (1 - soc) * bat.capacity_c),
+        start=CarriedState(coil.home_mm * 1e-3, 0.0, 0.0, 0.0, 40.0, (1 - soc) * bat.capacity_c, 30.0),
         coil=coil,
         servo=ServoGains(),
         thermal=ThermalParams(),
