@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from hal.settings import SettingValue
 
+DRIFT_WINDOW = 64
+"""Strokes over which the mean depth error is taken for the drift check."""
+
 
 @dataclass(frozen=True)
 class FirmwareLimits:
@@ -34,6 +37,12 @@ class FirmwareLimits:
     """Below this a new zone is not started (battery low)."""
     battery_critical_v: float = 3.2
     """Below this the drive stops at once (battery critical)."""
+    battery_temp_limit_c: float = 55.0
+    depth_drift_tolerance_mm: float = 0.1
+    """Largest mean depth error over :data:`DRIFT_WINDOW` strokes before a depth-drift alarm."""
+    stall_margin_mm: float = 0.3
+    """A current-limited stroke that falls this far short of its target is a stall."""
+    session_max_s: float = 3600.0
 
     @classmethod
     def from_settings(cls, values: Mapping[str, SettingValue]) -> FirmwareLimits:
@@ -55,6 +64,9 @@ class FirmwareLimits:
             motor_temp_clear_c=num("thermal.motor_clear_c"),
             battery_arm_v=num("battery.low_v"),
             battery_critical_v=num("battery.critical_v"),
+            battery_temp_limit_c=num("thermal.battery_limit_c"),
+            depth_drift_tolerance_mm=num("depth.drift_tolerance_mm"),
+            session_max_s=60.0 * num("session.max_minutes"),
         )
 
 

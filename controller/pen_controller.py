@@ -8,16 +8,20 @@ trigger; guards decide whether it is allowed and every refusal raises
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
+from controller.alarms import AlarmLog
 from controller.clock import Clock, SimClock
+from controller.hazards import Priority, priority_of
 from controller.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
 from controller.state_machine import PenStateMachine, TransitionRecord
 from controller.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
-from controller.supervisor import Supervisor
+from controller.supervisor import Supervisor, Violation
 from hal.backend import PenBackend, PenIdentity, PenStatus, SettingsPort, StrokeCommand
-from hal.errors import CommandRefusedError
+from hal.errors import CommandRefusedError, PenError
+from hal.protocol import Alarm
 from hal.telemetry import Telemetry
 
 
@@ -69,13 +73,19 @@ class PenController:
         self.target: Target | None = None
         self.identity: PenIdentity | None = None
         self._active_fault: FaultRecord | None = None
+        self.alarms = AlarmLog()
+        self.session_s = 0.0
+        """Stroking time so far (for the session maximum)."""
+        self._armed_cartridge: int | None = None
+        self._running_zone: str | None = None
+        self._guard_alarms: list[tuple[str, str]] = []
         self.machine = PenStateMachine(
             now=self.clock.now,
             retract=self.backend.retract,
             guards={
                 "arm": lambda: self._stroke_refusals(new_zone=True),
                 "start": lambda: self._stroke_refusals(new_zone=True),
-                "resume": lambda: self._stroke_refusals(new_zone=False),
+                "resume": lambda: self._stroke_refusals(new_zone=self._new_zone()),
                 "clear": self._clear_refusals,
             },
         )
@@ -107,6 +117,10 @@ class PenController:
         self.machine.fire("power_on")
         self.identity = self.backend.identify()
         self._load_limits()
+        self._check_store()
+        self._self_test()
+
+    def _self_test(self) -> None:
         problems = self._self_test_problems(self.backend.status())
         if problems:
             self._latch(
@@ -114,6 +128,18 @@ class PenController:
             )
         else:
             self.machine.fire("self_test_passed")
+
+    def _check_store(self) -> None:
+        """A blank or corrupt settings store means factory defaults are in force: say so, block arming."""
+        backend = self.backend
+        if not isinstance(backend, SettingsPort):
+            return
+        for code in backend.read_alarms():
+            if code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT):
+                what = "blank" if code == Alarm.STORE_BLANK else "corrupt"
+                self.alarms.raise_alarm(
+                    self.clock.now(), "settings_corrupt", f"settings store {what} at boot: factory defaults in force"
+                )
 
     def select(self, target: Target) -> None:
         """Set depth and rate; while running it takes effect at the next stroke boundary.
@@ -126,25 +152,46 @@ class PenController:
         if problems:
             self.target = previous
             raise_refused("select", self.state, problems)
+        self.supervisor.new_command()
         if self.state == "running":
             self.backend.apply(self._command())
 
     def arm(self) -> None:
-        self.machine.fire("arm")
+        self._fire_guarded("arm")
 
     def disarm(self) -> None:
         self.machine.fire("disarm")
 
     def start(self) -> None:
-        self.machine.fire("start")
-        self.backend.apply(self._command())
+        self._fire_guarded("start")
+        self._begin_stroking()
 
     def pause(self) -> None:
         self.machine.fire("pause")
 
     def resume(self) -> None:
-        self.machine.fire("resume")
+        self._fire_guarded("resume")
+        self._begin_stroking()
+
+    def _begin_stroking(self) -> None:
+        status = self.backend.status()
+        self._armed_cartridge = status.cartridge.cartridge_id if status.cartridge else None
+        self._running_zone = self.target.zone if self.target else None
+        self.supervisor.new_command()
         self.backend.apply(self._command())
+
+    def _new_zone(self) -> bool:
+        return self.target is None or self.target.zone != self._running_zone
+
+    def _fire_guarded(self, trigger: str) -> None:
+        """Fire a guarded trigger; a refusal for a hazard (battery low, cartridge) also raises its alarm."""
+        self._guard_alarms = []
+        try:
+            self.machine.fire(trigger)
+        except CommandRefusedError:
+            for kind, message in self._guard_alarms:
+                self.alarms.raise_alarm(self.clock.now(), kind, message)
+            raise
 
     def stop(self) -> None:
         self.machine.fire("stop")
@@ -157,41 +204,101 @@ class PenController:
     def release(self) -> None:
         """Release the emergency stop: the pen runs its self-test again."""
         self.machine.fire("release")
-        problems = self._self_test_problems(self.backend.status())
-        if problems:
-            self._latch(
-                FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems))
-            )
-        else:
-            self.machine.fire("self_test_passed")
+        self._self_test()
 
     def clear(self) -> None:
         """Clear the latched fault; refused while its cause is still present."""
-        self.machine.fire("clear", reason=self._active_fault.kind if self._active_fault else "")
+        fault = self._active_fault
+        self.machine.fire("clear", reason=fault.kind if fault else "")
+        if fault:
+            self.alarms.resolve(fault.kind)
         self._active_fault = None
 
+    def acknowledge(self, kind: str) -> None:
+        """The operator acknowledges a medium or low alarm; refused while its cause is still present."""
+        problems = []
+        status = self.backend.status()
+        if kind == "battery_low" and status.battery_v < self.limits.battery_arm_v:
+            problems.append(f"battery still {status.battery_v:.2f} V")
+        if kind == "session_time":
+            problems.append("the session maximum has been reached; start a new session")
+        if problems:
+            raise_refused("acknowledge", self.state, problems)
+        if kind == "settings_corrupt" and isinstance(self.backend, SettingsPort):
+            for code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT):
+                if code in self.backend.read_alarms():
+                    self.backend.clear_alarm(code)
+        self.alarms.resolve(kind)
+
+    def fault(self, kind: str, message: str, value: float = 0.0, limit: float = 0.0) -> None:
+        """Latch a fault found outside the stroke loop (e.g. the real-time pacer's overrun check)."""
+        self._latch(FaultRecord(kind, self.clock.now(), self.counters.strokes, value, limit, message))
+
     def power_off(self) -> None:
-        self.machine.fire("power_off")
+        try:
+            self.machine.fire("power_off")
+        except CommandRefusedError:
+            raise
+        except PenError as exc:
+            self.machine.force("power_off", "off", f"pen unreachable: {exc}")
 
     def run(self, strokes: int) -> Telemetry:
-        """Stroke until ``strokes`` are done or a fault stops the pen; return what was done."""
+        """Stroke until ``strokes`` are done or a fault stops the pen; return what was done.
+
+        Strokes stop at the session maximum: the pen retracts, a medium alarm is raised and the
+        session cannot be resumed.
+        """
         if self.state != "running" or self.target is None:
             raise_refused("run", self.state, ["strokes run only in state running"])
-        tel, violation = self.loop.run(strokes, self.depth_limit(), self.target.frequency_hz, self._needles())
-        if len(tel):
-            self.clock_observe(float(tel["t_s"][-1] + tel["period_s"][-1]))
-        if violation is not None:
-            self._latch(
-                FaultRecord(
-                    violation.kind,
-                    violation.t_s if len(tel) else self.clock.now(),
-                    violation.stroke,
-                    violation.value,
-                    violation.limit,
-                    violation.message,
-                )
+        period = 1.0 / self.target.frequency_hz
+        allowed = int((self.limits.session_max_s - self.session_s) / period + 1e-9)
+        if allowed <= 0:
+            self._session_over()
+            return self.loop.empty()
+        try:
+            tel, violation, findings = self.loop.run(
+                min(strokes, allowed),
+                self.depth_limit(),
+                self.target.frequency_hz,
+                self._needles(),
+                self._armed_cartridge,
             )
+        except PenError as exc:
+            self.fault("link_loss", f"lost the pen: {exc}")
+            return self.loop.empty()
+        if len(tel):
+            self.session_s += float(tel["period_s"].astype(float).sum())
+            self.clock_observe(float(tel["t_s"][-1] + tel["period_s"][-1]))
+        for finding in findings:
+            self.alarms.raise_alarm(
+                finding.t_s, finding.kind, finding.message, finding.value, finding.limit, finding.stroke
+            )
+        if violation is not None:
+            self._latch_violation(violation, len(tel) > 0)
+        elif len(tel) < strokes and allowed <= len(tel):
+            self._session_over()
         return tel
+
+    def _session_over(self) -> None:
+        self.alarms.raise_alarm(
+            self.clock.now(),
+            "session_time",
+            f"session maximum of {self.limits.session_max_s / 60:.0f} min reached: stopped",
+        )
+        if self.state == "running":
+            self.machine.fire("pause", reason="session_time")
+
+    def _latch_violation(self, violation: Violation, had_strokes: bool) -> None:
+        self._latch(
+            FaultRecord(
+                violation.kind,
+                violation.t_s if had_strokes else self.clock.now(),
+                violation.stroke,
+                violation.value,
+                violation.limit,
+                violation.message,
+            )
+        )
 
     def clock_observe(self, pen_time_s: float) -> None:
         """Let a simulated clock follow pen time (a wall clock ignores this)."""
@@ -215,9 +322,20 @@ class PenController:
         self.supervisor.limits = limits
 
     def _latch(self, fault: FaultRecord) -> None:
+        """Latch a fault: retract and disable the motor (the transition's before-callback), raise the alarm."""
         self.faults.append(fault)
         self._active_fault = fault
-        self.machine.fire("fault", reason=f"{fault.kind}: {fault.message}")
+        if priority_of(fault.kind) is Priority.HIGH or fault.kind == "self_test":
+            self.alarms.raise_alarm(fault.t_s, fault.kind, fault.message, fault.value, fault.limit, fault.stroke)
+        if self.state in ("fault", "estop", "off"):
+            with contextlib.suppress(PenError):
+                self.backend.retract()
+            return
+        try:
+            self.machine.fire("fault", reason=f"{fault.kind}: {fault.message}")
+        except PenError:
+            # The pen cannot be reached to retract (link lost): the fault latches all the same.
+            self.machine.force("fault", "fault", f"{fault.kind}: {fault.message}")
 
     def _needles(self) -> int:
         cartridge = self.backend.status().cartridge
@@ -256,30 +374,46 @@ class PenController:
         return problems
 
     def _stroke_refusals(self, new_zone: bool) -> list[str]:
-        """Why the needles may not move now (empty: they may)."""
+        """Why the needles may not move now (empty: they may). Hazard refusals also note their alarm."""
         status = self.backend.status()
         lim = self.limits
         problems = []
         cartridge = status.cartridge
-        if cartridge is None:
-            problems.append("no cartridge attached")
-        elif cartridge.cartridge_id == 0 or cartridge.needles <= 0:
-            problems.append("cartridge not recognised")
+        if cartridge is None or cartridge.cartridge_id == 0 or cartridge.needles <= 0:
+            why = "no cartridge attached" if cartridge is None else "cartridge not recognised"
+            problems.append(why)
+            self._guard_alarms.append(("cartridge_unrecognised", why))
+        elif cartridge.locked:
+            why = f"cartridge {cartridge.cartridge_id} was already used: single-use cartridges are locked out"
+            problems.append(why)
+            self._guard_alarms.append(("cartridge_reused", why))
         problems += self._target_problems(status)
         floor = lim.battery_arm_v if new_zone else lim.battery_critical_v
         if status.battery_v < floor:
-            problems.append(
-                f"battery {status.battery_v:.2f} V below {floor:.2f} V"
-                + (" (battery low: no new zone)" if new_zone else "")
+            why = f"battery {status.battery_v:.2f} V below {floor:.2f} V" + (
+                " (battery low: no new zone)" if new_zone else ""
             )
+            problems.append(why)
+            if new_zone:
+                self._guard_alarms.append(("battery_low", why))
         if status.motor_temp_c > lim.motor_temp_limit_c:
             problems.append(f"motor {status.motor_temp_c:.1f} degC above {lim.motor_temp_limit_c:.1f} degC")
+        if status.battery_temp_c > lim.battery_temp_limit_c:
+            problems.append(f"battery {status.battery_temp_c:.1f} degC above {lim.battery_temp_limit_c:.1f} degC")
+        if new_zone:
+            for record in self.alarms.active(Priority.MEDIUM):
+                problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
+        if self.session_s >= lim.session_max_s:
+            problems.append("the session maximum has been reached")
         return problems
 
     def _clear_refusals(self) -> list[str]:
         """Why the latched fault may not be cleared yet (its cause is still there)."""
         fault = self._active_fault
-        status = self.backend.status()
+        try:
+            status = self.backend.status()
+        except PenError as exc:
+            return [f"the pen does not answer: {exc}"]
         lim = self.limits
         problems = []
         if status.tip_mm > 0.0:
@@ -288,8 +422,16 @@ class PenController:
             return problems
         if fault.kind == "over_temperature" and status.motor_temp_c > lim.motor_temp_clear_c:
             problems.append(f"motor still {status.motor_temp_c:.1f} degC, must cool to {lim.motor_temp_clear_c:.1f}")
+        if fault.kind == "battery_overheat" and status.battery_temp_c > lim.battery_temp_limit_c - 5.0:
+            problems.append(
+                f"battery still {status.battery_temp_c:.1f} degC, must cool to {lim.battery_temp_limit_c - 5.0:.1f}"
+            )
         if fault.kind in ("battery_critical", "self_test") and status.battery_v < lim.battery_critical_v:
             problems.append(f"battery still {status.battery_v:.2f} V")
+        if fault.kind == "cartridge_changed" and (
+            status.cartridge is None or status.cartridge.cartridge_id != self._armed_cartridge
+        ):
+            problems.append("the cartridge that was armed is not attached")
         return problems
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from controller.areas import areas
 from controller.limits import FirmwareLimits, applicable_depth_limit
 from controller.table_reader import InputFileError, Problem, TableReader
-from hal.backend import SKIN_TYPES
+from hal.backend import FAULT_KINDS, SKIN_TYPES
 
 BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
@@ -59,6 +59,15 @@ class Zone:
 
 
 @dataclass(frozen=True)
+class PlannedFault:
+    """A hardware fault the simulated pen should suffer (QA fault injection)."""
+
+    at_s: float
+    kind: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     source: str
@@ -66,6 +75,7 @@ class Plan:
     pen: PenSpec
     cartridge: CartridgeSpec
     zones: tuple[Zone, ...]
+    faults: tuple[PlannedFault, ...] = ()
 
 
 def load_plan(path: str | Path | None = None) -> Plan:
@@ -102,10 +112,23 @@ def parse_plan(data: bytes, source: str) -> Plan:
     zones = tuple(
         zone for reader in root.table_array("zone") if (zone := _read_zone(reader, pen, cartridge)) is not None
     )
+    faults = tuple(
+        fault for reader in root.table_array("fault", min_items=0) if (fault := _read_fault(reader)) is not None
+    )
     root.finish()
     if problems or cartridge is None:
         raise InputFileError(source, problems or [Problem("cartridge", "a table")])
-    return Plan(str(name), source, hashlib.sha256(data).hexdigest(), pen, cartridge, zones)
+    return Plan(str(name), source, hashlib.sha256(data).hexdigest(), pen, cartridge, zones, faults)
+
+
+def _read_fault(reader: TableReader) -> PlannedFault | None:
+    at_s = reader.number("at_s", 0.0, 86_400.0, "s (pen time)")
+    kind = reader.choice("kind", FAULT_KINDS)
+    value = reader.number("value", -1e6, 1e6, "(the fault's magnitude; see docs/hazards.md)", required=False)
+    reader.finish()
+    if at_s is None or kind is None:
+        return None
+    return PlannedFault(at_s, kind, value)
 
 
 def _read_pen(reader: TableReader | None) -> PenSpec:

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from controller.alarms import AlarmRecord
 from controller.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.limits import DepthLimit
 from controller.pen_controller import FaultRecord, PenController, Target
-from controller.plan import Plan, Zone
+from controller.plan import Plan, PlannedFault, Zone
 from controller.state_machine import TransitionRecord
 from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
-from hal.errors import CommandRefusedError
+from hal.errors import CommandRefusedError, InputError
 from hal.registry import open_backend
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 
@@ -57,8 +58,12 @@ class SessionResult:
     faults: list[FaultRecord]
     transitions: list[TransitionRecord]
     outcome: str
-    """'completed', 'fault' or 'refused'."""
+    """'completed', 'fault', 'refused' (a guard said no) or 'stopped' (e.g. the session maximum)."""
     needles: int
+    alarms: list[AlarmRecord] = field(default_factory=list)
+    final_state: str = "off"
+    """The controller's state when the pass ended, before power-off."""
+    faults_injected: tuple[PlannedFault, ...] = ()
 
 
 def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
@@ -77,9 +82,17 @@ def open_sim_backend() -> PenBackend:
 
 
 def run_session(
-    plan: Plan, seed: int = 0, progress: Progress | None = None, backend: PenBackend | None = None
+    plan: Plan,
+    seed: int = 0,
+    progress: Progress | None = None,
+    backend: PenBackend | None = None,
+    faults: tuple[PlannedFault, ...] = (),
 ) -> SessionResult:
-    """Run ``plan`` on ``backend`` (default: a simulated pen seeded from ``seed``)."""
+    """Run ``plan`` on ``backend`` (default: a simulated pen seeded from ``seed``).
+
+    ``faults`` (added to the plan's own ``[[fault]]`` tables) are injected into a simulated pen.
+    """
+    faults = plan.faults + tuple(faults)
     coverage_seed = np.random.SeedSequence(seed).spawn(2)[1]
     backend = backend or open_sim_backend()
     world = backend if backend.simulated and isinstance(backend, SimulatedWorld) else None
@@ -88,6 +101,10 @@ def run_session(
         world.reset_world(
             seed, CartridgeInfo(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm), plan.pen.battery_soc
         )
+        for fault in faults:
+            world.inject_fault(fault.at_s, fault.kind, fault.value)
+    elif faults:
+        raise InputError(plan.source, "fault", "a simulated pen (faults are injected only into simulators)")
     ctl = PenController(backend, pen_max_depth_mm=plan.pen.max_depth_mm)
     field_mm = plan.cartridge.field_diameter_mm
     pattern = needle_pattern(plan.cartridge.needles, field_mm)
@@ -122,6 +139,8 @@ def run_session(
             strokes = 0
             while strokes < result.planned_strokes and ctl.state == "running":
                 tel = ctl.run(min(CHUNK_STROKES, result.planned_strokes - strokes))
+                if len(tel) == 0:
+                    break
                 parts.append(tel)
                 strokes += len(tel)
                 done += len(tel)
@@ -141,7 +160,7 @@ def run_session(
                     np.random.default_rng(zone_seed),
                 )
             if ctl.state != "running":
-                outcome = "fault"
+                outcome = "fault" if ctl.state in ("fault", "estop") else "stopped"
                 break
             ctl.pause()
             if world is not None:
@@ -150,7 +169,20 @@ def run_session(
         if outcome == "completed" and ctl.state == "paused":
             ctl.stop()
     finally:
+        final_state = ctl.state
         if ctl.state != "off":
             ctl.power_off()
         backend.close()
-    return SessionResult(plan, seed, ctl.identity, results, ctl.faults, ctl.log, outcome, plan.cartridge.needles)
+    return SessionResult(
+        plan,
+        seed,
+        ctl.identity,
+        results,
+        ctl.faults,
+        ctl.log,
+        outcome,
+        plan.cartridge.needles,
+        ctl.alarms.records,
+        final_state,
+        faults,
+    )

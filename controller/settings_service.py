@@ -22,7 +22,7 @@ from typing import Any
 from controller.table_reader import InputFileError, Problem
 from hal.backend import SettingsPort
 from hal.errors import PenError, PenOperationError, PenTimeoutError
-from hal.settings import BY_KEY, SCHEMA_VERSION, SETTINGS, SettingValue, merged, validate_block
+from hal.settings import BY_KEY, SCHEMA_VERSION, SETTINGS, Setting, SettingValue, merged, validate_block
 
 
 class VerifyError(PenOperationError):
@@ -128,23 +128,22 @@ def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
 
 def dump_toml(values: Mapping[str, SettingValue], header: str) -> str:
     """Settings as TOML grouped by prefix, replayable with ``load``."""
-    lines = [f"# {header}", f"schema = {SCHEMA_VERSION}", ""]
-    group = None
+    lines = [f"# {header}", f"schema = {SCHEMA_VERSION}"]
+    groups: dict[str, list[Setting]] = {}
     for setting in SETTINGS:
-        prefix, name = setting.key.split(".", 1)
-        if prefix != group:
-            lines += ["", f"[settings.{prefix}]"] if group else [f"[settings.{prefix}]"]
-            group = prefix
-        value = values[setting.key]
-        text = (
-            json.dumps(value)
-            if isinstance(value, str)
-            else str(value).lower()
-            if isinstance(value, bool)
-            else (repr(value))
-        )
-        unit = f"  # {setting.unit}" if setting.unit else ""
-        lines.append(f"{name} = {text}{unit}")
+        groups.setdefault(setting.key.split(".", 1)[0], []).append(setting)
+    for prefix, members in groups.items():
+        lines += ["", f"[settings.{prefix}]"]
+        for setting in members:
+            value = values[setting.key]
+            if isinstance(value, str):
+                text = json.dumps(value)
+            elif isinstance(value, bool):
+                text = str(value).lower()
+            else:
+                text = repr(value)
+            unit = f"  # {setting.unit}" if setting.unit else ""
+            lines.append(f"{setting.key.split('.', 1)[1]} = {text}{unit}")
     return "\n".join(lines) + "\n"
 
 

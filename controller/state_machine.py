@@ -123,6 +123,18 @@ class PenStateMachine:
         if not self._model.trigger(trigger):  # type: ignore[attr-defined]
             raise CommandRefusedError(trigger, state, self._refusals or ["guard refused"])
 
+    def force(self, trigger: str, dest: str, reason: str) -> None:
+        """Take a stopping transition whose retract callback failed (the pen is unreachable).
+
+        The before-callback raised, so ``transitions`` left the state as it was; but the firmware
+        must not go on believing the pen runs. Only fault and off may be forced; the log records it.
+        """
+        if dest not in ("fault", "off"):
+            raise ValueError(f"only fault and off can be forced, not {dest}")
+        source = self.state
+        self._model.state = dest
+        self.log.append(TransitionRecord(self._now(), trigger, source, dest, reason + " (retract failed)"))
+
     def _guards_pass(self, event: EventData) -> bool:
         guard = self._guards.get(event.event.name)
         self._refusals = guard() if guard else []

@@ -43,17 +43,21 @@ class StrokeLoop:
     batch_strokes: int = DEFAULT_BATCH_STROKES
     counters: StrokeCounters = field(default_factory=StrokeCounters)
 
+    def empty(self) -> Telemetry:
+        return empty_telemetry()
+
     def run(
-        self, strokes: int, depth: DepthLimit, frequency_hz: float, needles: int
-    ) -> tuple[Telemetry, Violation | None]:
+        self, strokes: int, depth: DepthLimit, frequency_hz: float, needles: int, cartridge_id: int | None = None
+    ) -> tuple[Telemetry, Violation | None, list[Violation]]:
         """Perform up to ``strokes`` strokes; stop at the first violation.
 
         Returns the telemetry of the strokes the pen really did and the
         violation that stopped it, if any. An empty batch from the pen ends the
-        run with a ``no_telemetry`` violation: a pen that was told to stroke and
+        run with a ``link_loss`` violation: a pen that was told to stroke and
         reports nothing cannot be trusted to be safe.
         """
         batches: list[Telemetry] = []
+        findings: dict[str, Violation] = {}
         remaining = strokes
         violation: Violation | None = None
         backend = self.backend
@@ -61,7 +65,7 @@ class StrokeLoop:
             tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
             if len(tel) == 0:
                 violation = Violation(
-                    "no_telemetry",
+                    "link_loss",
                     0,
                     self.counters.strokes,
                     float("nan"),
@@ -70,7 +74,9 @@ class StrokeLoop:
                     "the pen reported no strokes while running",
                 )
                 break
-            violation = self.supervisor.first_violation(tel, depth, frequency_hz)
+            violation, found = self.supervisor.inspect(tel, depth, frequency_hz, cartridge_id)
+            for finding in found:
+                findings.setdefault(finding.kind, finding)
             if violation is not None:
                 keep = violation.position + 1
                 if backend.speculative and keep < len(tel):
@@ -81,9 +87,10 @@ class StrokeLoop:
             remaining -= len(tel)
             if violation is not None:
                 break
+        found_list = list(findings.values())
         if not batches:
-            return empty_telemetry(), violation
-        return (batches[0] if len(batches) == 1 else np.concatenate(batches)), violation
+            return empty_telemetry(), violation, found_list
+        return (batches[0] if len(batches) == 1 else np.concatenate(batches)), violation, found_list
 
     def _count(self, tel: Telemetry, needles: int) -> None:
         c = self.counters

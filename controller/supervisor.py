@@ -1,10 +1,12 @@
-"""Safety checks on every stroke's telemetry.
+"""Safety checks on every stroke's telemetry, against the limits that apply at that moment.
 
-The supervisor looks at a whole batch with vector operations and returns the
-first stroke that broke a limit, so the stroke loop can stop the pen at that
-stroke: with a speculative backend the strokes after it are discarded, which
-makes the outcome identical to checking one stroke at a time. The limits are
-those that apply at that moment (see :mod:`controller.limits`).
+The supervisor looks at a whole batch with vector operations. It returns the
+first stroke that broke a high-priority limit, so the stroke loop can stop the
+pen at that stroke (with a speculative backend the strokes after it are
+discarded, which makes the outcome identical to checking one stroke at a time),
+and the first stroke of each medium- or low-priority condition up to there, which
+raise alarms without stopping the stroke. Which condition has which priority
+and response is docs/hazards.md (controller/hazards.py).
 """
 
 from __future__ import annotations
@@ -12,17 +14,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from controller.limits import DepthLimit, FirmwareLimits
+from controller.limits import DRIFT_WINDOW, DepthLimit, FirmwareLimits
 from hal.telemetry import StrokeFlag, Telemetry
 
-CHECKS = ("over_depth", "not_retracted", "overcurrent", "over_temperature", "battery_critical", "stroke_rate")
-"""Every condition the supervisor faults on, in the order it reports them when one stroke breaks several."""
+CHECKS = (
+    "over_depth",
+    "not_retracted",
+    "overcurrent",
+    "stall",
+    "cartridge_changed",
+    "over_temperature",
+    "battery_overheat",
+    "battery_critical",
+    "stroke_rate",
+)
+"""High-priority conditions, in the order reported when one stroke breaks several."""
+CONDITIONS = ("battery_low", "depth_drift", "depth_envelope")
+"""Medium- and low-priority conditions: an alarm, and the stroke goes on."""
+ENVELOPE_MARGIN_MM = 0.05
 
 
 @dataclass(frozen=True)
 class Violation:
-    """The first stroke of a batch that broke a limit, and what it saw."""
+    """A stroke that broke a limit, and what it saw."""
 
     kind: str
     position: int
@@ -34,45 +50,84 @@ class Violation:
     message: str
 
 
+Mask = NDArray[np.bool_]
+
+
 class Supervisor:
     """Checks telemetry batches against the limits that apply."""
 
     def __init__(self, limits: FirmwareLimits) -> None:
         self.limits = limits
+        self._recent_errors = np.zeros(0)
 
-    def first_violation(self, tel: Telemetry, depth: DepthLimit, frequency_hz: float) -> Violation | None:
-        """The earliest stroke in ``tel`` that breaks a limit, or None."""
+    def new_command(self) -> None:
+        """Forget the depth history: the drift window must not straddle a change of command."""
+        self._recent_errors = np.zeros(0)
+
+    def first_violation(
+        self, tel: Telemetry, depth: DepthLimit, frequency_hz: float, cartridge_id: int | None = None
+    ) -> Violation | None:
+        """The earliest stroke in ``tel`` that breaks a high-priority limit, or None."""
+        return self.inspect(tel, depth, frequency_hz, cartridge_id)[0]
+
+    def inspect(
+        self, tel: Telemetry, depth: DepthLimit, frequency_hz: float, cartridge_id: int | None = None
+    ) -> tuple[Violation | None, list[Violation]]:
+        """(first high-priority violation, first stroke of each lower-priority condition up to it)."""
         lim = self.limits
+        n = len(tel)
         rate = 1.0 / tel["period_s"].astype(np.float64)
-        masks = {
+        depth_mm = tel["depth_mm"].astype(np.float64)
+        margin = lim.over_depth_margin_mm
+        ids = tel["cartridge_id"]
+        high: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
             "over_depth": (
-                tel["depth_mm"] > depth.depth_mm + lim.over_depth_margin_mm,
-                tel["depth_mm"],
-                depth.depth_mm + lim.over_depth_margin_mm,
-                f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit "
-                f"{depth.depth_mm:.2f} mm + {lim.over_depth_margin_mm:.2f} mm margin",
+                depth_mm > depth.depth_mm + margin,
+                depth_mm,
+                depth.depth_mm + margin,
+                f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit {depth.depth_mm:.2f} mm "
+                f"+ {margin:.2f} mm margin",
             ),
             "not_retracted": (
                 (tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0,
-                tel["end_mm"],
+                tel["end_mm"].astype(np.float64),
                 0.0,
                 "needles still at {value:.3f} mm at the end of the stroke: not retracted",
             ),
             "overcurrent": (
                 tel["current_a"] > lim.overcurrent_a,
-                tel["current_a"],
+                tel["current_a"].astype(np.float64),
                 lim.overcurrent_a,
                 f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A",
             ),
+            "stall": (
+                ((tel["flags"] & StrokeFlag.CURRENT_LIMITED) != 0)
+                & (depth_mm < tel["depth_target_mm"] - lim.stall_margin_mm),
+                depth_mm,
+                float(tel["depth_target_mm"][0]) if n else 0.0,
+                "carriage stalled: {value:.3f} mm reached at the current limit",
+            ),
+            "cartridge_changed": (
+                (ids != cartridge_id) if cartridge_id is not None else np.zeros(n, dtype=bool),
+                ids.astype(np.float64),
+                float(cartridge_id or 0),
+                "cartridge id changed to {value:.0f} mid-treatment (0: removed)",
+            ),
             "over_temperature": (
                 tel["motor_temp_c"] > lim.motor_temp_limit_c,
-                tel["motor_temp_c"],
+                tel["motor_temp_c"].astype(np.float64),
                 lim.motor_temp_limit_c,
                 f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC",
             ),
+            "battery_overheat": (
+                tel["battery_temp_c"] > lim.battery_temp_limit_c,
+                tel["battery_temp_c"].astype(np.float64),
+                lim.battery_temp_limit_c,
+                f"battery at {{value:.1f}} degC above {lim.battery_temp_limit_c:.1f} degC",
+            ),
             "battery_critical": (
                 tel["battery_v"] < lim.battery_critical_v,
-                tel["battery_v"],
+                tel["battery_v"].astype(np.float64),
                 lim.battery_critical_v,
                 f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
             ),
@@ -84,23 +139,71 @@ class Supervisor:
                 f"{lim.stroke_rate_tolerance:.0%}",
             ),
         }
-        bad = np.zeros(len(tel), dtype=bool)
-        for mask, _, _, _ in masks.values():
+        bad = np.zeros(n, dtype=bool)
+        for mask, _, _, _ in high.values():
             bad |= mask
-        if not bad.any():
-            return None
-        position = int(np.argmax(bad))
-        for kind in CHECKS:
-            mask, values, limit, message = masks[kind]
-            if mask[position]:
-                value = float(values[position])
-                return Violation(
-                    kind=kind,
-                    position=position,
-                    stroke=int(tel["index"][position]),
-                    t_s=float(tel["t_s"][position]),
-                    value=value,
-                    limit=float(limit),
-                    message=message.format(value=value),
-                )
-        raise AssertionError("unreachable: a stroke was flagged by no check")
+        violation = None
+        end = n
+        if bad.any():
+            position = int(np.argmax(bad))
+            kind = next(k for k in CHECKS if high[k][0][position])
+            violation = self._violation(tel, kind, position, high[kind][1], high[kind][2], high[kind][3])
+            end = position + 1
+
+        drift, drift_values = self._drift(tel)
+        lower: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
+            "battery_low": (
+                tel["battery_v"] < lim.battery_arm_v,
+                tel["battery_v"].astype(np.float64),
+                lim.battery_arm_v,
+                f"battery at {{value:.2f}} V below {lim.battery_arm_v:.2f} V: no new zone",
+            ),
+            "depth_drift": (
+                drift,
+                drift_values,
+                lim.depth_drift_tolerance_mm,
+                f"mean depth error {{value:+.3f}} mm over {DRIFT_WINDOW} strokes exceeds "
+                f"{lim.depth_drift_tolerance_mm:.2f} mm",
+            ),
+            "depth_envelope": (
+                tel["depth_target_mm"] < tel["depth_cmd_mm"] - ENVELOPE_MARGIN_MM,
+                tel["depth_target_mm"].astype(np.float64),
+                float(tel["depth_cmd_mm"][0]) if n else 0.0,
+                "the pen cannot reach the commanded depth at this rate: strokes shortened to {value:.2f} mm",
+            ),
+        }
+        findings = []
+        for kind in CONDITIONS:
+            mask = lower[kind][0][:end]
+            if mask.any():
+                position = int(np.argmax(mask))
+                findings.append(self._violation(tel, kind, position, lower[kind][1], lower[kind][2], lower[kind][3]))
+        return violation, findings
+
+    def _drift(self, tel: Telemetry) -> tuple[Mask, NDArray[np.float64]]:
+        """Rolling mean of (reached - target) over the last DRIFT_WINDOW strokes, across batches."""
+        errors = tel["depth_mm"].astype(np.float64) - tel["depth_target_mm"].astype(np.float64)
+        history = np.concatenate((self._recent_errors, errors))
+        self._recent_errors = history[-(DRIFT_WINDOW - 1) :]
+        sums = np.concatenate(([0.0], np.cumsum(history)))
+        means = np.full(len(history), np.nan)
+        if len(history) >= DRIFT_WINDOW:
+            means[DRIFT_WINDOW - 1 :] = (sums[DRIFT_WINDOW:] - sums[:-DRIFT_WINDOW]) / DRIFT_WINDOW
+        means = means[len(history) - len(errors) :]
+        with np.errstate(invalid="ignore"):
+            return np.abs(means) > self.limits.depth_drift_tolerance_mm, means
+
+    @staticmethod
+    def _violation(
+        tel: Telemetry, kind: str, position: int, values: NDArray[np.float64], limit: float, message: str
+    ) -> Violation:
+        value = float(values[position])
+        return Violation(
+            kind,
+            position,
+            int(tel["index"][position]),
+            float(tel["t_s"][position]),
+            value,
+            float(limit),
+            message.format(value=value),
+        )

@@ -40,6 +40,8 @@ class CartridgeInfo:
     """Diameter of the disc the needle tips sit in."""
     strokes_used: int = 0
     """Strokes this cartridge has already delivered (0 for a fresh one)."""
+    locked: bool = False
+    """The pen's store lists this id as used on a patient: a single-use cartridge refused again."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class PenStatus:
     motor_temp_c: float
     tip_mm: float
     cartridge: CartridgeInfo | None
+    battery_temp_c: float = 25.0
 
 
 @runtime_checkable
@@ -114,6 +117,22 @@ class PenBackend(Protocol):
         ...
 
 
+FAULT_KINDS = (
+    "stall",
+    "current_sense",
+    "motor_overheat",
+    "battery_overheat",
+    "battery_drain",
+    "depth_overshoot",
+    "depth_drift",
+    "rate_deviation",
+    "retract_failure",
+    "cartridge_removed",
+    "cartridge_swap",
+    "link_loss",
+)
+"""Hardware faults a simulated backend can inject (sim/faults.py gives their physics)."""
+
 SKIN_TYPES = ("sensitive", "normal", "thick")
 """The skin types a simulated backend knows (plan files name them)."""
 
@@ -141,6 +160,10 @@ class SimulatedWorld(Protocol):
 
         The pen's settings store is not touched: it is non-volatile.
         """
+        ...
+
+    def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
+        """Schedule a hardware fault of one of :data:`FAULT_KINDS` at pen time ``at_s``."""
         ...
 
 

@@ -55,6 +55,9 @@ class Msg(IntEnum):
     SETTINGS_FACTORY = 0x14
     ALARMS_READ = 0x15
     ALARMS_CLEAR = 0x16
+    INJECT_FAULT = 0x0B
+    SERVICE_CHALLENGE = 0x20
+    SERVICE_UNLOCK = 0x21
     ACK = 0x80
     NAK = 0x81
     HELLO_REPLY = 0x82
@@ -62,6 +65,7 @@ class Msg(IntEnum):
     TELEMETRY = 0x84
     SETTINGS_VALUES = 0x85
     ALARMS = 0x86
+    CHALLENGE = 0x87
     EVENT = 0xA0
 
 
@@ -81,6 +85,10 @@ class ErrorCode(IntEnum):
     UNSUPPORTED = 11
     STORE = 12
     COMMAND_RANGE = 13
+    CARTRIDGE_LOCKED = 14
+    AUTH_FAILED = 15
+    AUTH_LOCKED = 16
+    NO_KEY = 17
 
 
 ERROR_TEXT: dict[ErrorCode, str] = {
@@ -97,6 +105,10 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.UNSUPPORTED: "this pen does not support the request",
     ErrorCode.STORE: "the settings store could not be written",
     ErrorCode.COMMAND_RANGE: "depth or rate outside the pen's settings",
+    ErrorCode.CARTRIDGE_LOCKED: "the cartridge was already used: single-use lockout",
+    ErrorCode.AUTH_FAILED: "service unlock refused: wrong or replayed answer",
+    ErrorCode.AUTH_LOCKED: "service unlock locked after too many failures (until power-off)",
+    ErrorCode.NO_KEY: "no challenge pending, or no service key provisioned",
 }
 
 

@@ -47,7 +47,13 @@ class ReplayBackend:
     def status(self) -> PenStatus:
         row = self.telemetry[min(self._pos, len(self.telemetry) - 1)]
         return PenStatus(
-            float(row["t_s"]), float(row["battery_v"]), 1.0, float(row["motor_temp_c"]), -0.3, self.cartridge
+            float(row["t_s"]),
+            float(row["battery_v"]),
+            1.0,
+            float(row["motor_temp_c"]),
+            -0.3,
+            self.cartridge,
+            float(row["battery_temp_c"]),
         )
 
     def apply(self, command: StrokeCommand) -> None:

@@ -151,6 +151,18 @@ class SerialBackend:
         )
         self.link.request(Msg.RESET_WORLD, payload)
 
+    def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
+        self.link.request(
+            Msg.INJECT_FAULT, struct.pack("<dd", at_s, float("nan") if value is None else value) + pack_str(kind)
+        )
+
+    # --- service access -----------------------------------------------------------------------
+    def service_challenge(self) -> bytes:
+        return self.link.request(Msg.SERVICE_CHALLENGE, b"", Msg.CHALLENGE)
+
+    def service_unlock(self, level: str, answer: bytes) -> None:
+        self.link.request(Msg.SERVICE_UNLOCK, pack_str(level) + answer)
+
     # --- SettingsPort ---------------------------------------------------------------------------
     def read_settings(self) -> dict[str, SettingValue]:
         return unpack_settings(self.link.request(Msg.SETTINGS_READ, b"", Msg.SETTINGS_VALUES))

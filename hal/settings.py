@@ -224,6 +224,29 @@ SETTINGS: tuple[Setting, ...] = (
     _s(23, "anaesthetic.wait_min", "int", "min", 0, 60, 15, "user", "Minutes between topical anaesthetic and arming."),
     _s(24, "alarm.volume", "int", "", 0, 10, 5, "user", "Alarm loudness (0 = silent except high priority)."),
     _s(25, "service.unlock_timeout_s", "int", "s", 30, 3600, 600, "factory", "How long a service unlock lasts."),
+    _s(26, "thermal.battery_limit_c", "float", "degC", 40.0, 70.0, 55.0, "service", "Cell over-temperature trip."),
+    _s(
+        27,
+        "depth.drift_tolerance_mm",
+        "float",
+        "mm",
+        0.02,
+        0.5,
+        0.1,
+        "service",
+        "Largest mean depth error over 64 strokes before a depth-drift alarm.",
+    ),
+    _s(
+        28,
+        "service.max_unlock_failures",
+        "int",
+        "",
+        1,
+        10,
+        3,
+        "factory",
+        "Wrong unlock answers in a row before the pen locks service access until power-off.",
+    ),
 )
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 BY_ID: dict[int, Setting] = {s.id: s for s in SETTINGS}

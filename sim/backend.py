@@ -16,17 +16,26 @@ import numpy as np
 from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
 from hal.errors import PenOperationError, PenRefusedError
 from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
-from hal.settings import SCHEMA_VERSION, SettingValue
+from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
-from sim.nvm import Flash
+from sim.faults import FaultKind, InjectedFault
+from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
 from sim.pen import SimulatedPen
 from sim.pen_settings import PenSettings
+from sim.service_access import ServiceAccess
 from sim.tissue import SKIN_TYPES
 
 FIRMWARE_VERSION = "0.1.0-sim"
 HARDWARE_MAX_DEPTH_MM = 2.5
+
+
+def factory_programmed_flash() -> MemoryFlash:
+    """A store as it leaves the factory: one valid image of the defaults (no alarm at boot)."""
+    flash = MemoryFlash()
+    SettingsStore(flash).commit(StoreContents(defaults()))
+    return flash
 
 
 def pen_seed(seed: int) -> np.random.SeedSequence:
@@ -63,9 +72,15 @@ class SimBackend:
         battery_soc: float = 0.9,
         model: str = "kernel",
         flash: Flash | None = None,
+        service_key: bytes | None = None,
     ) -> None:
-        self.settings = PenSettings(flash)
+        self.settings = PenSettings(flash or factory_programmed_flash())
         self.model = model
+        self._in_use: int | None = None
+        values = self.settings.contents.settings
+        self.access = ServiceAccess(
+            service_key, int(values["service.max_unlock_failures"]), float(values["service.unlock_timeout_s"])
+        )
         self.pen = self._new_pen(seed, cartridge, battery_soc)
         self._closed = False
 
@@ -88,7 +103,10 @@ class SimBackend:
 
     def status(self) -> PenStatus:
         pen = self.pen
-        cartridge = pen.cartridge.info(pen.cartridge_strokes()) if pen.cartridge else None
+        cartridge = None
+        if pen.cartridge:
+            cid = pen.cartridge.cartridge_id
+            cartridge = replace(pen.cartridge.info(pen.cartridge_strokes()), locked=self._is_locked(cid))
         return PenStatus(
             time_s=pen.time_s,
             battery_v=pen.battery_voltage(),
@@ -96,10 +114,29 @@ class SimBackend:
             motor_temp_c=pen.state.motor_temp_c,
             tip_mm=pen.state.x_m * 1e3,
             cartridge=cartridge,
+            battery_temp_c=pen.state.battery_temp_c,
         )
+
+    def _is_locked(self, cartridge_id: int) -> bool:
+        """Used before this attachment: the store lists it, and it is not the one in use now."""
+        return cartridge_id in self.settings.contents.used_cartridges and cartridge_id != self._in_use
+
+    def _retire_cartridge(self) -> None:
+        """A cartridge that stroked is recorded as used when it leaves the pen (detach, power-off)."""
+        pen = self.pen
+        if pen.cartridge is not None and pen.cartridge_strokes() > 0:
+            self.settings.record_used_cartridge(pen.cartridge.cartridge_id, pen.cartridge_strokes())
+        self._in_use = None
 
     def apply(self, command: StrokeCommand) -> None:
         self._check_open()
+        cartridge = self.pen.cartridge
+        if command.motor_enabled and cartridge is not None:
+            if self._is_locked(cartridge.cartridge_id):
+                raise PenRefusedError(
+                    ErrorCode.CARTRIDGE_LOCKED, "", f"cartridge {cartridge.cartridge_id} was already used: locked out"
+                )
+            self._in_use = cartridge.cartridge_id
         self.pen.command = command
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
@@ -113,8 +150,11 @@ class SimBackend:
         self.pen.retract()
 
     def close(self) -> None:
+        """Power off: retract, record the cartridge as used if it stroked, drop any service unlock."""
         if not self._closed:
             self.pen.retract()
+            self._retire_cartridge()
+            self.access.power_off()
             self._closed = True
 
     # --- SimulatedWorld -----------------------------------------------------------------------
@@ -129,13 +169,24 @@ class SimBackend:
         self.pen.wait(seconds)
 
     def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
+        self._retire_cartridge()
         c = cartridge
         hw = Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm) if c else None
         self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
 
+    def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
+        """Schedule a hardware fault (see sim.faults.FaultKind) at pen time ``at_s``."""
+        try:
+            fault = InjectedFault(at_s, FaultKind(kind), value)
+        except ValueError:
+            known = ", ".join(k.value for k in FaultKind)
+            raise PenOperationError(f"unknown fault kind {kind!r} (known: {known})") from None
+        self.pen.inject(fault)
+
     def attach_cartridge(self, cartridge: Cartridge | None) -> None:
         """Insert a cartridge (or remove it with ``None``), as an operator would."""
         self.pen.retract()
+        self._retire_cartridge()
         self.pen.cartridge = cartridge
 
     # --- SettingsPort -------------------------------------------------------------------------
@@ -145,7 +196,16 @@ class SimBackend:
     def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
         if self.pen.command.motor_enabled:
             raise PenRefusedError(ErrorCode.BUSY, "", "settings cannot change while the motor runs")
+        self.settings.access = self.access.level(self.pen.time_s)
         self.settings.stage(changes)
+
+    # --- service access -----------------------------------------------------------------------
+    def service_challenge(self) -> bytes:
+        return self.access.challenge()
+
+    def service_unlock(self, level: str, answer: bytes) -> None:
+        serial = str(self.settings.contents.settings["pen.serial_number"])
+        self.access.unlock(level, answer, serial, self.pen.time_s)
 
     def commit_settings(self) -> None:
         self.settings.commit()

@@ -73,3 +73,11 @@ class PenSettings:
 
     def abort(self) -> None:
         self.staged = None
+
+    def record_used_cartridge(self, cartridge_id: int, strokes: int) -> None:
+        """Add a cartridge to the store's used list (single-use lockout), in one commit of its own."""
+        used = dict(self.contents.used_cartridges)
+        used[cartridge_id] = max(used.get(cartridge_id, 0), strokes)
+        new = StoreContents(dict(self.contents.settings), used)
+        self.store.commit(new)
+        self.contents = new

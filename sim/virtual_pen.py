@@ -67,6 +67,9 @@ class VirtualPen:
             Msg.SETTINGS_FACTORY: self._ack_after(self.backend.stage_factory_reset),
             Msg.ALARMS_READ: self._alarms_read,
             Msg.ALARMS_CLEAR: self._alarms_clear,
+            Msg.INJECT_FAULT: self._inject_fault,
+            Msg.SERVICE_CHALLENGE: self._service_challenge,
+            Msg.SERVICE_UNLOCK: self._service_unlock,
         }
 
     def feed(self, data: bytes) -> bytes:
@@ -241,6 +244,23 @@ class VirtualPen:
         r.done()
         alarms = self.backend.read_alarms()
         return Msg.ALARMS, struct.pack("<H", len(alarms)) + b"".join(struct.pack("<H", a) for a in alarms)
+
+    def _inject_fault(self, r: Reader) -> tuple[int, bytes]:
+        at_s, value = r.take("dd")
+        kind = r.text()
+        r.done()
+        self.backend.inject_fault(float(at_s), kind, None if value != value else float(value))
+        return Msg.ACK, b""
+
+    def _service_challenge(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        return Msg.CHALLENGE, self.backend.service_challenge()
+
+    def _service_unlock(self, r: Reader) -> tuple[int, bytes]:
+        level = r.text()
+        answer = r.rest()
+        self.backend.service_unlock(level, answer)
+        return Msg.ACK, b""
 
     def _alarms_clear(self, r: Reader) -> tuple[int, bytes]:
         code = int(r.one("H"))

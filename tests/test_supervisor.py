@@ -20,7 +20,10 @@ def healthy(n: int = 10) -> Telemetry:
     tel["index"] = np.arange(n)
     tel["t_s"] = np.arange(n) / 100.0
     tel["depth_cmd_mm"] = 1.0
+    tel["depth_target_mm"] = 1.0
     tel["depth_mm"] = 0.99
+    tel["battery_temp_c"] = 30.0
+    tel["cartridge_id"] = 42
     tel["period_s"] = 0.01
     tel["current_a"] = 1.0
     tel["motor_temp_c"] = 30.0
@@ -34,6 +37,9 @@ BREAKS = {
     "over_depth": ("depth_mm", 1.06),
     "not_retracted": ("flags", StrokeFlag.CONTACT | StrokeFlag.NOT_RETRACTED),
     "overcurrent": ("current_a", 1.8),
+    "stall": ("flags", StrokeFlag.CONTACT | StrokeFlag.CURRENT_LIMITED | StrokeFlag.SHORTFALL),
+    "cartridge_changed": ("cartridge_id", 0),
+    "battery_overheat": ("battery_temp_c", 56.0),
     "over_temperature": ("motor_temp_c", 60.5),
     "battery_critical": ("battery_v", 3.1),
     "stroke_rate": ("period_s", 0.0105),
@@ -49,14 +55,38 @@ def test_each_limit_is_caught_on_the_stroke_that_broke_it(kind: str) -> None:
     tel = healthy()
     field, value = BREAKS[kind]
     tel[field][6:] = value
-    v = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0)
+    if kind == "stall":
+        tel["depth_mm"][6:] = 0.05
+    v = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0, cartridge_id=42)
     assert v is not None
     assert (v.kind, v.position, v.stroke) == (kind, 6, 6)
     assert v.t_s == pytest.approx(0.06)
 
 
 def test_healthy_strokes_pass() -> None:
-    assert Supervisor(FirmwareLimits()).first_violation(healthy(), LIMIT, 100.0) is None
+    assert Supervisor(FirmwareLimits()).inspect(healthy(), LIMIT, 100.0, cartridge_id=42) == (None, [])
+
+
+def test_lower_priority_conditions_raise_findings_without_stopping() -> None:
+    tel = healthy(200)
+    tel["battery_v"][50:] = 3.4  # below battery.low_v, above critical
+    tel["depth_mm"][100:] = 0.8  # 0.2 mm short of the target: drift once the window fills
+    tel["depth_target_mm"][150:] = 0.9  # the planner shortened the stroke
+    violation, findings = Supervisor(FirmwareLimits()).inspect(tel, LIMIT, 100.0, cartridge_id=42)
+    assert violation is None
+    found = {f.kind: f.position for f in findings}
+    assert found["battery_low"] == 50
+    assert found["depth_envelope"] == 150
+    assert 100 < found["depth_drift"] < 164, "the 64-stroke mean crosses 0.1 mm about half way in"
+
+
+def test_drift_is_tracked_across_batches() -> None:
+    sup = Supervisor(FirmwareLimits())
+    tel = healthy(40)
+    tel["depth_mm"] = 0.85
+    assert sup.inspect(tel, LIMIT, 100.0, 42)[1] == []
+    _, findings = sup.inspect(tel, LIMIT, 100.0, 42)
+    assert [f.kind for f in findings] == ["depth_drift"] and findings[0].position == 23
 
 
 def test_reaching_exactly_the_margin_is_allowed() -> None:
