@@ -58,7 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal (the default)")
     where.add_argument("--tcp", type=_port_number, metavar="PORT", help="on TCP 127.0.0.1:PORT (0: any free port)")
     serve.add_argument("--nvm", metavar="FILE", help="keep the pen's settings store in FILE (default: in memory)")
+    serve.add_argument(
+        "--service-key-file",
+        metavar="FILE",
+        help="provision the pen's service key (64 hex digits) so `penctl service unlock` works",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    faults = commands.add_parser(
+        "faults",
+        help="run one fault scenario per hazard and print the traceability table",
+        description="Provoke every hazard of docs/hazards.md on the simulated pen and check "
+        "the firmware answers as the table promises; exit 1 if any is not handled.",
+    )
+    faults.add_argument("--out", metavar="DIR", help="also write DIR/faults.json")
+    faults.set_defaults(handler=cmd_faults)
+
+    service = commands.add_parser("service", help="service access to the pen")
+    service_actions = service.add_subparsers(dest="action", required=True, metavar="ACTION")
+    unlock = service_actions.add_parser(
+        "unlock",
+        help="unlock service (or factory) settings by challenge-response",
+        description="Unlock by HMAC-SHA256 challenge-response over the pen's key; "
+        "the unlock lasts service.unlock_timeout_s or until power-off.",
+    )
+    unlock.add_argument("--key-file", required=True, metavar="FILE", help="the pen's key as 64 hex digits")
+    unlock.add_argument("--port", required=True, metavar="URL")
+    unlock.add_argument("--level", choices=("service", "factory"), default="service")
+    service.set_defaults(handler=cmd_service)
 
     ports = commands.add_parser("ports", help="list serial ports")
     ports.set_defaults(handler=cmd_ports)
@@ -156,7 +183,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flash = FileFlash(args.nvm) if args.nvm else None
     except (ValueError, OSError) as exc:
         raise InputError("--nvm", "", "a pen store file (created if missing)", str(exc)) from None
-    pen = VirtualPen(SimBackend(flash=flash))
+    key = None
+    if args.service_key_file:
+        from hal.service_auth import read_key_file
+
+        key = read_key_file(args.service_key_file)
+    pen = VirtualPen(SimBackend(flash=flash, service_key=key))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = f"store {args.nvm}" if args.nvm else "store in memory"
@@ -180,6 +212,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     pen.backend.close()
     print("virtual pen stopped", flush=True)
+    return EXIT_OK
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from controller.fault_campaign import as_json, format_table, run_campaign
+
+    results = run_campaign()
+    print(format_table(results))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "faults.json").write_text(json.dumps(as_json(results), indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK if all(r.handled for r in results) else EXIT_FAULT
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from hal.registry import open_backend
+    from hal.service_auth import read_key_file, unlock_response
+
+    key = read_key_file(args.key_file)
+    pen = open_backend("serial", url=args.port)
+    try:
+        nonce = pen.service_challenge()  # type: ignore[attr-defined]
+        answer = unlock_response(key, nonce, args.level, pen.identify().serial_number)
+        pen.service_unlock(args.level, answer)  # type: ignore[attr-defined]
+    finally:
+        pen.close()
+    print(
+        f"{args.level} access unlocked on pen {pen.identify().serial_number} "
+        "(until service.unlock_timeout_s passes or the pen powers off)"
+    )
     return EXIT_OK
 
 

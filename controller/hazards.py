@@ -101,7 +101,7 @@ HAZARDS: tuple[Hazard, ...] = (
         "Motor stall",
         "jammed carriage (debris, bent needle)",
         "stall",
-        "per stroke: current limited and depth > 0.3 mm short of the target",
+        "per stroke: current limited and depth short of the target by 0.3 mm or half the target",
         "retract, motor off, latched fault",
         Priority.HIGH,
         "test_hazards.py::test_hazard[H07]",

@@ -41,7 +41,7 @@ class FirmwareLimits:
     depth_drift_tolerance_mm: float = 0.1
     """Largest mean depth error over :data:`DRIFT_WINDOW` strokes before a depth-drift alarm."""
     stall_margin_mm: float = 0.3
-    """A current-limited stroke that falls this far short of its target is a stall."""
+    """A current-limited stroke that falls this far (or half its target, if less) short of its target stalled."""
     session_max_s: float = 3600.0
 
     @classmethod

@@ -34,8 +34,16 @@ def run_paced(controller: PenController, strokes: int, pacer: Pacer) -> Lateness
     done = 0
     for k in range(strokes):
         late[k] = pacer.wait_for_boundary(k)
-        if len(controller.run(1)) == 0 or controller.state != "running":
-            done = k + 1
-            break
         done = k + 1
+        if late[k] > pacer.period_s:
+            # A boundary served more than a period late: strokes went unsupervised. Stop.
+            controller.fault(
+                "overrun",
+                f"stroke boundary {k} served {late[k] * 1e3:.2f} ms late (period {pacer.period_s * 1e3:.2f} ms)",
+                late[k],
+                pacer.period_s,
+            )
+            break
+        if len(controller.run(1)) == 0 or controller.state != "running":
+            break
     return Lateness(late[:done])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from controller.fault_outcome import fault_outcomes
 from controller.session import SessionResult, ZoneResult
 from hal.telemetry import StrokeFlag, Telemetry
 
@@ -116,11 +117,31 @@ def build_report(result: SessionResult) -> dict[str, Any]:
         "total": total,
         "zones": zones,
         "faults": [{k: (_r(v) if isinstance(v, float) else v) for k, v in asdict(f).items()} for f in result.faults],
+        "alarms": [
+            {
+                "t_s": _r(a.t_s),
+                "kind": a.kind,
+                "hazard": a.hazard,
+                "priority": str(a.priority),
+                "message": a.message,
+                "value": _r(a.value),
+                "limit": _r(a.limit),
+                "stroke": a.stroke,
+                "active_at_end": a.active,
+            }
+            for a in result.alarms
+        ],
+        "injected_faults": [_rounded(asdict(o)) for o in fault_outcomes(result)],
+        "final_state": result.final_state,
         "transitions": [
             {"t_s": _r(t.t_s), "trigger": t.trigger, "from": t.source, "to": t.dest, "reason": t.reason}
             for t in result.transitions
         ],
     }
+
+
+def _rounded(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_r(v) if isinstance(v, float) else v) for k, v in entry.items()}
 
 
 def report_json(report: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from controller.pen_controller import FaultRecord, PenController, Target
 from controller.plan import Plan, PlannedFault, Zone
 from controller.state_machine import TransitionRecord
 from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
-from hal.errors import CommandRefusedError, InputError
+from hal.errors import CommandRefusedError, InputError, PenError
 from hal.registry import open_backend
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 
@@ -64,6 +64,8 @@ class SessionResult:
     final_state: str = "off"
     """The controller's state when the pass ended, before power-off."""
     faults_injected: tuple[PlannedFault, ...] = ()
+    final_tip_mm: float | None = None
+    """Where the needle tips were when the pass ended (negative: retracted); None if the pen was unreachable."""
 
 
 def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
@@ -170,6 +172,10 @@ def run_session(
             ctl.stop()
     finally:
         final_state = ctl.state
+        try:
+            final_tip: float | None = backend.status().tip_mm
+        except PenError:
+            final_tip = None
         if ctl.state != "off":
             ctl.power_off()
         backend.close()
@@ -185,4 +191,5 @@ def run_session(
         ctl.alarms.records,
         final_state,
         faults,
+        final_tip,
     )

@@ -64,11 +64,13 @@ class StrokeLoop:
         while remaining > 0:
             tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
             if len(tel) == 0:
+                last = batches[-1][-1] if batches else None
+                silent_from = float(last["t_s"] + last["period_s"]) if last is not None else float("nan")
                 violation = Violation(
                     "link_loss",
                     0,
                     self.counters.strokes,
-                    float("nan"),
+                    silent_from,
                     0.0,
                     0.0,
                     "the pen reported no strokes while running",

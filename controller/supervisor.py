@@ -80,6 +80,7 @@ class Supervisor:
         depth_mm = tel["depth_mm"].astype(np.float64)
         margin = lim.over_depth_margin_mm
         ids = tel["cartridge_id"]
+        target = tel["depth_target_mm"].astype(np.float64)
         high: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
             "over_depth": (
                 depth_mm > depth.depth_mm + margin,
@@ -102,7 +103,7 @@ class Supervisor:
             ),
             "stall": (
                 ((tel["flags"] & StrokeFlag.CURRENT_LIMITED) != 0)
-                & (depth_mm < tel["depth_target_mm"] - lim.stall_margin_mm),
+                & (target - depth_mm > np.minimum(lim.stall_margin_mm, 0.5 * target)),
                 depth_mm,
                 float(tel["depth_target_mm"][0]) if n else 0.0,
                 "carriage stalled: {value:.3f} mm reached at the current limit",

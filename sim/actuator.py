@@ -53,6 +53,8 @@ class VoiceCoilParams:
     boost_ratio: float = 2.4
     """The drive bridge runs from a boost converter at this multiple of the loaded battery voltage."""
     boost_efficiency: float = 0.85
+    bulk_capacitor_time_constant_s: float = 0.02
+    """The boost converter's input capacitor: the cell sees the drive's current pulses smoothed."""
     idle_current_a: float = 0.04
     """Battery current of the electronics with the motor still."""
 

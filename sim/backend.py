@@ -17,7 +17,7 @@ from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
 from hal.errors import PenOperationError, PenRefusedError
 from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
 from hal.settings import SCHEMA_VERSION, SettingValue, defaults
-from hal.telemetry import Telemetry
+from hal.telemetry import StrokeFlag, Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
 from sim.faults import FaultKind, InjectedFault
@@ -141,7 +141,16 @@ class SimBackend:
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
         self._check_open()
-        return self.pen.run(max_strokes)
+        tel = self.pen.run(max_strokes)
+        cartridge = self.pen.cartridge
+        if (
+            cartridge is not None
+            and cartridge.cartridge_id not in self.settings.contents.used_cartridges
+            and (tel["flags"] & StrokeFlag.CONTACT).any()
+        ):
+            # Used on a patient: recorded at once, so a power cut cannot forget it.
+            self.settings.record_used_cartridge(cartridge.cartridge_id, self.pen.cartridge_strokes())
+        return tel
 
     def discard_after(self, keep: int) -> None:
         self.pen.discard_after(keep)

@@ -54,10 +54,11 @@ from sim.stroke_batch import StrokeBatch, StrokeResults
     BATTERY_FAULT_W,
     BATTERY_RTH,
     BATTERY_DECAY,
+    SMOOTH,
     RTH,
     DECAY,
     N_PARAMS,
-) = range(32)
+) = range(33)
 # Columns of the float output.
 (O_X, O_V, O_I, O_IB, O_PEAK, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(11)
 
@@ -66,6 +67,7 @@ from sim.stroke_batch import StrokeBatch, StrokeResults
 def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  # type: ignore[no-untyped-def]
     x, v, i, ib, temp, charge, btemp = start[0], start[1], start[2], start[3], start[4], start[5], start[6]
     sense = p[SENSE]
+    smooth = p[SMOOTH]
     m, ks, c, kf, ilim, home = p[M], p[KS], p[C], p[KF], p[ILIM], p[HOME]
     back, front, kp, kd, kc, dt_l = p[BACK], p[FRONT], p[KP], p[KD], p[KC], p[DT_L]
     boost, eff, idle, rint, dt = p[BOOST], p[EFF], p[IDLE], p[RINT], p[DT]
@@ -110,7 +112,7 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
                 saturated = True
                 u = -supply
             i = i_keep * i + dt_l * u - dt_l_kf * v
-            ib = max(u * i, 0.0) / (eff * battery_v) + idle
+            ib = ib + smooth * (max(u * i, 0.0) / (eff * battery_v) + idle - ib)
             pen = x - surf
             f_skin = 0.0
             if pen > 0.0:
@@ -190,6 +192,7 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         thermal.resistance_k_per_w,
         np.exp(-batch.period_s / thermal.time_constant_s),
     )
+    p[SMOOTH] = batch.dt / (coil.bulk_capacitor_time_constant_s + batch.dt)
     p[[SENSE, WINDING_FAULT_W, BATTERY_FAULT_W, BATTERY_RTH, BATTERY_DECAY]] = (
         1.0 if batch.current_sense_ok else 0.0,
         batch.winding_fault_heat_w,

@@ -48,6 +48,7 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     saturated_all = np.zeros(n, dtype=bool)
     x, v, i, ib, temp, charge, btemp = batch.start
     sense = 1.0 if batch.current_sense_ok else 0.0
+    smoothing = dt / (coil.bulk_capacitor_time_constant_s + dt)
     bat = batch.battery
     bat_thermal = ThermalParams(batch.thermal.ambient_c, bat.thermal_resistance_k_per_w, bat.thermal_time_constant_s)
     tr = batch.trajectory
@@ -69,7 +70,8 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
                 saturated = True
                 u = max(-supply, min(supply, u))
             i = i + dt / coil.coil_inductance_h * (u - r * i - kf * v)
-            ib = max(u * i, 0.0) / (coil.boost_efficiency * battery_v) + coil.idle_current_a
+            demand = max(u * i, 0.0) / (coil.boost_efficiency * battery_v) + coil.idle_current_a
+            ib = ib + smoothing * (demand - ib)
             f_skin = skin_force(
                 x - batch.surface_m[k],
                 v,

@@ -1,0 +1,103 @@
+"""One test per hazard of docs/hazards.md, and properties over random plans with random faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.fault_campaign import plan, run_scenario
+from controller.fault_outcome import all_telemetry, fault_outcomes
+from controller.hazards import HAZARDS, Priority, priority_of
+from controller.plan import PlannedFault
+from controller.session import run_session
+from controller.state_machine import STATES
+from hal.backend import FAULT_KINDS
+from sim.faults import FaultKind
+
+
+@pytest.mark.parametrize("hazard", [h.id for h in HAZARDS])
+def test_hazard(hazard: str) -> None:
+    result = run_scenario(hazard)
+    assert result.handled, f"{hazard} {result.name}: {result.detail}"
+    assert result.detected == result.expected
+
+
+def test_fault_kinds_agree_between_contract_and_simulator() -> None:
+    assert tuple(k.value for k in FaultKind) == FAULT_KINDS
+
+
+def test_the_report_describes_each_injected_fault() -> None:
+    result = run_session(plan(("cheeks", 1.0, 120.0, 10.0)), seed=3, faults=(PlannedFault(4.0, "stall"),))
+    [outcome] = fault_outcomes(result)
+    assert outcome.onset_s == pytest.approx(4.0, abs=1 / 120)
+    assert (outcome.detected, outcome.priority, outcome.latency_strokes) == ("stall", "high", 1)
+    assert 0 < outcome.latency_ms <= 1000 / 120 + 1e-6
+    assert outcome.strokes_after_detection == 0
+    assert outcome.final_state == "fault" and outcome.final_tip_mm is not None and outcome.final_tip_mm < 0
+    from controller.report import build_report
+
+    report = build_report(result)
+    assert report["injected_faults"][0]["detected"] == "stall"
+    assert report["alarms"][0]["kind"] == "stall" and report["alarms"][0]["priority"] == "high"
+
+
+ZONES = st.lists(
+    st.tuples(
+        st.sampled_from([("cheeks", 1.0), ("forehead", 0.5), ("periorbital", 0.3), ("abdomen", 2.5)]),
+        st.floats(0.1, 1.0),
+        st.sampled_from([50.0, 100.0, 120.0, 150.0]),
+        st.floats(0.5, 3.0),
+    ),
+    min_size=1,
+    max_size=3,
+)
+FAULTS = st.lists(
+    st.tuples(st.floats(0.0, 6.0), st.sampled_from([k for k in FAULT_KINDS if k != "battery_overheat"])),
+    max_size=2,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ZONES, FAULTS, st.integers(0, 2**32 - 1))
+def test_random_plans_with_random_faults_stay_safe(zones, faults, seed) -> None:  # type: ignore[no-untyped-def]
+    spec = tuple((area, round(fraction * cap, 2) or 0.05, hz, seconds) for (area, cap), fraction, hz, seconds in zones)
+    injected = tuple(PlannedFault(at, kind) for at, kind in faults)
+    result = run_session(plan(*spec), seed=seed, faults=injected)
+    tel = all_telemetry(result)
+    margin = 0.05
+    # 1. No stroke beyond the applicable depth limit, except the one stroke in which a fault showed.
+    for zone in result.zones:
+        if zone.depth_limit is None or not len(zone.telemetry):
+            continue
+        over = np.nonzero(zone.telemetry["depth_mm"] > zone.depth_limit.depth_mm + margin)[0]
+        assert len(over) <= 1
+        if len(over):
+            assert over[0] == len(zone.telemetry) - 1, "the pen stopped at the stroke that went too deep"
+            assert result.final_state == "fault"
+    # 2. Every high-priority fault: the pen stopped at the stroke in which it showed, needles retracted.
+    for fault in result.faults:
+        if priority_of(fault.kind) is Priority.HIGH and fault.kind not in ("overrun",):
+            assert not len(tel) or int(tel["index"][-1]) <= fault.stroke
+            assert result.final_state == "fault"
+            if fault.kind != "link_loss":
+                assert result.final_tip_mm is not None and result.final_tip_mm < 0
+    # 3. Only states of the table, and only transitions it allows.
+    for record in result.transitions:
+        assert record.source in STATES and record.dest in STATES
+    # 4. Every injected fault whose effect does not depend on the stroke (a timer error, a stuck carriage, a
+    # missing cartridge, silence, a dead cell) and that started while strokes ran was detected. Others (a jam
+    # deeper than the stroke, extra protrusion within the margin, a slowly warming motor) may rightly pass.
+    unconditional = {
+        "rate_deviation",
+        "retract_failure",
+        "cartridge_removed",
+        "cartridge_swap",
+        "link_loss",
+        "battery_drain",
+    }
+    for outcome in fault_outcomes(result):
+        started = len(tel) and outcome.onset_s <= float(tel["t_s"][-1])
+        if started and outcome.kind in unconditional:
+            assert outcome.detected is not None, outcome
