@@ -21,7 +21,7 @@ from controller.pen_controller import FaultRecord, PenController, Target
 from controller.plan import Plan, PlannedFault, Zone
 from controller.state_machine import TransitionRecord
 from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
-from hal.errors import CommandRefusedError, InputError, PenError
+from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
 from hal.registry import open_backend
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 
@@ -132,7 +132,7 @@ def run_session(
                     ctl.start()
                 else:
                     ctl.resume()
-            except CommandRefusedError as exc:
+            except (CommandRefusedError, PenRefusedError) as exc:
                 result.refusal = str(exc)
                 outcome = "refused"
                 break

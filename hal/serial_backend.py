@@ -83,11 +83,15 @@ class SerialBackend:
 
     def status(self) -> PenStatus:
         r = Reader(self.link.request(Msg.STATUS, b"", Msg.STATUS_REPLY))
-        t, volts, soc, temp, tip, _estop = r.take("dddddB")
-        cid, needles, max_depth, field, used = r.take("IBddI")
+        t, volts, soc, temp, battery_temp, tip, _estop = r.take("ddddddB")
+        cid, needles, max_depth, field, used, locked = r.take("IBddIB")
         r.done()
-        cartridge = CartridgeInfo(int(cid), int(needles), float(max_depth), float(field), int(used)) if cid else None
-        return PenStatus(float(t), float(volts), float(soc), float(temp), float(tip), cartridge)
+        cartridge = (
+            CartridgeInfo(int(cid), int(needles), float(max_depth), float(field), int(used), bool(locked))
+            if cid
+            else None
+        )
+        return PenStatus(float(t), float(volts), float(soc), float(temp), float(tip), cartridge, float(battery_temp))
 
     def apply(self, command: StrokeCommand) -> None:
         self.link.request(

@@ -154,12 +154,21 @@ class VirtualPen:
         s = self.backend.status()
         c = s.cartridge
         body = struct.pack(
-            "<dddddB", s.time_s, s.battery_v, s.battery_soc, s.motor_temp_c, s.tip_mm, self.estop_latched
+            "<ddddddB",
+            s.time_s,
+            s.battery_v,
+            s.battery_soc,
+            s.motor_temp_c,
+            s.battery_temp_c,
+            s.tip_mm,
+            self.estop_latched,
         )
         body += (
-            struct.pack("<IBddI", c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm, c.strokes_used)
+            struct.pack(
+                "<IBddIB", c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm, c.strokes_used, c.locked
+            )
             if c
-            else struct.pack("<IBddI", 0, 0, 0.0, 0.0, 0)
+            else struct.pack("<IBddIB", 0, 0, 0.0, 0.0, 0, 0)
         )
         return Msg.STATUS_REPLY, body
 
