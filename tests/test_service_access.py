@@ -14,7 +14,7 @@ from hal.serial_backend import SerialBackend
 from hal.service_auth import read_key_file, unlock_response
 from sim.backend import SimBackend
 from sim.virtual_pen import VirtualPen
-from tests.faulty_link import FaultyLink, Faults
+from tests.faulty_link import Faults, FaultyLink
 from tests.test_cli import penctl
 from tests.test_cli_link import served
 
@@ -28,7 +28,7 @@ def linked(key: bytes | None = KEY) -> tuple[SerialBackend, SimBackend]:
 
 
 def test_a_factory_setting_needs_an_unlock_and_a_replay_is_refused() -> None:
-    pen, sim = linked()
+    pen, _sim = linked()
     with pytest.raises(PenRefusedError, match="pen.serial_number: factory setting: needs a factory unlock"):
         pen.stage_settings({"pen.serial_number": "MN1-123456"})
     nonce = pen.service_challenge()
@@ -110,7 +110,7 @@ def test_service_unlock_on_the_command_line_never_shows_the_key(tmp_path: Path) 
         done = penctl("settings", "set", "thermal.motor_limit_c=58", "--port", url)
         assert done.returncode == 0, done.stderr
         wrong = tmp_path / "wrong.key"
-        wrong.write_text(("00" * 32))
+        wrong.write_text("00" * 32)
         assert penctl("service", "unlock", "--key-file", str(wrong), "--port", url).returncode == 1
         report_dir = tmp_path / "r"
         treat = penctl("treat", "--port", url, "--out", str(report_dir))
