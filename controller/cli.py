@@ -7,6 +7,7 @@ Exit codes: 0 the job finished, 1 the treatment ended in a fault or refusal,
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -86,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("--port", required=True, metavar="URL")
     unlock.add_argument("--level", choices=("service", "factory"), default="service")
     service.set_defaults(handler=cmd_service)
+
+    course = commands.add_parser(
+        "course",
+        help="print the session dates of a treatment course",
+        description="Session dates of a course: 3-5 sessions, 4-6 weeks apart "
+        "(treatment texts); each date is the earliest, with its latest.",
+    )
+    course.add_argument("--sessions", type=int, required=True, metavar="N")
+    course.add_argument("--start", type=_date, required=True, metavar="DATE", help="first session, YYYY-MM-DD")
+    course.add_argument(
+        "--interval-weeks",
+        type=_week_range,
+        default=(4, 6),
+        metavar="LOW-HIGH",
+        help="weeks between sessions (default: 4-6)",
+    )
+    course.set_defaults(handler=cmd_course)
 
     ports = commands.add_parser("ports", help="list serial ports")
     ports.set_defaults(handler=cmd_ports)
@@ -212,6 +230,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     pen.backend.close()
     print("virtual pen stopped", flush=True)
+    return EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _week_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        weeks = (int(low), int(high or low))
+    except ValueError:
+        weeks = (0, 0)
+    if not 1 <= weeks[0] <= weeks[1] <= 52:
+        raise argparse.ArgumentTypeError(f"expected weeks LOW-HIGH with 1 <= LOW <= HIGH <= 52, got {text!r}")
+    return weeks
+
+
+def cmd_course(args: argparse.Namespace) -> int:
+    from controller.aftercare import EXPECTED_COURSE
+    from controller.course import maintenance_window, plan_course
+
+    if not 1 <= args.sessions <= 12:
+        raise InputError("--sessions", "", "a number of sessions from 1 to 12", args.sessions)
+    slots = plan_course(args.start, args.sessions, args.interval_weeks)
+    low, high = args.interval_weeks
+    print(f"course of {args.sessions} session(s), {low}-{high} weeks apart")
+    for slot in slots:
+        window = "" if slot.number == 1 else f"  (until {slot.latest.isoformat()})"
+        print(f"session {slot.number}: {slot.earliest.isoformat()}{window}")
+    first, last = maintenance_window(slots[-1].earliest)
+    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6-12 months)")
+    if not 3 <= args.sessions <= 5:
+        print(f"note: the treatment texts plan {EXPECTED_COURSE['sessions']} sessions")
+    if low < 4:
+        print("note: sessions less than 4 weeks apart are refused unless the plan documents an override")
     return EXIT_OK
 
 
@@ -426,6 +483,16 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             f"{t['stroke_rate']['error_pct']:>8.3f}% {t['strokes']:>8} {t['punctures']:>9}  "
             f"mean depth error {t['depth']['error_mean_mm']:+.3f} mm over {t['duration_s']:.1f} s"
         )
+    clinical = report["clinical"]
+    if clinical["anaesthetic_wait_s"]:
+        print(f"waited {clinical['anaesthetic_wait_s'] / 60:.1f} min for the topical anaesthetic before arming")
+    for caution in (clinical["screening"] or {}).get("cautions", []):
+        print(f"caution ({caution['key']}): {caution['text']}")
+    for override in clinical["overrides"]:
+        print(f"override: {override.get('area', override.get('rule'))}: {override['reason']}")
+    for a in report["alarms"]:
+        if a["priority"] != "high":
+            print(f"alarm ({a['priority']}) {a['kind']} at {a['t_s']:.3f} s: {a['message']}")
     for f in report["faults"]:
         print(f"FAULT {f['kind']} at {f['t_s']:.3f} s (stroke {f['stroke']}): {f['message']}")
     print(f"report: {out / 'report.json'}, {out / 'report.png'}")

@@ -78,6 +78,10 @@ class DensityMap:
     punctures_inside: int
     punctures_outside: int
 
+    def outside(self, target: tuple[float, float]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Cells under and over the target density band (punctures per cm2)."""
+        return self.per_cm2 < target[0], self.per_cm2 > target[1]
+
     def stats(self) -> dict[str, float]:
         values = self.per_cm2.ravel()
         return {

@@ -43,6 +43,8 @@ class FirmwareLimits:
     stall_margin_mm: float = 0.3
     """A current-limited stroke that falls this far (or half its target, if less) short of its target stalled."""
     session_max_s: float = 3600.0
+    anaesthetic_wait_s: float = 900.0
+    min_patient_age_years: int = 18
 
     @classmethod
     def from_settings(cls, values: Mapping[str, SettingValue]) -> FirmwareLimits:
@@ -67,6 +69,8 @@ class FirmwareLimits:
             battery_temp_limit_c=num("thermal.battery_limit_c"),
             depth_drift_tolerance_mm=num("depth.drift_tolerance_mm"),
             session_max_s=60.0 * num("session.max_minutes"),
+            anaesthetic_wait_s=60.0 * num("anaesthetic.wait_min"),
+            min_patient_age_years=int(num("patient.min_age_years")),
         )
 
 

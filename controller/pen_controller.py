@@ -79,6 +79,8 @@ class PenController:
         self._armed_cartridge: int | None = None
         self._running_zone: str | None = None
         self._guard_alarms: list[tuple[str, str]] = []
+        self.anaesthetic_ready_s: float | None = None
+        """Clock time from which arming is allowed (topical anaesthetic needs time to work)."""
         self.machine = PenStateMachine(
             now=self.clock.now,
             retract=self.backend.retract,
@@ -229,6 +231,12 @@ class PenController:
                 if code in self.backend.read_alarms():
                     self.backend.clear_alarm(code)
         self.alarms.resolve(kind)
+
+    def anaesthetic_applied(self, minutes_ago: float) -> float:
+        """Record when the numbing cream went on; return the seconds still to wait before arming."""
+        remaining = max(0.0, self.limits.anaesthetic_wait_s - 60.0 * minutes_ago)
+        self.anaesthetic_ready_s = self.clock.now() + remaining
+        return remaining
 
     def fault(self, kind: str, message: str, value: float = 0.0, limit: float = 0.0) -> None:
         """Latch a fault found outside the stroke loop (e.g. the real-time pacer's overrun check)."""
@@ -405,6 +413,12 @@ class PenController:
                 problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
         if self.session_s >= lim.session_max_s:
             problems.append("the session maximum has been reached")
+        ready = self.anaesthetic_ready_s
+        if ready is not None and self.clock.now() < ready:
+            problems.append(
+                f"topical anaesthetic applied too recently: {(ready - self.clock.now()) / 60:.1f} min "
+                f"of the {lim.anaesthetic_wait_s / 60:.0f} min wait left"
+            )
         return problems
 
     def _clear_refusals(self) -> list[str]:

@@ -9,16 +9,20 @@ and nothing runs.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from controller.areas import areas
+from controller.coverage import RasterPath
 from controller.limits import FirmwareLimits, applicable_depth_limit
+from controller.presets import areas, default_depth, indications
+from controller.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
 from controller.table_reader import InputFileError, Problem, TableReader
 from hal.backend import FAULT_KINDS, SKIN_TYPES
+from hal.settings import BY_KEY as SETTINGS_BY_KEY
 
 BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
@@ -53,9 +57,22 @@ class Zone:
     duration_s: float | None
     skin: str
     max_depth_mm: float
-    """The zone maximum: the area's clinical maximum or the plan's lower one."""
+    """The zone maximum: the area's clinical maximum, the plan's lower one, or an overridden depth."""
     pause_s: float
     """Time with the motor still after the zone (moving to the next one)."""
+    indication: str | None = None
+    override_reason: str | None = None
+    """Set when the depth exceeds the area's clinical maximum by a documented decision."""
+    default_depth: bool = False
+    """The depth came from the presets (area, indication, skin type), not from the plan."""
+    target_density_per_cm2: tuple[float, float] = (250.0, 300.0)
+
+    def seconds(self, field_diameter_mm: float) -> float:
+        """How long the zone is stroked: its duration, or its passes over the raster at the travel speed."""
+        if self.duration_s is not None:
+            return self.duration_s
+        path = RasterPath.for_area(self.area_cm2, field_diameter_mm)
+        return (self.passes or 1) * path.length_mm / self.speed_mm_s
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,15 @@ class Plan:
     cartridge: CartridgeSpec
     zones: tuple[Zone, ...]
     faults: tuple[PlannedFault, ...] = ()
+    start: dt.datetime | None = None
+    patient: Patient | None = None
+    screening: Screening | None = None
+    interval_override_reason: str | None = None
+
+    def planned_seconds(self) -> float:
+        """Stroking time plus pauses between zones."""
+        field = self.cartridge.field_diameter_mm
+        return sum(z.seconds(field) for z in self.zones) + sum(z.pause_s for z in self.zones[:-1])
 
 
 def load_plan(path: str | Path | None = None) -> Plan:
@@ -103,8 +129,11 @@ def parse_plan(data: bytes, source: str) -> Plan:
     root = TableReader(document, "", problems)
 
     header = root.sub_table("plan")
-    name = header.text("name", default="unnamed plan") if header else "unnamed plan"
+    name, start, interval_override = "unnamed plan", None, None
     if header:
+        name = header.text("name", default="unnamed plan") or name
+        start = header.local_datetime("start", required=False)
+        interval_override = header.text("interval_override_reason", required=False, max_len=500)
         header.finish()
 
     pen = _read_pen(root.sub_table("pen", required=False))
@@ -115,10 +144,93 @@ def parse_plan(data: bytes, source: str) -> Plan:
     faults = tuple(
         fault for reader in root.table_array("fault", min_items=0) if (fault := _read_fault(reader)) is not None
     )
+    patient_reader = root.sub_table("patient", required=False)
+    patient = _read_patient(patient_reader) if patient_reader else None
     root.finish()
     if problems or cartridge is None:
         raise InputFileError(source, problems or [Problem("cartridge", "a table")])
-    return Plan(str(name), source, hashlib.sha256(data).hexdigest(), pen, cartridge, zones, faults)
+    plan = Plan(
+        str(name),
+        source,
+        hashlib.sha256(data).hexdigest(),
+        pen,
+        cartridge,
+        zones,
+        faults,
+        start,
+        patient,
+        None,
+        interval_override,
+    )
+    return _check_session(plan)
+
+
+def _check_session(plan: Plan) -> Plan:
+    """Rules on the session as a whole: its length, and the patient's screening."""
+    problems: list[Problem] = []
+    limit_min = int(SETTINGS_BY_KEY["session.max_minutes"].default)
+    minutes = plan.planned_seconds() / 60.0
+    if minutes > limit_min:
+        problems.append(
+            Problem(
+                "zone",
+                f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
+                f"{minutes:.1f} min planned",
+            )
+        )
+    screening = None
+    if plan.patient is not None:
+        if plan.start is None:
+            problems.append(Problem("plan.start", "the session's date and time (history rules are judged by it)"))
+        else:
+            screening = screen(
+                plan.patient,
+                plan.start.date(),
+                {z.area for z in plan.zones},
+                int(SETTINGS_BY_KEY["patient.min_age_years"].default),
+            )
+            problems += [Problem(f.key, f"no contraindication: {f.text}", "hard stop") for f in screening.hard_stops]
+            if screening.interval and not plan.interval_override_reason:
+                problems += [
+                    Problem(
+                        f.key,
+                        f"no session closer than the course interval: {f.text} (or "
+                        "plan.interval_override_reason documenting why)",
+                        "refused",
+                    )
+                    for f in screening.interval
+                ]
+            if plan.patient.anaesthetic_applied is not None and plan.patient.anaesthetic_applied > plan.start:
+                problems.append(
+                    Problem(
+                        "patient.anaesthetic_applied", "a time before plan.start", str(plan.patient.anaesthetic_applied)
+                    )
+                )
+    if problems:
+        raise InputFileError(plan.source, problems)
+    return replace(plan, screening=screening)
+
+
+def _read_patient(reader: TableReader) -> Patient | None:
+    pid = reader.text("id", default="anonymous", max_len=64)
+    age = reader.integer("age", 0, 120)
+    fitzpatrick = reader.integer("fitzpatrick", 1, 6)
+    pregnant = reader.boolean("pregnant", False)
+    breastfeeding = reader.boolean("breastfeeding", False)
+    found = reader.choice_list("conditions", conditions())
+    applied = reader.local_datetime("anaesthetic_applied", required=False)
+    history = []
+    for item in reader.table_array("history", min_items=0):
+        kind = item.choice("kind", history_kinds())
+        date = item.date("date")
+        area = item.choice("area", list(areas()), default="") or None
+        item.finish()
+        if kind and date:
+            history.append(HistoryItem(kind, date, area))
+    reader.finish()
+    if age is None or fitzpatrick is None:
+        return None
+    return Patient(str(pid), age, fitzpatrick, pregnant, breastfeeding, tuple(found), tuple(history), applied)
 
 
 def _read_fault(reader: TableReader) -> PlannedFault | None:
@@ -162,25 +274,28 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     known = areas()
     area_name = reader.choice("area", list(known))
     area = known.get(area_name or "")
+    indication_name = reader.choice("indication", list(indications()), default="") or None
+    indication = indications().get(indication_name or "")
+    skin = reader.choice("skin", SKIN_TYPES, default="normal") or "normal"
+    override = reader.text("override_reason", required=False, max_len=500)
     zone_cap = reader.number(
         "max_depth_mm", 0.0, area.max_depth_mm if area else 3.0, "mm", required=False, lo_open=True
     )
-    zone_max = min(zone_cap, area.max_depth_mm) if (area and zone_cap) else (area.max_depth_mm if area else None)
+    area_max = area.max_depth_mm if area else None
+    zone_max = min(zone_cap, area_max) if (area_max and zone_cap) else area_max
+    # A documented override lifts the area's clinical maximum, never the pen's or the cartridge's.
+    clinical = None if override else zone_max
     limit = applicable_depth_limit(
-        pen.max_depth_mm, cartridge.max_depth_mm if cartridge else None, zone_max, f"{area_name} zone"
+        pen.max_depth_mm, cartridge.max_depth_mm if cartridge else None, clinical, f"{area_name} zone"
     )
     owners = f"pen {pen.max_depth_mm:g} mm"
     if cartridge:
         owners += f", cartridge {cartridge.max_depth_mm:g} mm"
-    if zone_max is not None:
-        owners += f", {area_name} zone {zone_max:g} mm"
+    if clinical is not None:
+        owners += f", {area_name} area {clinical:g} mm; above it only with override_reason"
+    default = default_depth(area, indication, skin) if area else None
     depth = reader.number(
-        "depth_mm",
-        0.0,
-        limit.depth_mm,
-        f"mm (the smallest of {owners})",
-        default=area.default_depth_mm if area else None,
-        lo_open=True,
+        "depth_mm", 0.0, limit.depth_mm, f"mm (the smallest of {owners})", default=default, lo_open=True
     )
     lim = FirmwareLimits()
     frequency = reader.number("frequency_hz", lim.min_frequency_hz, lim.max_frequency_hz, "Hz")
@@ -190,21 +305,28 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     duration = reader.number("duration_s", 0.0, 3600.0, "s", required=False, lo_open=True)
     if reader.has("passes") == reader.has("duration_s"):
         reader.problem("passes", "exactly one of passes (whole passes over the zone) or duration_s (seconds)")
-    skin = reader.choice("skin", SKIN_TYPES, default="normal")
     pause = reader.number("pause_s", 0.0, 600.0, "s", default=5.0)
+    target = reader.number_pair("target_density_per_cm2", 1.0, 5000.0, "punctures/cm2", (250.0, 300.0))
+    if override and depth is not None and zone_max is not None and depth <= zone_max:
+        reader.problem("override_reason", f"only with a depth above the area maximum of {zone_max:g} mm", override)
     reader.finish()
-    values = (area_name, depth, frequency, area_cm2, speed, skin, pause, zone_max)
+    values = (area_name, depth, frequency, area_cm2, speed, pause, zone_max)
     if any(v is None for v in values) or (passes is None and duration is None):
         return None
+    assert depth is not None and zone_max is not None
     return Zone(
         str(area_name),
-        float(depth or 0),
+        float(depth),
         float(frequency or 0),
         float(area_cm2 or 0),
         float(speed or 0),
         passes,
         duration,
-        str(skin),
-        float(zone_max or 0),
+        skin,
+        max(float(zone_max), float(depth)) if override else float(zone_max),
         float(pause or 0),
+        indication_name,
+        override,
+        not reader.has("depth_mm"),
+        target,
     )

@@ -61,10 +61,36 @@ def plot_report(result: SessionResult, path: Path) -> None:
             vmin=0.0,
             extent=(0.0, d.per_cm2.shape[1] * d.cell_width_mm, d.per_cm2.shape[0] * d.cell_height_mm, 0.0),
         )
-        ax.set_title(f"{zone.zone.area}: mean {d.stats()['mean']:.0f}/cm2", fontsize=9)
+        under, over = d.outside(zone.zone.target_density_per_cm2)
+        rows, cols = np.nonzero(under)
+        ax.plot(
+            (cols + 0.5) * d.cell_width_mm,
+            (rows + 0.5) * d.cell_height_mm,
+            "v",
+            ms=2.5,
+            color="white",
+            label="under target",
+        )
+        rows, cols = np.nonzero(over)
+        ax.plot(
+            (cols + 0.5) * d.cell_width_mm,
+            (rows + 0.5) * d.cell_height_mm,
+            "^",
+            ms=2.5,
+            color="red",
+            label="over target",
+        )
+        lo, hi = zone.zone.target_density_per_cm2
+        ax.set_title(
+            f"{zone.zone.area}: mean {d.stats()['mean']:.0f}/cm2 (target {lo:.0f}-{hi:.0f})\n"
+            f"{int(under.sum())} cells under, {int(over.sum())} over",
+            fontsize=8,
+        )
         ax.set_xlabel("mm", fontsize=8)
         ax.tick_params(labelsize=7)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label("punctures/cm2", fontsize=7)
+    if zones:
+        fig.axes[2].legend(loc="lower right", fontsize=6, markerscale=1.5, framealpha=0.6)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)

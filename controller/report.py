@@ -16,8 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from controller.aftercare import EXPECTED_COURSE, instructions
 from controller.fault_outcome import fault_outcomes
+from controller.presets import areas
+from controller.screening import FDA_MIN_AGE
 from controller.session import SessionResult, ZoneResult
+from hal.settings import BY_KEY as SETTING
 from hal.telemetry import StrokeFlag, Telemetry
 
 REPORT_FORMAT = "penctl-report/1"
@@ -80,13 +84,74 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
         "ended_s": _r(result.ended_s),
     }
     entry.update(_delivery(result.telemetry, needles, z.frequency_hz))
+    if z.indication:
+        entry["indication"] = z.indication
+    entry["depth_source"] = "presets (area, indication, skin)" if z.default_depth else "plan"
+    if z.override_reason:
+        entry["override"] = {"depth_mm": _r(z.depth_mm), "reason": z.override_reason}
     if result.density is not None:
         d = result.density
         entry["density_per_cm2"] = {k: _r(v) for k, v in d.stats().items()} | {
             "cell_mm": [_r(d.cell_width_mm), _r(d.cell_height_mm)],
             "punctures_outside_zone": d.punctures_outside,
         }
+        under, over = d.outside(z.target_density_per_cm2)
+        cells = int(d.per_cm2.size)
+        entry["coverage"] = {
+            "target_per_cm2": [_r(v) for v in z.target_density_per_cm2],
+            "cells": cells,
+            "under": {
+                "count": int(under.sum()),
+                "fraction": _r(under.sum() / cells),
+                "cells": np.argwhere(under).tolist(),
+            },
+            "over": {"count": int(over.sum()), "fraction": _r(over.sum() / cells), "cells": np.argwhere(over).tolist()},
+        }
     return entry
+
+
+def _clinical(result: SessionResult) -> dict[str, Any]:
+    """Screening, overrides, anaesthetic wait, after-care and the expected course."""
+    plan = result.plan
+    screening = plan.screening
+    overrides = [
+        {
+            "zone": z.index,
+            "area": z.zone.area,
+            "depth_mm": _r(z.zone.depth_mm),
+            "area_max_mm": _r(areas()[z.zone.area].max_depth_mm),
+            "reason": z.zone.override_reason,
+        }
+        for z in result.zones
+        if z.zone.override_reason
+    ]
+    if plan.interval_override_reason and screening and screening.interval:
+        overrides.append(
+            {
+                "rule": "course interval",
+                "findings": [f.text for f in screening.interval],
+                "reason": plan.interval_override_reason,
+            }
+        )
+    patient = plan.patient
+    return {
+        "screening": None
+        if patient is None
+        else {
+            "patient": patient.id,
+            "session_date": plan.start.date().isoformat() if plan.start else None,
+            "hard_stops": [],
+            "cautions": [
+                {"key": f.key, "text": f.text, "source": f.source} for f in (screening.cautions if screening else [])
+            ],
+            "minimum_age_note": f"minimum age {int(SETTING['patient.min_age_years'].default)} by default "
+            f"(clinic texts); FDA-authorised labelling: {FDA_MIN_AGE} or older",
+        },
+        "overrides": overrides,
+        "anaesthetic_wait_s": _r(result.anaesthetic_wait_s),
+        "aftercare": instructions(),
+        "expected_course": EXPECTED_COURSE,
+    }
 
 
 def build_report(result: SessionResult) -> dict[str, Any]:
@@ -133,6 +198,7 @@ def build_report(result: SessionResult) -> dict[str, Any]:
         ],
         "injected_faults": [_rounded(asdict(o)) for o in fault_outcomes(result)],
         "final_state": result.final_state,
+        "clinical": _clinical(result),
         "transitions": [
             {"t_s": _r(t.t_s), "trigger": t.trigger, "from": t.source, "to": t.dest, "reason": t.reason}
             for t in result.transitions

@@ -61,6 +61,8 @@ class SessionResult:
     """'completed', 'fault', 'refused' (a guard said no) or 'stopped' (e.g. the session maximum)."""
     needles: int
     alarms: list[AlarmRecord] = field(default_factory=list)
+    anaesthetic_wait_s: float = 0.0
+    """How long the pass waited before arming for the topical anaesthetic to work."""
     final_state: str = "off"
     """The controller's state when the pass ended, before power-off."""
     faults_injected: tuple[PlannedFault, ...] = ()
@@ -70,12 +72,23 @@ class SessionResult:
 
 def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
     """Strokes the zone takes: its duration, or its passes over the raster at the travel speed."""
-    if zone.duration_s is not None:
-        seconds = zone.duration_s
-    else:
-        path = RasterPath.for_area(zone.area_cm2, field_diameter_mm)
-        seconds = (zone.passes or 1) * path.length_mm / zone.speed_mm_s
-    return max(1, round(seconds * zone.frequency_hz))
+    return max(1, round(zone.seconds(field_diameter_mm) * zone.frequency_hz))
+
+
+def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
+    """Rules the pen's own settings decide: session length and the patient's minimum age."""
+    lim = ctl.limits
+    if plan.planned_seconds() > lim.session_max_s:
+        return (
+            f"planned session of {plan.planned_seconds() / 60:.1f} min exceeds the pen's session maximum "
+            f"of {lim.session_max_s / 60:.0f} min (session.max_minutes)"
+        )
+    if plan.patient is not None and plan.patient.age < lim.min_patient_age_years:
+        return (
+            f"patient aged {plan.patient.age} is under the pen's minimum of {lim.min_patient_age_years} "
+            "(patient.min_age_years)"
+        )
+    return None
 
 
 def open_sim_backend() -> PenBackend:
@@ -115,9 +128,21 @@ def run_session(
     total = sum(r.planned_strokes for r in results)
     done = 0
     outcome = "completed"
+    anaesthetic_wait = 0.0
     try:
         ctl.power_on()
-        for result, zone_seed in zip(results, zone_seeds, strict=True):
+        refusal = _session_refusal(plan, ctl)
+        if refusal:
+            results[0].refusal = refusal
+            outcome = "refused"
+        patient = plan.patient
+        if not refusal and patient is not None and patient.anaesthetic_applied is not None and plan.start:
+            minutes_ago = (plan.start - patient.anaesthetic_applied).total_seconds() / 60.0
+            anaesthetic_wait = ctl.anaesthetic_applied(minutes_ago)
+            if anaesthetic_wait > 0 and world is not None:
+                world.wait(anaesthetic_wait)  # the operator waits; the arming guard holds until then
+                ctl.clock_observe(backend.status().time_s)
+        for result, zone_seed in zip(results if not refusal else [], zone_seeds, strict=False):
             zone = result.zone
             if ctl.state == "fault":
                 outcome = "fault"
@@ -180,16 +205,17 @@ def run_session(
             ctl.power_off()
         backend.close()
     return SessionResult(
-        plan,
-        seed,
-        ctl.identity,
-        results,
-        ctl.faults,
-        ctl.log,
-        outcome,
-        plan.cartridge.needles,
-        ctl.alarms.records,
-        final_state,
-        faults,
-        final_tip,
+        plan=plan,
+        seed=seed,
+        identity=ctl.identity,
+        zones=results,
+        faults=ctl.faults,
+        transitions=ctl.log,
+        outcome=outcome,
+        needles=plan.cartridge.needles,
+        alarms=ctl.alarms.records,
+        anaesthetic_wait_s=anaesthetic_wait,
+        final_state=final_state,
+        faults_injected=faults,
+        final_tip_mm=final_tip,
     )

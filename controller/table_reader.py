@@ -8,6 +8,7 @@ operator fixing a file sees all of them in one go.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,15 +117,81 @@ class TableReader:
             return default
         return value
 
-    def text(self, name: str, default: str | None = None, max_len: int = 200) -> str | None:
+    def text(self, name: str, default: str | None = None, max_len: int = 200, required: bool = True) -> str | None:
         expected = f"a string of at most {max_len} characters"
-        value = self._get(name, expected, default is None)
+        value = self._get(name, expected, required and default is None)
         if value is _MISSING:
             return default
         if not isinstance(value, str) or len(value) > max_len:
             self.problems.append(Problem(self.key(name), expected, value))
             return default
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._get(name, "true or false", False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            self.problems.append(Problem(self.key(name), "true or false", value))
+            return default
+        return value
+
+    def date(self, name: str, required: bool = True) -> dt.date | None:
+        """A TOML date (``2026-11-22``)."""
+        expected = "a date such as 2026-11-22"
+        value = self._get(name, expected, required)
+        if value is _MISSING:
+            return None
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            self.problems.append(Problem(self.key(name), expected, value))
+            return None
+        return value
+
+    def local_datetime(self, name: str, required: bool = True) -> dt.datetime | None:
+        """A TOML local date-time (``2026-11-22T09:30:00``)."""
+        expected = "a local date and time such as 2026-11-22T09:30:00"
+        value = self._get(name, expected, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is not None:
+            self.problems.append(Problem(self.key(name), expected, value))
+            return None
+        return value
+
+    def choice_list(self, name: str, choices: Sequence[str]) -> list[str]:
+        """A list of strings, each one of ``choices`` (empty when the key is absent)."""
+        expected = "a list of: " + ", ".join(choices)
+        value = self._get(name, expected, False)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            self.problems.append(Problem(self.key(name), expected, value))
+            return []
+        good = []
+        for k, item in enumerate(value):
+            if isinstance(item, str) and item in choices:
+                good.append(item)
+            else:
+                self.problems.append(Problem(f"{self.key(name)}[{k}]", "one of " + ", ".join(choices), item))
+        return good
+
+    def number_pair(
+        self, name: str, lo: float, hi: float, unit: str, default: tuple[float, float]
+    ) -> tuple[float, float]:
+        """``[low, high]`` with ``lo <= low <= high <= hi``."""
+        expected = f"[low, high] with {lo:g} <= low <= high <= {hi:g} {unit}"
+        value = self._get(name, expected, False)
+        if value is _MISSING:
+            return default
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        )
+        if not ok or not lo <= value[0] <= value[1] <= hi:
+            self.problems.append(Problem(self.key(name), expected, value))
+            return default
+        return float(value[0]), float(value[1])
 
     def sub_table(self, name: str, required: bool = True) -> TableReader | None:
         value = self._get(name, "a table", required)

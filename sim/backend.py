@@ -21,6 +21,7 @@ from hal.telemetry import StrokeFlag, Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
 from sim.faults import FaultKind, InjectedFault
+from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
 from sim.pen import SimulatedPen
 from sim.pen_settings import PenSettings
@@ -74,6 +75,8 @@ class SimBackend:
         flash: Flash | None = None,
         service_key: bytes | None = None,
     ) -> None:
+        if model == "kernel":
+            warm_up()  # a pen is ready to stroke on time from the moment it is on
         self.settings = PenSettings(flash or factory_programmed_flash())
         self.model = model
         self._in_use: int | None = None

@@ -17,6 +17,8 @@ nanoseconds a tick. See docs/performance.md for the figures.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from numba import njit
 
@@ -235,4 +237,20 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         out[:, O_TEMP],
         out[:, O_CHARGE],
         out[:, O_BTEMP],
+    )
+
+
+@cache
+def warm_up() -> None:
+    """Load (or compile) the kernel now rather than on the first stroke of a paced, real-time run."""
+    _run(
+        np.zeros(2),
+        np.zeros(1),
+        np.zeros(1),
+        np.zeros(N_PARAMS) + 1.0,
+        np.zeros(7),
+        battery_model.SOC_POINTS,
+        battery_model.OCV_POINTS,
+        np.empty((1, N_OUT)),
+        np.zeros((1, 2), dtype=np.bool_),
     )

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from controller.areas import areas
 from controller.plan import parse_plan
+from controller.presets import areas
 from controller.table_reader import InputFileError
 from tests.conftest import ROOT
 
@@ -17,15 +17,25 @@ README = (ROOT / "README.md").read_text()
 
 def doc_table_keys(section: str) -> set[str]:
     """Keys in the first column of the table under the heading that starts with ``section``."""
-    block = PLAN_DOC.split(f"## `{section}`", 1)[1].split("\n## ", 1)[0]
+    block = PLAN_DOC.split(f"## `{section}`" if "history" not in section else f"### `{section}`", 1)[1]
+    block = block.split("\n## ", 1)[0].split("\n### ", 1)[0]
     return set(re.findall(r"^\| `([a-z_0-9]+)` \|", block, flags=re.M))
+
+
+SECTION_BODIES = {
+    "[[fault]]": 'at_s = 1.0\nkind = "stall"\n',
+    "[patient]": "age = 40\nfitzpatrick = 2\n",
+    "[[patient.history]]": 'kind = "filler"\ndate = 2020-01-01\n',
+}
 
 
 def code_keys(section: str) -> set[str]:
     """The keys the plan reader knows in a section, from its own 'unknown key' message."""
-    text = (ROOT / "examples/full_face.toml").read_text()
+    text = (ROOT / "examples/full_face.toml").read_text().replace("[plan]\n", "[plan]\nstart = 2026-11-22T09:30:00\n")
     if f"\n{section}\n" not in text:
-        text += f'\n{section}\nat_s = 1.0\nkind = "stall"\n'
+        if section == "[[patient.history]]":
+            text += "\n[patient]\n" + SECTION_BODIES["[patient]"]
+        text += f"\n{section}\n" + SECTION_BODIES[section]
     text = text.replace(f"\n{section}\n", f"\n{section}\nzzz_unknown = 1\n", 1)
     with pytest.raises(InputFileError) as info:
         parse_plan(text.encode(), "doc-check")
@@ -33,23 +43,38 @@ def code_keys(section: str) -> set[str]:
     return set(problem.expected.split("(known: ")[1].rstrip(")").split(", "))
 
 
-@pytest.mark.parametrize("section", ["[plan]", "[pen]", "[cartridge]", "[[zone]]", "[[fault]]"])
+@pytest.mark.parametrize(
+    "section", ["[plan]", "[pen]", "[cartridge]", "[[zone]]", "[[fault]]", "[patient]", "[[patient.history]]"]
+)
 def test_plan_doc_lists_exactly_the_keys_the_reader_knows(section: str) -> None:
     assert doc_table_keys(section) == code_keys(section)
 
 
-def test_plan_doc_area_table_matches_the_data_file() -> None:
-    rows = dict(
-        (m.group(1), (float(m.group(2)), float(m.group(3))))
-        for m in re.finditer(r"^\| ([a-z]+) \| ([0-9.]+) \| ([0-9.]+) \|$", PLAN_DOC, flags=re.M)
-    )
-    assert rows == {a.name: (a.default_depth_mm, a.max_depth_mm) for a in areas().values()}
+def test_plan_doc_area_and_indication_tables_match_the_data_files() -> None:
+    from controller.presets import indications
+
+    rows = {
+        m.group(1): (float(m.group(2)), float(m.group(3)), float(m.group(4)))
+        for m in re.finditer(r"^\| ([a-z_]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", PLAN_DOC, flags=re.M)
+    }
+    expected = {a.name: (a.min_depth_mm, a.default_depth_mm, a.max_depth_mm) for a in areas().values()}
+    expected |= {i.name: (i.min_depth_mm, i.default_depth_mm, i.max_depth_mm) for i in indications().values()}
+    assert rows == expected
 
 
-def test_every_area_has_a_source_and_a_sane_range() -> None:
-    for area in areas().values():
-        assert area.source
-        assert 0 < area.default_depth_mm <= area.max_depth_mm <= 2.5
+def test_plan_doc_lists_every_condition_and_history_kind() -> None:
+    from controller.screening import conditions, history_kinds
+
+    for name in [*conditions(), *history_kinds()]:
+        assert f"`{name}`" in PLAN_DOC, name
+
+
+def test_every_preset_has_a_source_and_a_sane_range() -> None:
+    from controller.presets import indications
+
+    for preset in [*areas().values(), *indications().values()]:
+        assert preset.source
+        assert 0 < preset.min_depth_mm <= preset.default_depth_mm <= preset.max_depth_mm <= 2.5
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.areas import areas
 from controller.plan import load_plan, parse_plan
+from controller.presets import areas
 from controller.table_reader import InputFileError
 from tests.conftest import ROOT
 

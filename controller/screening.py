@@ -1,0 +1,145 @@
+"""Patient screening: every contraindication the treatment texts list, either refused or reported.
+
+Rules come from ``data/contraindications.csv`` (with sources). Hard stops
+refuse the plan and list every reason at once; cautions are printed and go into
+the report. A previous session closer than the course interval is refused unless
+the plan documents an override (its reason goes into the report). History rules
+are judged against the session date, so the same plan gives the same answer on
+any day it is run.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+FDA_MIN_AGE = 22
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule: str
+    kind: str
+    """flag, condition, history, age or fitzpatrick."""
+    severity: str
+    """hard, caution or interval."""
+    window_days: int | None
+    caution_days: int | None
+    area_specific: bool
+    text: str
+    source: str
+
+
+@cache
+def rules() -> dict[str, Rule]:
+    text = resources.files("controller").joinpath("data/contraindications.csv").read_text(encoding="utf-8")
+    return {
+        row["rule"]: Rule(
+            row["rule"],
+            row["kind"],
+            row["severity"],
+            int(row["window_days"]) if row["window_days"] else None,
+            int(row["caution_days"]) if row["caution_days"] else None,
+            row["area_specific"] == "yes",
+            row["text"],
+            row["source"],
+        )
+        for row in csv.DictReader(io.StringIO(text))
+    }
+
+
+def conditions() -> list[str]:
+    return [r.rule for r in rules().values() if r.kind == "condition"]
+
+
+def history_kinds() -> list[str]:
+    return [r.rule for r in rules().values() if r.kind == "history"]
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    kind: str
+    date: dt.date
+    area: str | None = None
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: str
+    age: int
+    fitzpatrick: int
+    pregnant: bool = False
+    breastfeeding: bool = False
+    conditions: tuple[str, ...] = ()
+    history: tuple[HistoryItem, ...] = ()
+    anaesthetic_applied: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    """Where in the plan the reason is (e.g. ``patient.history[0]``)."""
+    rule: str
+    severity: str
+    text: str
+    source: str
+
+
+@dataclass
+class Screening:
+    hard_stops: list[Finding] = field(default_factory=list)
+    cautions: list[Finding] = field(default_factory=list)
+    interval: list[Finding] = field(default_factory=list)
+    """Sessions too close to the previous one: refused unless the plan documents an override."""
+
+
+def screen(patient: Patient, session_date: dt.date, areas: set[str], min_age: int) -> Screening:
+    """Judge ``patient`` for a session on ``session_date`` treating ``areas``."""
+    table = rules()
+    result = Screening()
+
+    def hit(key: str, rule: Rule, text: str | None = None, severity: str | None = None) -> None:
+        finding = Finding(key, rule.rule, severity or rule.severity, text or rule.text, rule.source)
+        {"hard": result.hard_stops, "caution": result.cautions, "interval": result.interval}[finding.severity].append(
+            finding
+        )
+
+    for flag in ("pregnant", "breastfeeding"):
+        if getattr(patient, flag):
+            hit(f"patient.{flag}", table[flag])
+    for k, condition in enumerate(patient.conditions):
+        hit(f"patient.conditions[{k}]", table[condition])
+    if patient.age < min_age:
+        hit(
+            "patient.age",
+            table["min_age"],
+            f"age {patient.age} is under the minimum of {min_age} (setting patient.min_age_years)",
+        )
+    elif patient.age < FDA_MIN_AGE:
+        hit("patient.age", table["fda_age"], f"age {patient.age}: {table['fda_age'].text}")
+    if patient.fitzpatrick >= 4:
+        hit(
+            "patient.fitzpatrick",
+            table["darker_skin"],
+            f"Fitzpatrick {patient.fitzpatrick}: {table['darker_skin'].text}",
+        )
+    for k, item in enumerate(patient.history):
+        rule = table[item.kind]
+        if rule.area_specific and item.area is not None and item.area not in areas:
+            continue
+        days = (session_date - item.date).days
+        where = f" ({item.area})" if item.area else ""
+        if rule.window_days is not None and 0 <= days < rule.window_days:
+            hit(f"patient.history[{k}]", rule, f"{rule.text}: {item.kind}{where} {days} days before the session")
+        elif rule.caution_days is not None and 0 <= days < rule.caution_days and rule.severity != "interval":
+            hit(
+                f"patient.history[{k}]",
+                rule,
+                f"{item.kind}{where} {days} days before the session: {rule.text}",
+                "caution",
+            )
+    return result
