@@ -62,24 +62,16 @@ def plot_report(result: SessionResult, path: Path) -> None:
             extent=(0.0, d.per_cm2.shape[1] * d.cell_width_mm, d.per_cm2.shape[0] * d.cell_height_mm, 0.0),
         )
         under, over = d.outside(zone.zone.target_density_per_cm2)
-        rows, cols = np.nonzero(under)
-        ax.plot(
-            (cols + 0.5) * d.cell_width_mm,
-            (rows + 0.5) * d.cell_height_mm,
-            "v",
-            ms=2.5,
-            color="white",
-            label="under target",
-        )
-        rows, cols = np.nonzero(over)
-        ax.plot(
-            (cols + 0.5) * d.cell_width_mm,
-            (rows + 0.5) * d.cell_height_mm,
-            "^",
-            ms=2.5,
-            color="red",
-            label="over target",
-        )
+        for cells, marker, colour, label in ((under, "v", "white", "under target"), (over, "^", "red", "over target")):
+            rows, cols = np.nonzero(cells)
+            ax.plot(
+                (cols + 0.5) * d.cell_width_mm,
+                (rows + 0.5) * d.cell_height_mm,
+                marker,
+                ms=2.5,
+                color=colour,
+                label=label,
+            )
         lo, hi = zone.zone.target_density_per_cm2
         ax.set_title(
             f"{zone.zone.area}: mean {d.stats()['mean']:.0f}/cm2 (target {lo:.0f}-{hi:.0f})\n"

@@ -27,15 +27,23 @@ class Lateness:
     def percentile_us(self, q: float) -> float:
         return float(np.percentile(self.seconds, q) * 1e6)
 
+    def overruns(self, period_s: float) -> int:
+        """Boundaries served more than a period late."""
+        return int(np.count_nonzero(self.seconds > period_s))
 
-def run_paced(controller: PenController, strokes: int, pacer: Pacer) -> Lateness:
-    """Run ``strokes`` strokes, one per wall-clock boundary; stop early on a fault."""
+
+def run_paced(controller: PenController, strokes: int, pacer: Pacer, stop_on_overrun: bool = True) -> Lateness:
+    """Run ``strokes`` strokes, one per wall-clock boundary; stop early on a fault.
+
+    A boundary served more than a period late is an overrun (hazard H17): the pen is faulted and
+    the run stops, unless ``stop_on_overrun`` is False (measurement only, as ``penctl bench`` does).
+    """
     late = np.zeros(strokes)
     done = 0
     for k in range(strokes):
         late[k] = pacer.wait_for_boundary(k)
         done = k + 1
-        if late[k] > pacer.period_s:
+        if late[k] > pacer.period_s and stop_on_overrun:
             # A boundary served more than a period late: strokes went unsupervised. Stop.
             controller.fault(
                 "overrun",

@@ -65,5 +65,6 @@ def test_penctl_bench_prints_its_figures() -> None:
     figures = json.loads(proc.stdout)
     assert figures["reference_vs_kernel"]["max_depth_diff_um"] <= 1.0
     assert figures["simulator"]["strokes"] == 7200
-    assert set(figures["realtime_lateness_us"]) == {"p50", "p99", "max", "strokes", "rate_hz"}
+    assert set(figures["realtime_lateness_us"]) == {"p50", "p99", "max", "strokes", "rate_hz", "overruns"}
+    assert figures["realtime_lateness_us"]["strokes"] == 30, "measurement runs through overruns"
     assert penctl("bench", "--rate", "400").returncode == 2
