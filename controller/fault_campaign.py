@@ -83,7 +83,12 @@ def _judge_injected(hazard: Hazard, result: SessionResult, outcome: FaultOutcome
             "no stroke after detection": outcome.strokes_after_detection == 0,
             "needles retracted": outcome.final_tip_mm is None or outcome.final_tip_mm < 0.0,
         }
-        if hazard.kind != "link_loss":
+        if hazard.kind == "not_retracted":
+            # The carriage is stuck out: the pen cannot pull the needles back, so what it must do is stop
+            # driving them and refuse to clear the fault while they are out.
+            del checks["needles retracted"]
+            checks["motor off"] = result.final_state == "fault"
+        elif hazard.kind != "link_loss":
             checks["needles retracted"] = outcome.final_tip_mm is not None and outcome.final_tip_mm < 0.0
         failed = [k for k, ok in checks.items() if not ok]
         return not failed, "; ".join(f"not {k}" for k in failed) or "retracted at the stroke it showed; latched"

@@ -9,6 +9,7 @@ trigger; guards decide whether it is allowed and every refusal raises
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
@@ -72,7 +73,8 @@ class PenController:
         self.faults: list[FaultRecord] = []
         self.target: Target | None = None
         self.identity: PenIdentity | None = None
-        self._active_fault: FaultRecord | None = None
+        self._latched: list[FaultRecord] = []
+        """Faults latched and not yet cleared: clearing needs every one's cause gone."""
         self.alarms = AlarmLog()
         self.session_s = 0.0
         """Stroking time so far (for the session maximum)."""
@@ -109,6 +111,8 @@ class PenController:
         """The applicable depth limit now: smallest of pen, cartridge and zone."""
         status = status or self.backend.status()
         cartridge = status.cartridge.max_depth_mm if status.cartridge else None
+        if cartridge is not None and not math.isfinite(cartridge):
+            cartridge = 0.0  # an unreadable rating allows no depth at all
         pen_max = min(self.limits.pen_max_depth_mm, self.identity.max_depth_mm if self.identity else float("inf"))
         zone = self.target.zone_max_mm if self.target else None
         return applicable_depth_limit(pen_max, cartridge, zone, f"zone {self.target.zone}" if self.target else "zone")
@@ -137,8 +141,10 @@ class PenController:
         if not isinstance(backend, SettingsPort):
             return
         for code in backend.read_alarms():
-            if code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT):
-                what = "blank" if code == Alarm.STORE_BLANK else "corrupt"
+            if code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT, Alarm.STORE_ROLLED_BACK):
+                what = {Alarm.STORE_BLANK: "blank", Alarm.STORE_CORRUPT: "corrupt"}.get(
+                    Alarm(code), "unreadable in its newest image (an older one is in force)"
+                )
                 self.alarms.raise_alarm(
                     self.clock.now(), "settings_corrupt", f"settings store {what} at boot: factory defaults in force"
                 )
@@ -148,6 +154,12 @@ class PenController:
 
         Refused (nothing changes) if the depth or rate breaks a limit that applies.
         """
+        if self.state == "running" and target.zone != self._running_zone:
+            raise_refused(
+                "select",
+                self.state,
+                ["pause before moving to another zone (a new zone is checked like arming: battery, alarms, cartridge)"],
+            )
         previous = self.target
         self.target = target
         problems = self._target_problems(self.backend.status())
@@ -204,17 +216,17 @@ class PenController:
             self.machine.fire("estop", reason="emergency stop")
 
     def release(self) -> None:
-        """Release the emergency stop: the pen runs its self-test again."""
+        """Release the emergency stop: the pen runs its self-test again (a latched fault latches again)."""
         self.machine.fire("release")
         self._self_test()
 
     def clear(self) -> None:
-        """Clear the latched fault; refused while its cause is still present."""
-        fault = self._active_fault
-        self.machine.fire("clear", reason=fault.kind if fault else "")
-        if fault:
-            self.alarms.resolve(fault.kind)
-        self._active_fault = None
+        """Clear the latched faults; refused while the cause of any of them is still present."""
+        kinds = [f.kind for f in self._latched]
+        self.machine.fire("clear", reason=", ".join(kinds))
+        for kind in kinds:
+            self.alarms.resolve(kind)
+        self._latched = []
 
     def acknowledge(self, kind: str) -> None:
         """The operator acknowledges a medium or low alarm; refused while its cause is still present."""
@@ -227,7 +239,7 @@ class PenController:
         if problems:
             raise_refused("acknowledge", self.state, problems)
         if kind == "settings_corrupt" and isinstance(self.backend, SettingsPort):
-            for code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT):
+            for code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT, Alarm.STORE_ROLLED_BACK):
                 if code in self.backend.read_alarms():
                     self.backend.clear_alarm(code)
         self.alarms.resolve(kind)
@@ -332,7 +344,8 @@ class PenController:
     def _latch(self, fault: FaultRecord) -> None:
         """Latch a fault: retract and disable the motor (the transition's before-callback), raise the alarm."""
         self.faults.append(fault)
-        self._active_fault = fault
+        if fault.kind not in [f.kind for f in self._latched]:
+            self._latched.append(fault)
         if priority_of(fault.kind) is Priority.HIGH or fault.kind == "self_test":
             self.alarms.raise_alarm(fault.t_s, fault.kind, fault.message, fault.value, fault.limit, fault.stroke)
         if self.state in ("fault", "estop", "off"):
@@ -355,7 +368,7 @@ class PenController:
 
     def _self_test_problems(self, status: PenStatus) -> list[str]:
         lim = self.limits
-        problems = []
+        problems = [f"fault {f.kind} still latched: clear it first" for f in self._latched]
         if status.battery_v < lim.battery_critical_v:
             problems.append(f"battery {status.battery_v:.2f} V below critical {lim.battery_critical_v:.2f} V")
         if status.motor_temp_c > lim.motor_temp_limit_c:
@@ -387,7 +400,12 @@ class PenController:
         lim = self.limits
         problems = []
         cartridge = status.cartridge
-        if cartridge is None or cartridge.cartridge_id == 0 or cartridge.needles <= 0:
+        if (
+            cartridge is None
+            or cartridge.cartridge_id == 0
+            or cartridge.needles <= 0
+            or not 0.0 < cartridge.max_depth_mm < math.inf
+        ):
             why = "no cartridge attached" if cartridge is None else "cartridge not recognised"
             problems.append(why)
             self._guard_alarms.append(("cartridge_unrecognised", why))
@@ -408,6 +426,8 @@ class PenController:
             problems.append(f"motor {status.motor_temp_c:.1f} degC above {lim.motor_temp_limit_c:.1f} degC")
         if status.battery_temp_c > lim.battery_temp_limit_c:
             problems.append(f"battery {status.battery_temp_c:.1f} degC above {lim.battery_temp_limit_c:.1f} degC")
+        for record in self.alarms.active(Priority.HIGH):
+            problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
         if new_zone:
             for record in self.alarms.active(Priority.MEDIUM):
                 problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
@@ -422,18 +442,21 @@ class PenController:
         return problems
 
     def _clear_refusals(self) -> list[str]:
-        """Why the latched fault may not be cleared yet (its cause is still there)."""
-        fault = self._active_fault
+        """Why the latched faults may not be cleared yet (a cause is still there)."""
         try:
             status = self.backend.status()
         except PenError as exc:
             return [f"the pen does not answer: {exc}"]
-        lim = self.limits
         problems = []
-        if status.tip_mm > 0.0:
+        if not status.tip_mm < 0.0:
             problems.append(f"needles still out ({status.tip_mm:.2f} mm)")
-        if fault is None:
-            return problems
+        for fault in self._latched:
+            problems += self._cause_present(fault, status)
+        return problems
+
+    def _cause_present(self, fault: FaultRecord, status: PenStatus) -> list[str]:
+        lim = self.limits
+        problems: list[str] = []
         if fault.kind == "over_temperature" and status.motor_temp_c > lim.motor_temp_clear_c:
             problems.append(f"motor still {status.motor_temp_c:.1f} degC, must cool to {lim.motor_temp_clear_c:.1f}")
         if fault.kind == "battery_overheat" and status.battery_temp_c > lim.battery_temp_limit_c - 5.0:

@@ -183,6 +183,11 @@ def _check_session(plan: Plan) -> Plan:
         if plan.start is None:
             problems.append(Problem("plan.start", "the session's date and time (history rules are judged by it)"))
         else:
+            for k, item in enumerate(plan.patient.history):
+                if item.date > plan.start.date():
+                    problems.append(
+                        Problem(f"patient.history[{k}].date", "a date on or before the session", item.date.isoformat())
+                    )
             screening = screen(
                 plan.patient,
                 plan.start.date(),
@@ -297,6 +302,13 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     depth = reader.number(
         "depth_mm", 0.0, limit.depth_mm, f"mm (the smallest of {owners})", default=default, lo_open=True
     )
+    if not reader.has("depth_mm") and default is not None and default > limit.depth_mm:
+        reader.problem(
+            "depth_mm",
+            f"a depth within the {limit.owner} limit of {limit.depth_mm:g} mm: the preset "
+            f"default is {default:g} mm, so give depth_mm",
+            None,
+        )
     lim = FirmwareLimits()
     frequency = reader.number("frequency_hz", lim.min_frequency_hz, lim.max_frequency_hz, "Hz")
     area_cm2 = reader.number("area_cm2", 0.0, 2000.0, "cm2", lo_open=True)

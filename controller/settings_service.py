@@ -64,7 +64,11 @@ def check_block(base: Mapping[str, SettingValue], changes: Mapping[str, SettingV
 
 
 def flash(pen: SettingsPort, changes: Mapping[str, SettingValue]) -> FlashResult:
-    """Stage ``changes`` in one write, commit once, read back and compare."""
+    """Stage ``changes`` in one write, commit once, read back and compare.
+
+    Nothing an earlier, interrupted flash staged can ride along: the pen drops its staged block at
+    every handshake, and a failure here aborts what this flash staged.
+    """
     try:
         pen.stage_settings(changes)
         pen.commit_settings()

@@ -19,6 +19,7 @@ import numpy as np
 from controller.limits import DepthLimit
 from controller.supervisor import Supervisor, Violation
 from hal.backend import PenBackend
+from hal.errors import PenError
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 
 DEFAULT_BATCH_STROKES = 2048
@@ -79,11 +80,16 @@ class StrokeLoop:
             violation, found = self.supervisor.inspect(tel, depth, frequency_hz, cartridge_id)
             for finding in found:
                 findings.setdefault(finding.kind, finding)
-            if violation is not None:
+            if violation is not None and backend.speculative:
+                # The simulator ran ahead: rewind it to the stroke that broke the limit. If the rewind
+                # itself fails, those strokes stand as done (as with a real pen, whose strokes happened).
                 keep = violation.position + 1
-                if backend.speculative and keep < len(tel):
-                    backend.discard_after(keep)
-                tel = tel[:keep]
+                if keep < len(tel):
+                    try:
+                        backend.discard_after(keep)
+                        tel = tel[:keep]
+                    except PenError:
+                        pass
             self._count(tel, needles)
             batches.append(tel)
             remaining -= len(tel)

@@ -30,7 +30,10 @@ CHECKS = (
     "battery_critical",
     "stroke_rate",
 )
-"""High-priority conditions, in the order reported when one stroke breaks several."""
+"""High-priority conditions, in the order reported when one stroke breaks several.
+
+Each is written so that a value that is not a number (a broken sensor, a garbled reading) breaks
+it: ``~(x <= limit)``, never ``x > limit``, which NaN would pass."""
 CONDITIONS = ("battery_low", "depth_drift", "depth_envelope")
 """Medium- and low-priority conditions: an alarm, and the stroke goes on."""
 ENVELOPE_MARGIN_MM = 0.05
@@ -83,20 +86,20 @@ class Supervisor:
         target = tel["depth_target_mm"].astype(np.float64)
         high: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
             "over_depth": (
-                depth_mm > depth.depth_mm + margin,
+                ~(depth_mm <= depth.depth_mm + margin),
                 depth_mm,
                 depth.depth_mm + margin,
                 f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit {depth.depth_mm:.2f} mm "
                 f"+ {margin:.2f} mm margin",
             ),
             "not_retracted": (
-                (tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0,
+                ((tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0) | ~np.isfinite(tel["end_mm"]),
                 tel["end_mm"].astype(np.float64),
                 0.0,
                 "needles still at {value:.3f} mm at the end of the stroke: not retracted",
             ),
             "overcurrent": (
-                tel["current_a"] > lim.overcurrent_a,
+                ~(tel["current_a"] <= lim.overcurrent_a),
                 tel["current_a"].astype(np.float64),
                 lim.overcurrent_a,
                 f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A",
@@ -115,25 +118,25 @@ class Supervisor:
                 "cartridge id changed to {value:.0f} mid-treatment (0: removed)",
             ),
             "over_temperature": (
-                tel["motor_temp_c"] > lim.motor_temp_limit_c,
+                ~(tel["motor_temp_c"] <= lim.motor_temp_limit_c),
                 tel["motor_temp_c"].astype(np.float64),
                 lim.motor_temp_limit_c,
                 f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC",
             ),
             "battery_overheat": (
-                tel["battery_temp_c"] > lim.battery_temp_limit_c,
+                ~(tel["battery_temp_c"] <= lim.battery_temp_limit_c),
                 tel["battery_temp_c"].astype(np.float64),
                 lim.battery_temp_limit_c,
                 f"battery at {{value:.1f}} degC above {lim.battery_temp_limit_c:.1f} degC",
             ),
             "battery_critical": (
-                tel["battery_v"] < lim.battery_critical_v,
+                ~(tel["battery_v"] >= lim.battery_critical_v),
                 tel["battery_v"].astype(np.float64),
                 lim.battery_critical_v,
                 f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
             ),
             "stroke_rate": (
-                np.abs(rate - frequency_hz) > lim.stroke_rate_tolerance * frequency_hz,
+                ~(np.abs(rate - frequency_hz) <= lim.stroke_rate_tolerance * frequency_hz),
                 rate,
                 frequency_hz,
                 f"stroke rate {{value:.1f}} Hz deviates from {frequency_hz:.1f} Hz by more than "

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from hal.errors import PenOperationError
 from hal.settings import BY_ID, BY_KEY, SettingValue
 
 PROTOCOL_VERSION = 1
@@ -130,12 +131,15 @@ class Alarm(IntEnum):
     """No valid settings image: the pen booted with factory defaults."""
     STORE_MIGRATED = 3
     """The settings image was of an older layout and was migrated."""
+    STORE_ROLLED_BACK = 4
+    """The newest settings image could not be used: an older one is in force."""
 
 
 ALARM_TEXT: dict[Alarm, str] = {
     Alarm.STORE_BLANK: "settings store blank: booted with factory defaults",
     Alarm.STORE_CORRUPT: "settings store corrupt: booted with factory defaults",
     Alarm.STORE_MIGRATED: "settings image of an older layout was migrated",
+    Alarm.STORE_ROLLED_BACK: "newest settings image unreadable: an older image is in force",
 }
 
 
@@ -246,12 +250,15 @@ class FrameDecoder:
 # --- payload codecs -----------------------------------------------------------------------------
 
 
-class PayloadError(ValueError):
-    """A payload that does not match its message type."""
+class PayloadError(PenOperationError, ValueError):
+    """A payload that does not match its message type (a pen error: the other end misbehaves)."""
 
 
 def pack_str(text: str) -> bytes:
-    data = text.encode("utf-8")[:255]
+    """``len u8`` then UTF-8, cut to 255 bytes on a character boundary."""
+    data = text.encode("utf-8")
+    if len(data) > 255:
+        data = data[:255].decode("utf-8", errors="ignore").encode("utf-8")
     return bytes([len(data)]) + data
 
 

@@ -8,6 +8,7 @@ be told (skin, time passing, a fresh start).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -17,7 +18,7 @@ from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
 from hal.errors import PenOperationError, PenRefusedError
 from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
 from hal.settings import SCHEMA_VERSION, SettingValue, defaults
-from hal.telemetry import StrokeFlag, Telemetry
+from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
 from sim.faults import FaultKind, InjectedFault
@@ -125,7 +126,7 @@ class SimBackend:
         return cartridge_id in self.settings.contents.used_cartridges and cartridge_id != self._in_use
 
     def _retire_cartridge(self) -> None:
-        """A cartridge that stroked is recorded as used when it leaves the pen (detach, power-off)."""
+        """A cartridge that stroked is recorded, with its stroke count, when it leaves the pen."""
         pen = self.pen
         if pen.cartridge is not None and pen.cartridge_strokes() > 0:
             self.settings.record_used_cartridge(pen.cartridge.cartridge_id, pen.cartridge_strokes())
@@ -144,22 +145,29 @@ class SimBackend:
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
         self._check_open()
-        tel = self.pen.run(max_strokes)
+        self._note_use()
+        return self.pen.run(max_strokes)
+
+    def _note_use(self) -> None:
+        """Record a cartridge as used once strokes it did are final (not rewound).
+
+        Called before every new batch and on retract, detach and power-off, so a power cut cannot
+        forget a used cartridge, and the record does not depend on how strokes were batched.
+        """
         cartridge = self.pen.cartridge
         if (
             cartridge is not None
+            and self.pen.cartridge_strokes() > 0
             and cartridge.cartridge_id not in self.settings.contents.used_cartridges
-            and (tel["flags"] & StrokeFlag.CONTACT).any()
         ):
-            # Used on a patient: recorded at once, so a power cut cannot forget it.
-            self.settings.record_used_cartridge(cartridge.cartridge_id, self.pen.cartridge_strokes())
-        return tel
+            self.settings.record_used_cartridge(cartridge.cartridge_id, 0)
 
     def discard_after(self, keep: int) -> None:
         self.pen.discard_after(keep)
 
     def retract(self) -> None:
         self.pen.retract()
+        self._note_use()
 
     def close(self) -> None:
         """Power off: retract, record the cartridge as used if it stroked, drop any service unlock."""
@@ -178,9 +186,22 @@ class SimBackend:
 
     def wait(self, seconds: float) -> None:
         """Let pen time pass with the motor still (pauses, moving between zones)."""
-        self.pen.wait(seconds)
+        try:
+            self.pen.wait(seconds)
+        except ValueError as exc:
+            raise PenOperationError(str(exc)) from None
 
     def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
+        c = cartridge
+        if c is not None and not (
+            math.isfinite(c.max_depth_mm)
+            and c.max_depth_mm > 0
+            and c.needles > 0
+            and (math.isfinite(c.field_diameter_mm) and c.field_diameter_mm > 0)
+        ):
+            raise PenOperationError(f"cartridge {c}: expected positive, finite needles, depth and field")
+        if not (math.isfinite(battery_soc) and 0.0 <= battery_soc <= 1.0):
+            raise PenOperationError(f"battery state of charge {battery_soc}: expected 0 to 1")
         self._retire_cartridge()
         c = cartridge
         hw = Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm) if c else None
@@ -193,7 +214,10 @@ class SimBackend:
         except ValueError:
             known = ", ".join(k.value for k in FaultKind)
             raise PenOperationError(f"unknown fault kind {kind!r} (known: {known})") from None
-        self.pen.inject(fault)
+        try:
+            self.pen.inject(fault)
+        except ValueError as exc:
+            raise PenOperationError(str(exc)) from None
 
     def attach_cartridge(self, cartridge: Cartridge | None) -> None:
         """Insert a cartridge (or remove it with ``None``), as an operator would."""

@@ -219,13 +219,17 @@ class SettingsStore:
             key=lambda img: img.counter,
             reverse=True,
         )
+        skipped = False
         for image in images:
             try:
                 contents = decode_payload(image.layout, image.payload)
             except (PayloadError, ValueError):
+                skipped = True  # intact but unusable: never fall back silently
                 continue
-            self.counter, self.slot = image.counter, image.slot
+            self.counter, self.slot = max(i.counter for i in images), image.slot
             alarms = [Alarm.STORE_MIGRATED] if image.layout != LAYOUT_VERSION else []
+            if skipped:
+                alarms.append(Alarm.STORE_ROLLED_BACK)
             return BootResult(contents, alarms, image.counter, image.slot)
         blank = all(raw == bytes([ERASED]) * SLOT_SIZE for raw in raws)
         self.counter, self.slot = 0, None

@@ -11,6 +11,7 @@ the stroke where a limit was broken even though the simulator ran ahead.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -139,9 +140,10 @@ class SimulatedPen:
 
     # --- actions -------------------------------------------------------------
     def retract(self) -> None:
-        """Disable the drive and park the carriage at home (the return spring's rest)."""
+        """Disable the drive and park the carriage at home, or as far back as a jammed carriage gets."""
         self.command = StrokeCommand(self.command.depth_mm, self.command.frequency_hz, motor_enabled=False)
-        self.state.x_m = self.coil.home_mm * 1e-3
+        stuck = self.faults.back_stop_mm
+        self.state.x_m = max(self.coil.home_mm, stuck if stuck is not None else self.coil.home_mm) * 1e-3
         self.state.v_m_s = 0.0
         self.state.coil_a = 0.0
         self.state.battery_a = 0.0
@@ -149,6 +151,8 @@ class SimulatedPen:
 
     def wait(self, seconds: float) -> None:
         """Let time pass with the motor still: the winding cools, the electronics draw idle current."""
+        if not (math.isfinite(seconds) and seconds >= 0.0):
+            raise ValueError(f"cannot wait {seconds} s: expected a finite, non-negative time")
         s = self.state
         self._activate_due_faults()
         s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, self.faults.winding_heat_w, seconds)
@@ -162,6 +166,12 @@ class SimulatedPen:
 
     def inject(self, *faults: InjectedFault) -> None:
         """Schedule faults (pen time); each starts at the first stroke boundary at or after its time."""
+        for fault in faults:
+            if not (math.isfinite(fault.at_s) and fault.at_s >= 0.0 and math.isfinite(fault.magnitude)):
+                raise ValueError(
+                    f"fault {fault.kind} at {fault.at_s} s, value {fault.magnitude}: expected finite "
+                    "numbers and a time not before 0"
+                )
         self.pending_faults = sorted([*self.pending_faults, *faults], key=lambda f: f.at_s)
 
     def run(self, strokes: int) -> Telemetry:

@@ -136,6 +136,7 @@ class VirtualPen:
         r.done()
         if version != PROTOCOL_VERSION:
             return Msg.NAK, pack_nak(ErrorCode.VERSION, 0, f"pen speaks protocol {PROTOCOL_VERSION}, host {version}")
+        self.backend.abort_settings()  # a new host starts with nothing staged by an earlier one
         ident = self.backend.identify()
         body = struct.pack(
             "<BHIddd",

@@ -81,7 +81,8 @@ def test_random_plans_with_random_faults_stay_safe(zones, faults, seed) -> None:
         if priority_of(fault.kind) is Priority.HIGH and fault.kind not in ("overrun",):
             assert not len(tel) or int(tel["index"][-1]) <= fault.stroke
             assert result.final_state == "fault"
-            if fault.kind != "link_loss":
+            stuck = any(f.kind == "retract_failure" for f in result.faults_injected)
+            if fault.kind != "link_loss" and not stuck:
                 assert result.final_tip_mm is not None and result.final_tip_mm < 0
     # 3. Only states of the table, and only transitions it allows.
     for record in result.transitions:
