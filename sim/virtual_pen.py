@@ -55,11 +55,11 @@ class VirtualPen:
             Msg.COMMAND: self._command,
             Msg.READ_STROKES: self._read_strokes,
             Msg.DISCARD_AFTER: self._discard_after,
-            Msg.RETRACT: self._retract,
+            Msg.RETRACT: self._ack_after(self.backend.retract),
             Msg.SET_SKIN: self._set_skin,
             Msg.WAIT: self._wait,
             Msg.RESET_WORLD: self._reset_world,
-            Msg.ESTOP_RELEASE: self._estop_release,
+            Msg.ESTOP_RELEASE: self._ack_after(self._release_estop),
             Msg.SETTINGS_READ: self._settings_read,
             Msg.SETTINGS_WRITE: self._settings_write,
             Msg.SETTINGS_COMMIT: self._ack_after(self.backend.commit_settings),
@@ -205,11 +205,6 @@ class VirtualPen:
         self.backend.discard_after(keep)
         return Msg.ACK, b""
 
-    def _retract(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
-        self.backend.retract()
-        return Msg.ACK, b""
-
     def _set_skin(self, r: Reader) -> tuple[int, bytes]:
         skin = r.text()
         r.done()
@@ -229,10 +224,8 @@ class VirtualPen:
         self.backend.reset_world(int(seed), cartridge, float(soc))
         return Msg.ACK, b""
 
-    def _estop_release(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
+    def _release_estop(self) -> None:
         self.estop_latched = False
-        return Msg.ACK, b""
 
     def _settings_read(self, r: Reader) -> tuple[int, bytes]:
         r.done()

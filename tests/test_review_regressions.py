@@ -181,5 +181,9 @@ def test_a_history_date_after_the_session_is_an_error() -> None:
     assert [p.key for p in info.value.problems] == ["patient.history[0].date"]
 
 
-def test_depth_limit_of_an_unreadable_cartridge_is_zero() -> None:
-    assert DepthLimit(0.0, "cartridge").depth_mm == 0.0
+def test_a_cartridge_with_an_unreadable_rating_is_not_recognised() -> None:
+    ctl = PenController(SimBackend(cartridge=Cartridge(9, max_depth_mm=math.nan)))
+    ctl.power_on()
+    assert ctl.depth_limit() == DepthLimit(0.0, "cartridge")
+    with pytest.raises(CommandRefusedError, match="outside 0 < depth <= 0.0 mm"):
+        ctl.select(Target(0.5, 100.0))
