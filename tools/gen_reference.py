@@ -109,6 +109,10 @@ def examples() -> str:
     from sim.backend import SimBackend
     from sim.virtual_pen import VirtualPen
 
+    import sim.service_access
+
+    # A fixed nonce, so regenerating the page does not change it (the pen's nonces are random).
+    sim.service_access.secrets.token_bytes = lambda n=16: bytes(range(0xA0, 0xA0 + n))  # type: ignore[assignment]
     key = bytes(range(32))
     pen = VirtualPen(SimBackend(service_key=key))
     blocks: list[tuple[str, bytes]] = []
