@@ -13,6 +13,7 @@ import re
 import struct
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -106,13 +107,12 @@ def telemetry_table() -> str:
 
 
 def examples() -> str:
+    import sim.service_access
     from sim.backend import SimBackend
     from sim.virtual_pen import VirtualPen
 
-    import sim.service_access
-
     # A fixed nonce, so regenerating the page does not change it (the pen's nonces are random).
-    sim.service_access.secrets.token_bytes = lambda n=16: bytes(range(0xA0, 0xA0 + n))  # type: ignore[assignment]
+    sim.service_access.secrets = SimpleNamespace(token_bytes=lambda n=16: bytes(range(0xA0, 0xA0 + n)))  # type: ignore[assignment]
     key = bytes(range(32))
     pen = VirtualPen(SimBackend(service_key=key))
     blocks: list[tuple[str, bytes]] = []
