@@ -2,7 +2,8 @@
 
 The loops only move bytes between the transport and :meth:`VirtualPen.feed`;
 they block in ``select`` with a short timeout so that a stop request (Ctrl-C,
-SIGTERM, or a test's event) is noticed promptly.
+SIGTERM, or a test's event) is noticed promptly, and tell the pen how long the
+line was silent (its watchdog).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def serve_fd(pen: VirtualPen, fd: int, stop: threading.Event) -> None:
     while not stop.is_set():
         ready, _, _ = select.select([fd], [], [], POLL_S)
         if not ready:
+            alarm = pen.on_idle(POLL_S)
+            if alarm:
+                _write_all(fd, alarm)
             continue
         try:
             data = os.read(fd, 65536)
@@ -65,6 +69,9 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
             while not stop.is_set():
                 ready, _, _ = select.select([client], [], [], POLL_S)
                 if not ready:
+                    alarm = pen.on_idle(POLL_S)
+                    if alarm:
+                        client.sendall(alarm)
                     continue
                 data = client.recv(65536)
                 if not data:

@@ -49,6 +49,7 @@ class VirtualPen:
         self.estop_latched = False
         self._last: tuple[int, int, bytes, bytes] | None = None
         self._event_seq = 0
+        self._silent_s = 0.0
         self.handlers: dict[int, Callable[[Reader], tuple[int, bytes]]] = {
             Msg.HELLO: self._hello,
             Msg.STATUS: self._status,
@@ -72,8 +73,27 @@ class VirtualPen:
             Msg.SERVICE_UNLOCK: self._service_unlock,
         }
 
+    def on_idle(self, seconds: float) -> bytes:
+        """The transport saw no bytes for ``seconds``: the pen's watchdog.
+
+        A host that falls silent while the motor is enabled can no longer supervise the strokes, so
+        after ``watchdog.timeout_ms`` of silence the pen retracts and disables the motor itself and
+        sends a fault EVENT. Returns the bytes to send (empty when nothing happened).
+        """
+        self._silent_s += seconds
+        timeout = float(self.backend.read_settings()["watchdog.timeout_ms"]) / 1000.0
+        if self._silent_s < timeout or not self.backend.pen.command.motor_enabled:
+            return b""
+        self.backend.retract()
+        return self.event(
+            EventKind.FAULT,
+            0,
+            f"watchdog: no host request for {self._silent_s * 1000:.0f} ms; needles retracted, motor disabled",
+        )
+
     def feed(self, data: bytes) -> bytes:
         """Process received bytes; return the bytes to send."""
+        self._silent_s = 0.0
         out = bytearray()
         for item in self.decoder.feed(data):
             if isinstance(item, int):

@@ -197,3 +197,20 @@ def test_a_blank_store_announces_its_alarm_after_the_handshake() -> None:
     backend = SerialBackend(port=FaultyLink(pen, Faults(), np.random.default_rng(0)), timeout_s=0.01)
     assert backend.read_alarms() == [Alarm.STORE_BLANK]
     assert len(backend.link.events) == 1 and backend.link.events[0][0] == EventKind.ALARM
+
+
+def test_the_pen_retracts_by_itself_when_the_host_falls_silent() -> None:
+    from hal.backend import CartridgeInfo, StrokeCommand
+    from hal.protocol import Frame, FrameDecoder
+
+    pen = VirtualPen(SimBackend())
+    pen.backend.reset_world(1, CartridgeInfo(5, 12, 2.5), 0.9)
+    pen.backend.apply(StrokeCommand(1.0, 100.0))
+    assert pen.on_idle(0.3) == b"", "within watchdog.timeout_ms (500 ms)"
+    pen.feed(encode_frame(1, Msg.STATUS))  # any request resets the watchdog
+    assert pen.on_idle(0.3) == b""
+    event = pen.on_idle(0.3)
+    [frame] = [f for f in FrameDecoder().feed(event) if isinstance(f, Frame)]
+    assert frame.type == Msg.EVENT and frame.payload[0] == EventKind.FAULT
+    assert not pen.backend.pen.command.motor_enabled
+    assert pen.on_idle(1.0) == b"", "once retracted, nothing more to do"
