@@ -22,11 +22,10 @@ def test_paced_run_serves_every_boundary_in_order() -> None:
 
     ctl = PenController(open_backend("sim", seed=2, cartridge=Cartridge(3)), batch_strokes=1)
     ctl.power_on()
-    # 50 Hz: a 20 ms period, so a busy shared machine does not turn this into an overrun test.
     ctl.select(Target(0.5, 50.0, 0.5, "forehead"))
     ctl.arm()
     ctl.start()
-    late = run_paced(ctl, 30, Pacer(1.0 / 50.0))
+    late = run_paced(ctl, 30, Pacer(1.0 / 50.0), stop_on_overrun=False)  # a busy machine must not flake this
     assert len(late.seconds) == 30
     assert (late.seconds >= 0).all()
     assert ctl.counters.strokes == 30
