@@ -276,11 +276,13 @@ class PenController:
             self._session_over()
             return self.loop.empty()
         try:
+            status = self.backend.status()  # once per call: over a link each read is a round trip
+            needles = status.cartridge.needles if status.cartridge else 0
             tel, violation, findings = self.loop.run(
                 min(strokes, allowed),
-                self.depth_limit(),
+                self.depth_limit(status),
                 self.target.frequency_hz,
-                self._needles(),
+                needles,
                 self._armed_cartridge,
             )
         except PenError as exc:
@@ -357,10 +359,6 @@ class PenController:
         except PenError:
             # The pen cannot be reached to retract (link lost): the fault latches all the same.
             self.machine.force("fault", "fault", f"{fault.kind}: {fault.message}")
-
-    def _needles(self) -> int:
-        cartridge = self.backend.status().cartridge
-        return cartridge.needles if cartridge else 0
 
     def _command(self) -> StrokeCommand:
         assert self.target is not None
