@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
             required=port_required,
             help="the pen's port: device path, pty path, socket://host:port or loop://",
         )
+        sub.add_argument(
+            "--key-file",
+            metavar="FILE",
+            help="unlock service settings first, on this same connection (an unlock ends with the connection)",
+        )
+        sub.add_argument("--level", choices=("service", "factory"), default="service", help="unlock level")
         return sub
 
     action("list", "list every setting (with --port: and its value on the pen)", port_required=False)
@@ -286,21 +292,27 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 def cmd_service(args: argparse.Namespace) -> int:
     from hal.registry import open_backend
-    from hal.service_auth import read_key_file, unlock_response
+    from hal.service_auth import read_key_file
 
     key = read_key_file(args.key_file)
     pen = open_backend("serial", url=args.port)
     try:
-        nonce = pen.service_challenge()  # type: ignore[attr-defined]
-        answer = unlock_response(key, nonce, args.level, pen.identify().serial_number)
-        pen.service_unlock(args.level, answer)  # type: ignore[attr-defined]
+        unlock(pen, key, args.level)
     finally:
         pen.close()
     print(
-        f"{args.level} access unlocked on pen {pen.identify().serial_number} "
-        "(until service.unlock_timeout_s passes or the pen powers off)"
+        f"{args.level} access unlocked on pen {pen.identify().serial_number}: the key is right; the unlock ended "
+        "with this connection (give --key-file to `penctl settings` to change service settings)"
     )
     return EXIT_OK
+
+
+def unlock(pen: Any, key: bytes, level: str) -> None:
+    """Challenge-response unlock on an open connection; it lasts until the connection ends or it expires."""
+    from hal.service_auth import unlock_response
+
+    nonce = pen.service_challenge()
+    pen.service_unlock(level, unlock_response(key, nonce, level, pen.identify().serial_number))
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -319,6 +331,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
     from hal.backend import SettingsPort
     from hal.protocol import ALARM_TEXT, Alarm
     from hal.registry import open_backend
+    from hal.service_auth import read_key_file
     from hal.settings import BY_KEY, SETTINGS
 
     if args.action == "list" and not args.port:
@@ -345,9 +358,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
         if len(changes) == len(SETTINGS):
             svc.check_block({}, changes, args.file)
 
+    key = read_key_file(args.key_file) if args.key_file else None
     pen = open_backend("serial", url=args.port)
     try:
         assert isinstance(pen, SettingsPort)
+        if key is not None:
+            unlock(pen, key, args.level)
         if args.action == "list":
             print(_settings_table(pen.read_settings()))
         elif args.action == "get":

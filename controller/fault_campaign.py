@@ -204,12 +204,12 @@ def reused(hazard: Hazard) -> ScenarioResult:
 
 
 def corrupt_store(hazard: Hazard) -> ScenarioResult:
-    from sim.nvm import SLOT_SIZE, MemoryFlash, SettingsStore, StoreContents
+    from sim.backend import factory_programmed_flash
+    from sim.nvm import SLOT_SIZE, slot_offset
 
-    flash = MemoryFlash()
-    SettingsStore(flash).commit(StoreContents(__import__("hal.settings", fromlist=["defaults"]).defaults()))
-    flash.data[20] ^= 0xFF  # a bit of the only image is gone
-    flash.data[SLOT_SIZE:] = b"\x00" * SLOT_SIZE
+    flash = factory_programmed_flash()
+    flash.data[slot_offset(0) + 20] ^= 0xFF  # a byte of the only image is gone
+    flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE] = b"\x00" * SLOT_SIZE
     ctl = PenController(_sim(flash=flash))
     ctl.power_on()
     result = _arm_refusal(hazard, ctl, "boot with a corrupt settings store")
@@ -277,6 +277,27 @@ def session_time(hazard: Hazard) -> ScenarioResult:
     )
 
 
+def store_write(hazard: Hazard) -> ScenarioResult:
+    from sim.backend import factory_programmed_flash
+    from sim.nvm import WornFlash
+
+    worn = WornFlash(factory_programmed_flash().data)
+    result = run_session(plan(ONE_ZONE), seed=SEED, backend=_sim(flash=worn))
+    kinds = [f.kind for f in result.faults]
+    strokes = sum(len(z.telemetry) for z in result.zones)
+    tip = result.final_tip_mm
+    ok = kinds == ["store_write"] and result.final_state == "fault" and tip is not None and tip < 0
+    return _result(
+        hazard,
+        "the store stops accepting writes; the pen must record the cartridge's first use",
+        kinds[0] if kinds else None,
+        result.final_state,
+        ok,
+        f"stopped after the first batch ({strokes} strokes), needles at {tip} mm: "
+        f"{result.faults[0].message if result.faults else 'no fault'}",
+    )
+
+
 SCENARIOS: dict[str, Callable[[Hazard], ScenarioResult]] = {
     "H01": depth_command,
     "H02": injected("over_depth", "depth_overshoot"),
@@ -297,6 +318,7 @@ SCENARIOS: dict[str, Callable[[Hazard], ScenarioResult]] = {
     "H17": overrun,
     "H18": corrupt_store,
     "H19": session_time,
+    "H20": store_write,
 }
 
 

@@ -226,6 +226,16 @@ HAZARDS: tuple[Hazard, ...] = (
         Priority.MEDIUM,
         "test_hazards.py::test_hazard[H19]",
     ),
+    Hazard(
+        "H20",
+        "Settings store cannot be written",
+        "worn flash, a store file that became unwritable",
+        "store_write",
+        "the pen cannot record a cartridge's first use (single-use lockout): it refuses to stroke (NAK STORE)",
+        "the pen retracts itself; latched fault; a settings commit is refused and the old settings stay",
+        Priority.HIGH,
+        "test_hazards.py::test_hazard[H20]",
+    ),
 )
 BY_KIND: dict[str, Hazard] = {h.kind: h for h in HAZARDS}
 

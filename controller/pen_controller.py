@@ -25,6 +25,14 @@ from hal.errors import CommandRefusedError, PenError
 from hal.protocol import Alarm
 from hal.telemetry import Telemetry
 
+STORE_ALARMS = {
+    Alarm.STORE_BLANK: "blank at boot: factory defaults in force",
+    Alarm.STORE_CORRUPT: "corrupt at boot: factory defaults in force",
+    Alarm.STORE_ROLLED_BACK: "unreadable in its newest image: an older image is in force",
+    Alarm.STORE_DAMAGED: "damaged (commit record unreadable): the newest intact image is in force, unproven",
+}
+"""Store alarms that block arming until the operator has acknowledged them."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -115,7 +123,12 @@ class PenController:
             cartridge = 0.0  # an unreadable rating allows no depth at all
         pen_max = min(self.limits.pen_max_depth_mm, self.identity.max_depth_mm if self.identity else float("inf"))
         zone = self.target.zone_max_mm if self.target else None
-        return applicable_depth_limit(pen_max, cartridge, zone, f"zone {self.target.zone}" if self.target else "zone")
+        limit = applicable_depth_limit(pen_max, cartridge, zone, f"zone {self.target.zone}" if self.target else "zone")
+        reported = status.pen_depth_limit_mm
+        if reported is not None and status.cartridge is not None and reported < limit.depth_mm:
+            # The pen's own limit (its settings and the cartridge it reads) binds too: the lower one wins.
+            return DepthLimit(reported, "pen's own")
+        return limit
 
     # --- operator actions -----------------------------------------------------
     def power_on(self) -> None:
@@ -141,13 +154,8 @@ class PenController:
         if not isinstance(backend, SettingsPort):
             return
         for code in backend.read_alarms():
-            if code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT, Alarm.STORE_ROLLED_BACK):
-                what = {Alarm.STORE_BLANK: "blank", Alarm.STORE_CORRUPT: "corrupt"}.get(
-                    Alarm(code), "unreadable in its newest image (an older one is in force)"
-                )
-                self.alarms.raise_alarm(
-                    self.clock.now(), "settings_corrupt", f"settings store {what} at boot: factory defaults in force"
-                )
+            if code in STORE_ALARMS:
+                self.alarms.raise_alarm(self.clock.now(), "settings_corrupt", f"settings store {STORE_ALARMS[Alarm(code)]}")
 
     def select(self, target: Target) -> None:
         """Set depth and rate; while running it takes effect at the next stroke boundary.
@@ -160,6 +168,7 @@ class PenController:
                 self.state,
                 ["pause before moving to another zone (a new zone is checked like arming: battery, alarms, cartridge)"],
             )
+        self._load_limits()
         previous = self.target
         self.target = target
         problems = self._target_problems(self.backend.status())
@@ -200,6 +209,7 @@ class PenController:
     def _fire_guarded(self, trigger: str) -> None:
         """Fire a guarded trigger; a refusal for a hazard (battery low, cartridge) also raises its alarm."""
         self._guard_alarms = []
+        self._load_limits()  # a setting committed since the last mode change governs from now on
         try:
             self.machine.fire(trigger)
         except CommandRefusedError:
@@ -239,7 +249,7 @@ class PenController:
         if problems:
             raise_refused("acknowledge", self.state, problems)
         if kind == "settings_corrupt" and isinstance(self.backend, SettingsPort):
-            for code in (Alarm.STORE_BLANK, Alarm.STORE_CORRUPT, Alarm.STORE_ROLLED_BACK):
+            for code in STORE_ALARMS:
                 if code in self.backend.read_alarms():
                     self.backend.clear_alarm(code)
         self.alarms.resolve(kind)

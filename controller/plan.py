@@ -21,7 +21,8 @@ from controller.limits import FirmwareLimits, applicable_depth_limit
 from controller.presets import areas, default_depth, indications
 from controller.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
 from controller.table_reader import InputFileError, Problem, TableReader
-from hal.backend import FAULT_KINDS, SKIN_TYPES
+from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES
+from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 from hal.settings import BY_KEY as SETTINGS_BY_KEY
 
 BUILTIN_PLAN = "full_face.toml"
@@ -239,11 +240,16 @@ def _read_patient(reader: TableReader) -> Patient | None:
 
 
 def _read_fault(reader: TableReader) -> PlannedFault | None:
-    at_s = reader.number("at_s", 0.0, 86_400.0, "s (pen time)")
-    kind = reader.choice("kind", FAULT_KINDS)
-    value = reader.number("value", -1e6, 1e6, "(the fault's magnitude; see docs/hazards.md)", required=False)
+    at_s = reader.number("at_s", 0.0, LATEST_FAULT_S, "s (pen time)")
+    kind = reader.choice("kind", list(FAULTS))
+    spec = FAULTS[FaultKind(kind)] if kind else None
+    low, high, unit = (spec.low, spec.high, f"{spec.unit} ({spec.meaning})".strip()) if spec else (0.0, 0.0, "")
+    value = reader.number("value", low, high, unit, required=False)
+    if spec is not None and value is not None and spec.problem(value):
+        reader.problem("value", spec.expected(), value)
+        value = None
     reader.finish()
-    if at_s is None or kind is None:
+    if at_s is None or kind is None or (reader.has("value") and value is None):
         return None
     return PlannedFault(at_s, kind, value)
 
@@ -265,10 +271,11 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
 def _read_cartridge(reader: TableReader | None) -> CartridgeSpec | None:
     if reader is None:
         return None
-    cartridge_id = reader.integer("id", 1, 2**32 - 1)
-    needles = reader.integer("needles", 1, 64)
-    max_depth = reader.number("max_depth_mm", 0.0, 3.0, "mm", lo_open=True)
-    field_diameter = reader.number("field_diameter_mm", 0.5, 10.0, "mm", default=3.5)
+    ids, needle_range = CARTRIDGE_RANGES["cartridge_id"], CARTRIDGE_RANGES["needles"]
+    cartridge_id = reader.integer("id", int(ids[0]), int(ids[1]))
+    needles = reader.integer("needles", int(needle_range[0]), int(needle_range[1]))
+    max_depth = reader.number("max_depth_mm", *CARTRIDGE_RANGES["max_depth_mm"], "mm", lo_open=True)
+    field_diameter = reader.number("field_diameter_mm", *CARTRIDGE_RANGES["field_diameter_mm"], "mm", default=3.5)
     reader.finish()
     if cartridge_id is None or needles is None or max_depth is None or field_diameter is None:
         return None
@@ -288,16 +295,19 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
     )
     area_max = area.max_depth_mm if area else None
     zone_max = min(zone_cap, area_max) if (area_max and zone_cap) else area_max
-    # A documented override lifts the area's clinical maximum, never the pen's or the cartridge's.
-    clinical = None if override else zone_max
+    # A documented override lifts the area's clinical maximum only: never the zone's own stated
+    # maximum, the pen's or the cartridge's.
+    clinical = zone_cap if override else zone_max
     limit = applicable_depth_limit(
         pen.max_depth_mm, cartridge.max_depth_mm if cartridge else None, clinical, f"{area_name} zone"
     )
     owners = f"pen {pen.max_depth_mm:g} mm"
     if cartridge:
         owners += f", cartridge {cartridge.max_depth_mm:g} mm"
-    if clinical is not None:
-        owners += f", {area_name} area {clinical:g} mm; above it only with override_reason"
+    if zone_cap is not None:
+        owners += f", the zone's own max_depth_mm {zone_cap:g} mm"
+    if area_max is not None and not override:
+        owners += f", {area_name} area {area_max:g} mm; above the area's maximum only with override_reason"
     default = default_depth(area, indication, skin) if area else None
     depth = reader.number(
         "depth_mm", 0.0, limit.depth_mm, f"mm (the smallest of {owners})", default=default, lo_open=True
@@ -319,8 +329,8 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
         reader.problem("passes", "exactly one of passes (whole passes over the zone) or duration_s (seconds)")
     pause = reader.number("pause_s", 0.0, 600.0, "s", default=5.0)
     target = reader.number_pair("target_density_per_cm2", 1.0, 5000.0, "punctures/cm2", (250.0, 300.0))
-    if override and depth is not None and zone_max is not None and depth <= zone_max:
-        reader.problem("override_reason", f"only with a depth above the area maximum of {zone_max:g} mm", override)
+    if override and depth is not None and area_max is not None and depth <= area_max:
+        reader.problem("override_reason", f"only with a depth above the area maximum of {area_max:g} mm", override)
     reader.finish()
     values = (area_name, depth, frequency, area_cm2, speed, pause, zone_max)
     if any(v is None for v in values) or (passes is None and duration is None):

@@ -88,7 +88,13 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
         entry["indication"] = z.indication
     entry["depth_source"] = "presets (area, indication, skin)" if z.default_depth else "plan"
     if z.override_reason:
-        entry["override"] = {"depth_mm": _r(z.depth_mm), "reason": z.override_reason}
+        area_max = areas()[z.area].max_depth_mm
+        entry["override"] = {
+            "depth_mm": _r(z.depth_mm),
+            "reason": z.override_reason,
+            "lifted": f"the {z.area} area's clinical maximum of {area_max:g} mm",
+            "still_binding": "the pen's depth maximum and the cartridge's rating",
+        }
     if result.density is not None:
         d = result.density
         entry["density_per_cm2"] = {k: _r(v) for k, v in d.stats().items()} | {

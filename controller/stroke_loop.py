@@ -19,8 +19,16 @@ import numpy as np
 from controller.limits import DepthLimit
 from controller.supervisor import Supervisor, Violation
 from hal.backend import PenBackend
-from hal.errors import PenError
+from hal.errors import PenError, PenRefusedError
+from hal.protocol import ErrorCode
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
+
+REFUSAL_FAULTS: dict[int, str] = {
+    ErrorCode.NO_CARTRIDGE: "cartridge_changed",
+    ErrorCode.CARTRIDGE_LOCKED: "cartridge_changed",
+    ErrorCode.STORE: "store_write",
+}
+"""The fault a pen's refusal to go on stroking latches, by the pen's reason."""
 
 DEFAULT_BATCH_STROKES = 2048
 """Strokes asked for at once from a speculative backend (about 17 s at 120 Hz)."""
@@ -63,7 +71,12 @@ class StrokeLoop:
         violation: Violation | None = None
         backend = self.backend
         while remaining > 0:
-            tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
+            try:
+                tel = backend.read_strokes(min(self.batch_strokes, remaining) if backend.speculative else remaining)
+            except PenError as exc:
+                # The pen stopped itself or cannot be reached: what was done so far stands.
+                violation = self._pen_stopped(exc, batches)
+                break
             if len(tel) == 0:
                 last = batches[-1][-1] if batches else None
                 silent_from = float(last["t_s"] + last["period_s"]) if last is not None else float("nan")
@@ -99,6 +112,16 @@ class StrokeLoop:
         if not batches:
             return empty_telemetry(), violation, found_list
         return (batches[0] if len(batches) == 1 else np.concatenate(batches)), violation, found_list
+
+    def _pen_stopped(self, exc: PenError, batches: list[Telemetry]) -> Violation:
+        last = batches[-1][-1] if batches else None
+        at = float(last["t_s"] + last["period_s"]) if last is not None else float("nan")
+        if isinstance(exc, PenRefusedError):
+            kind = REFUSAL_FAULTS.get(exc.code, "pen_refused")
+            message = f"the pen stopped itself: {exc}"
+        else:
+            kind, message = "link_loss", f"lost the pen: {exc}"
+        return Violation(kind, 0, self.counters.strokes, at, 0.0, 0.0, message)
 
     def _count(self, tel: Telemetry, needles: int) -> None:
         c = self.counters

@@ -12,6 +12,7 @@ the old depth nor the new one. Retract is the exception: it acts at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -44,6 +45,26 @@ class CartridgeInfo:
     """The pen's store lists this id as used on a patient: a single-use cartridge refused again."""
 
 
+CARTRIDGE_RANGES: dict[str, tuple[float, float]] = {
+    "cartridge_id": (1, 2**32 - 1),
+    "needles": (1, 64),
+    "max_depth_mm": (0.0, 3.0),
+    "field_diameter_mm": (0.5, 10.0),
+}
+"""What a cartridge's id chip may report: the ranges plan files and the wire are checked against.
+The depth rating must be above its lower bound; the others may equal theirs."""
+
+
+def cartridge_problem(cartridge: CartridgeInfo) -> str | None:
+    """None if the cartridge's id-chip values are plausible, else the first field out of range."""
+    for name, (low, high) in CARTRIDGE_RANGES.items():
+        value = float(getattr(cartridge, name))
+        above = value > low if name == "max_depth_mm" else value >= low
+        if not (math.isfinite(value) and above and value <= high):
+            return f"cartridge {name} {value:g}: expected {low:g} to {high:g}"
+    return None
+
+
 @dataclass(frozen=True)
 class PenIdentity:
     """What the pen says about itself in the handshake."""
@@ -69,6 +90,10 @@ class PenStatus:
     tip_mm: float
     cartridge: CartridgeInfo | None
     battery_temp_c: float = 25.0
+    pen_depth_limit_mm: float | None = None
+    """The deepest stroke the pen itself accepts now: the smallest of its hardware maximum, its
+    ``depth.max_mm`` setting and the cartridge's rating (0 without a usable cartridge). None when
+    the pen does not say (a replayed recording)."""
 
 
 @runtime_checkable
@@ -117,22 +142,6 @@ class PenBackend(Protocol):
         ...
 
 
-FAULT_KINDS = (
-    "stall",
-    "current_sense",
-    "motor_overheat",
-    "battery_overheat",
-    "battery_drain",
-    "depth_overshoot",
-    "depth_drift",
-    "rate_deviation",
-    "retract_failure",
-    "cartridge_removed",
-    "cartridge_swap",
-    "link_loss",
-)
-"""Hardware faults a simulated backend can inject (sim/faults.py gives their physics)."""
-
 SKIN_TYPES = ("sensitive", "normal", "thick")
 """The skin types a simulated backend knows (plan files name them)."""
 
@@ -163,7 +172,7 @@ class SimulatedWorld(Protocol):
         ...
 
     def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
-        """Schedule a hardware fault of one of :data:`FAULT_KINDS` at pen time ``at_s``."""
+        """Schedule a hardware fault (hal.faults.FaultKind) at pen time ``at_s``."""
         ...
 
 

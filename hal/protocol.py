@@ -34,6 +34,8 @@ STUFFED = frozenset({FLAG, ESC, ESTOP})
 HEADER = struct.Struct("<BBBH")
 MAX_PAYLOAD = 60_000
 MAX_BODY = HEADER.size + MAX_PAYLOAD + 2
+UNLOCK_ANSWER_BYTES = 32
+"""An unlock answer is one HMAC-SHA256 digest."""
 
 
 class Msg(IntEnum):
@@ -59,6 +61,7 @@ class Msg(IntEnum):
     INJECT_FAULT = 0x0B
     SERVICE_CHALLENGE = 0x20
     SERVICE_UNLOCK = 0x21
+    LINK_STATS = 0x17
     ACK = 0x80
     NAK = 0x81
     HELLO_REPLY = 0x82
@@ -67,7 +70,21 @@ class Msg(IntEnum):
     SETTINGS_VALUES = 0x85
     ALARMS = 0x86
     CHALLENGE = 0x87
+    LINK_STATS_REPLY = 0x88
     EVENT = 0xA0
+
+
+PEN_LINK_COUNTERS = (
+    "frames",
+    "bad_frames",
+    "garbage_bytes",
+    "estops",
+    "duplicates",
+    "naks",
+    "events",
+    "internal_errors",
+)
+"""The pen's link counters, in the order LINK_STATS_REPLY carries them (each u32)."""
 
 
 class ErrorCode(IntEnum):
@@ -90,6 +107,8 @@ class ErrorCode(IntEnum):
     AUTH_FAILED = 15
     AUTH_LOCKED = 16
     NO_KEY = 17
+    NO_CARTRIDGE = 18
+    INTERNAL = 19
 
 
 ERROR_TEXT: dict[ErrorCode, str] = {
@@ -101,15 +120,17 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.SETTING_RULE: "the block breaks a rule between settings",
     ErrorCode.ACCESS: "setting needs a higher access level (service unlock)",
     ErrorCode.NOTHING_STAGED: "commit with nothing staged",
-    ErrorCode.BUSY: "not allowed while the motor runs",
+    ErrorCode.BUSY: "not allowed now: the motor runs, or another host is connected",
     ErrorCode.ESTOP_LATCHED: "emergency stop latched; release it first",
     ErrorCode.UNSUPPORTED: "this pen does not support the request",
     ErrorCode.STORE: "the settings store could not be written",
-    ErrorCode.COMMAND_RANGE: "depth or rate outside the pen's settings",
+    ErrorCode.COMMAND_RANGE: "depth or rate outside what the pen allows now (its settings and the cartridge's rating)",
     ErrorCode.CARTRIDGE_LOCKED: "the cartridge was already used: single-use lockout",
-    ErrorCode.AUTH_FAILED: "service unlock refused: wrong or replayed answer",
+    ErrorCode.AUTH_FAILED: "service unlock refused: the answer does not match the pending challenge",
     ErrorCode.AUTH_LOCKED: "service unlock locked after too many failures (until power-off)",
-    ErrorCode.NO_KEY: "no challenge pending, or no service key provisioned",
+    ErrorCode.NO_KEY: "no challenge pending (none asked for, or already answered), or no service key provisioned",
+    ErrorCode.NO_CARTRIDGE: "no usable cartridge attached (none, id 0, no needles or no depth rating)",
+    ErrorCode.INTERNAL: "the pen hit an internal error: needles retracted, motor disabled",
 }
 
 
@@ -133,6 +154,8 @@ class Alarm(IntEnum):
     """The settings image was of an older layout and was migrated."""
     STORE_ROLLED_BACK = 4
     """The newest settings image could not be used: an older one is in force."""
+    STORE_DAMAGED = 5
+    """The store's commit record is unreadable: the newest intact image is in force, unproven."""
 
 
 ALARM_TEXT: dict[Alarm, str] = {
@@ -140,6 +163,7 @@ ALARM_TEXT: dict[Alarm, str] = {
     Alarm.STORE_CORRUPT: "settings store corrupt: booted with factory defaults",
     Alarm.STORE_MIGRATED: "settings image of an older layout was migrated",
     Alarm.STORE_ROLLED_BACK: "newest settings image unreadable: an older image is in force",
+    Alarm.STORE_DAMAGED: "settings store damaged (commit record unreadable): the newest intact image is in force",
 }
 
 
@@ -291,6 +315,14 @@ class Reader:
         except UnicodeDecodeError:
             raise PayloadError("text is not UTF-8") from None
 
+    def raw(self, n: int) -> bytes:
+        """The next ``n`` bytes as they are."""
+        if self.pos + n > len(self.data):
+            raise PayloadError("payload too short")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
     def rest(self) -> bytes:
         out = self.data[self.pos :]
         self.pos = len(self.data)
@@ -327,8 +359,15 @@ def unpack_settings(payload: bytes) -> dict[str, SettingValue]:
         setting = BY_ID.get(sid)
         if setting is None:
             raise PayloadError(f"unknown setting id {sid}")
+        if setting.key in values:
+            raise PayloadError(f"setting id {sid} ({setting.key}) given twice")
         if setting.kind == "str":
             values[setting.key] = r.text()
+        elif setting.kind == "bool":
+            flag = int(r.one("B"))
+            if flag > 1:
+                raise PayloadError(f"setting id {sid} ({setting.key}): flag byte {flag}, expected 0 or 1")
+            values[setting.key] = bool(flag)
         else:
             values[setting.key] = r.one(_VALUE_FORMAT[setting.kind])
     r.done()

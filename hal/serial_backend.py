@@ -18,7 +18,16 @@ import numpy as np
 from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
 from hal.errors import BackendError, PenOperationError
 from hal.link import Link
-from hal.protocol import PROTOCOL_VERSION, Capability, Msg, Reader, pack_settings, pack_str, unpack_settings
+from hal.protocol import (
+    PEN_LINK_COUNTERS,
+    PROTOCOL_VERSION,
+    Capability,
+    Msg,
+    Reader,
+    pack_settings,
+    pack_str,
+    unpack_settings,
+)
 from hal.settings import SettingValue
 from hal.telemetry import TELEMETRY_DTYPE, Telemetry
 
@@ -83,7 +92,7 @@ class SerialBackend:
 
     def status(self) -> PenStatus:
         r = Reader(self.link.request(Msg.STATUS, b"", Msg.STATUS_REPLY))
-        t, volts, soc, temp, battery_temp, tip, _estop = r.take("ddddddB")
+        t, volts, soc, temp, battery_temp, tip, _estop, pen_limit = r.take("ddddddBd")
         cid, needles, max_depth, field, used, locked = r.take("IBddIB")
         r.done()
         cartridge = (
@@ -91,7 +100,16 @@ class SerialBackend:
             if cid
             else None
         )
-        return PenStatus(float(t), float(volts), float(soc), float(temp), float(tip), cartridge, float(battery_temp))
+        return PenStatus(
+            time_s=float(t),
+            battery_v=float(volts),
+            battery_soc=float(soc),
+            motor_temp_c=float(temp),
+            tip_mm=float(tip),
+            cartridge=cartridge,
+            battery_temp_c=float(battery_temp),
+            pen_depth_limit_mm=float(pen_limit),
+        )
 
     def apply(self, command: StrokeCommand) -> None:
         self.link.request(
@@ -159,6 +177,12 @@ class SerialBackend:
         self.link.request(
             Msg.INJECT_FAULT, struct.pack("<dd", at_s, float("nan") if value is None else value) + pack_str(kind)
         )
+
+    def pen_link_stats(self) -> dict[str, int]:
+        """The pen's own link counters (LINK_STATS): what it received, dropped and sent."""
+        names = PEN_LINK_COUNTERS
+        values = Reader(self.link.request(Msg.LINK_STATS, b"", Msg.LINK_STATS_REPLY)).take(f"{len(names)}I")
+        return dict(zip(names, (int(v) for v in values), strict=True))
 
     # --- service access -----------------------------------------------------------------------
     def service_challenge(self) -> bytes:

@@ -8,20 +8,22 @@ be told (skin, time passing, a fresh start).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
 
-from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
+from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand, cartridge_problem
 from hal.errors import PenOperationError, PenRefusedError
+from hal.faults import FaultKind, fault_problem
 from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
 from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.cartridge import Cartridge
-from sim.faults import FaultKind, InjectedFault
+from sim.faults import InjectedFault
 from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
 from sim.pen import SimulatedPen
@@ -31,6 +33,8 @@ from sim.tissue import SKIN_TYPES
 
 FIRMWARE_VERSION = "0.1.0-sim"
 HARDWARE_MAX_DEPTH_MM = 2.5
+MAX_WAIT_S = 86_400.0
+"""The longest single WAIT: a day of pen time."""
 
 
 def factory_programmed_flash() -> MemoryFlash:
@@ -75,18 +79,27 @@ class SimBackend:
         model: str = "kernel",
         flash: Flash | None = None,
         service_key: bytes | None = None,
+        uptime: Callable[[], float] | None = None,
     ) -> None:
+        """``uptime`` is the pen's power-on clock (seconds): service unlocks expire on it. By default it
+        is pen time carried across world resets; a served pen passes the wall clock, because a real
+        pen's clock runs while it sits idle."""
         if model == "kernel":
             warm_up()  # a pen is ready to stroke on time from the moment it is on
         self.settings = PenSettings(flash or factory_programmed_flash())
         self.model = model
         self._in_use: int | None = None
+        self._earlier_worlds_s = 0.0
+        self.uptime = uptime or self._pen_uptime
         values = self.settings.contents.settings
         self.access = ServiceAccess(
             service_key, int(values["service.max_unlock_failures"]), float(values["service.unlock_timeout_s"])
         )
         self.pen = self._new_pen(seed, cartridge, battery_soc)
         self._closed = False
+
+    def _pen_uptime(self) -> float:
+        return self._earlier_worlds_s + self.pen.time_s
 
     def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: Cartridge | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
@@ -119,7 +132,56 @@ class SimBackend:
             tip_mm=pen.state.x_m * 1e3,
             cartridge=cartridge,
             battery_temp_c=pen.state.battery_temp_c,
+            pen_depth_limit_mm=self.depth_limit()[0],
         )
+
+    def depth_limit(self) -> tuple[float, str]:
+        """The deepest stroke the pen itself allows now, and whose limit it is.
+
+        The pen enforces this on every command and before every batch, whatever the host says:
+        the smallest of its hardware maximum, its ``depth.max_mm`` setting and the attached
+        cartridge's rating; 0 ("no cartridge") without a usable cartridge.
+        """
+        c = self.pen.cartridge
+        if c is None or c.cartridge_id == 0 or c.needles <= 0 or not 0.0 < c.max_depth_mm < math.inf:
+            return 0.0, "no usable cartridge"
+        limits = [
+            (HARDWARE_MAX_DEPTH_MM, "hardware"),
+            (float(self.settings.contents.settings["depth.max_mm"]), "depth.max_mm"),
+            (float(c.max_depth_mm), "cartridge"),
+        ]
+        return min(limits, key=lambda limit: limit[0])
+
+    def _command_problem(self, command: StrokeCommand) -> PenRefusedError | None:
+        """Why the pen refuses to stroke ``command`` now (None: it may)."""
+        depth, hz = command.depth_mm, command.frequency_hz
+        if not (math.isfinite(depth) and math.isfinite(hz)):
+            return PenRefusedError(ErrorCode.COMMAND_RANGE, "", f"depth {depth} mm at {hz} Hz: expected finite numbers")
+        if not command.motor_enabled:
+            return None
+        cartridge = self.pen.cartridge
+        limit, owner = self.depth_limit()
+        if cartridge is None or limit <= 0.0:
+            return PenRefusedError(ErrorCode.NO_CARTRIDGE, "", "no usable cartridge attached: the pen will not stroke")
+        if self._is_locked(cartridge.cartridge_id):
+            return PenRefusedError(
+                ErrorCode.CARTRIDGE_LOCKED, "", f"cartridge {cartridge.cartridge_id} was already used: locked out"
+            )
+        if not 0.0 < depth <= limit:
+            return PenRefusedError(
+                ErrorCode.COMMAND_RANGE,
+                "",
+                f"depth {depth:g} mm is outside 0 < depth <= {limit:g} mm (the {owner} limit)",
+            )
+        values = self.settings.contents.settings
+        low, high = float(values["frequency.min_hz"]), float(values["frequency.max_hz"])
+        if not low <= hz <= high:
+            return PenRefusedError(
+                ErrorCode.COMMAND_RANGE,
+                "",
+                f"stroke rate {hz:g} Hz is outside {low:g}-{high:g} Hz (frequency settings)",
+            )
+        return None
 
     def _is_locked(self, cartridge_id: int) -> bool:
         """Used before this attachment: the store lists it, and it is not the one in use now."""
@@ -133,19 +195,28 @@ class SimBackend:
         self._in_use = None
 
     def apply(self, command: StrokeCommand) -> None:
+        """Take ``command`` from the next stroke boundary; refused (nothing changes) beyond the pen's limits."""
         self._check_open()
-        cartridge = self.pen.cartridge
-        if command.motor_enabled and cartridge is not None:
-            if self._is_locked(cartridge.cartridge_id):
-                raise PenRefusedError(
-                    ErrorCode.CARTRIDGE_LOCKED, "", f"cartridge {cartridge.cartridge_id} was already used: locked out"
-                )
-            self._in_use = cartridge.cartridge_id
+        problem = self._command_problem(command)
+        if problem is not None:
+            raise problem
+        if command.motor_enabled and self.pen.cartridge is not None:
+            self._in_use = self.pen.cartridge.cartridge_id
         self.pen.command = command
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
+        """Stroke up to ``max_strokes``; the pen stops itself (retract, refusal) when it must not go on."""
         self._check_open()
-        self._note_use()
+        self.pen.activate_due_faults()
+        try:
+            self._note_use()
+            problem = self._command_problem(self.pen.command)
+        except PenRefusedError:
+            self.retract_only()
+            raise
+        if problem is not None:
+            self.retract_only()
+            raise problem
         return self.pen.run(max_strokes)
 
     def _note_use(self) -> None:
@@ -163,77 +234,75 @@ class SimBackend:
             self.settings.record_used_cartridge(cartridge.cartridge_id, 0)
 
     def discard_after(self, keep: int) -> None:
-        self.pen.discard_after(keep)
+        """Rewind the last batch to its first ``keep`` strokes (refused when there is nothing to rewind)."""
+        try:
+            self.pen.discard_after(keep)
+        except (RuntimeError, ValueError) as exc:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"DISCARD_AFTER {keep}: {exc}") from None
 
     def retract(self) -> None:
         self.pen.retract()
         self._note_use()
 
+    def retract_only(self) -> None:
+        """Retract without touching the store (the pen's last resort when something failed)."""
+        self.pen.retract()
+
     def close(self) -> None:
         """Power off: retract, record the cartridge as used if it stroked, drop any service unlock."""
         if not self._closed:
-            self.pen.retract()
-            self._retire_cartridge()
-            self.access.power_off()
             self._closed = True
+            self.pen.retract()
+            self.access.power_off()
+            with contextlib.suppress(PenRefusedError):  # a store that cannot be written loses only the record
+                self._retire_cartridge()
 
     # --- SimulatedWorld -----------------------------------------------------------------------
     def set_skin(self, skin: str) -> None:
-        try:
-            self.pen.skin = SKIN_TYPES[skin]
-        except KeyError:
-            raise PenOperationError(f"unknown skin type {skin!r} (known: {', '.join(SKIN_TYPES)})") from None
+        if skin not in SKIN_TYPES:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"skin {skin!r}: expected one of {', '.join(SKIN_TYPES)}")
+        self.pen.skin = SKIN_TYPES[skin]
 
     def wait(self, seconds: float) -> None:
         """Let pen time pass with the motor still (pauses, moving between zones)."""
-        try:
-            self.pen.wait(seconds)
-        except ValueError as exc:
-            raise PenOperationError(str(exc)) from None
+        if not (math.isfinite(seconds) and 0.0 <= seconds <= MAX_WAIT_S):
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"WAIT {seconds} s: expected 0 to {MAX_WAIT_S:g} s")
+        self.pen.retract()
+        self.pen.wait(seconds)
 
     def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
-        c = cartridge
-        if c is not None and not (
-            math.isfinite(c.max_depth_mm)
-            and c.max_depth_mm > 0
-            and c.needles > 0
-            and (math.isfinite(c.field_diameter_mm) and c.field_diameter_mm > 0)
-        ):
-            raise PenOperationError(f"cartridge {c}: expected positive, finite needles, depth and field")
+        problem = cartridge_problem(cartridge) if cartridge is not None else None
+        if problem:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"RESET_WORLD: {problem}")
         if not (math.isfinite(battery_soc) and 0.0 <= battery_soc <= 1.0):
-            raise PenOperationError(f"battery state of charge {battery_soc}: expected 0 to 1")
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"RESET_WORLD: battery_soc {battery_soc}: expected 0 to 1")
+        self.pen.retract()
         self._retire_cartridge()
         c = cartridge
         hw = Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm) if c else None
+        self._earlier_worlds_s += self.pen.time_s
+        self.access.power_off()  # a new world is a new power-on: no unlock carries over
         self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
 
     def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
         """Schedule a hardware fault (see sim.faults.FaultKind) at pen time ``at_s``."""
-        try:
-            fault = InjectedFault(at_s, FaultKind(kind), value)
-        except ValueError:
-            known = ", ".join(k.value for k in FaultKind)
-            raise PenOperationError(f"unknown fault kind {kind!r} (known: {known})") from None
-        try:
-            self.pen.inject(fault)
-        except ValueError as exc:
-            raise PenOperationError(str(exc)) from None
-
-    def attach_cartridge(self, cartridge: Cartridge | None) -> None:
-        """Insert a cartridge (or remove it with ``None``), as an operator would."""
-        self.pen.retract()
-        self._retire_cartridge()
-        self.pen.cartridge = cartridge
+        problem = fault_problem(at_s, kind, value)
+        if problem:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"INJECT_FAULT: expected {problem}")
+        self.pen.inject(InjectedFault(at_s, FaultKind(kind), value))
 
     # --- SettingsPort -------------------------------------------------------------------------
     def read_settings(self) -> dict[str, SettingValue]:
         return self.settings.values
 
     def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
+        self._refuse_while_running()
+        self.settings.access = self.access.level(self.uptime())
+        self.settings.stage(changes)
+
+    def _refuse_while_running(self) -> None:
         if self.pen.command.motor_enabled:
             raise PenRefusedError(ErrorCode.BUSY, "", "settings cannot change while the motor runs")
-        self.settings.access = self.access.level(self.pen.time_s)
-        self.settings.stage(changes)
 
     # --- service access -----------------------------------------------------------------------
     def service_challenge(self) -> bytes:
@@ -241,9 +310,14 @@ class SimBackend:
 
     def service_unlock(self, level: str, answer: bytes) -> None:
         serial = str(self.settings.contents.settings["pen.serial_number"])
-        self.access.unlock(level, answer, serial, self.pen.time_s)
+        self.access.unlock(level, answer, serial, self.uptime())
+
+    def drop_unlock(self) -> None:
+        """A new host or a disconnect: service access goes back to user level (lockouts stay)."""
+        self.access.drop()
 
     def commit_settings(self) -> None:
+        self._refuse_while_running()
         self.settings.commit()
         self.pen.coil, self.pen.servo = hardware_params(self.settings.contents.settings)
 
@@ -251,12 +325,16 @@ class SimBackend:
         self.settings.abort()
 
     def stage_factory_reset(self) -> None:
+        self._refuse_while_running()
+        self.settings.access = self.access.level(self.uptime())
         self.settings.stage_factory_reset()
 
     def read_alarms(self) -> list[int]:
         return sorted(int(a) for a in self.settings.alarms)
 
     def clear_alarm(self, code: int) -> None:
+        if code not in Alarm._value2member_map_:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"alarm {code}: expected one of {[int(a) for a in Alarm]}")
         self.settings.alarms.discard(Alarm(code))
 
     def _check_open(self) -> None:

@@ -8,65 +8,31 @@ result is the same however the strokes are batched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from hal.faults import FAULTS, FaultKind, fault_problem
 
-class FaultKind(StrEnum):
-    """Physical failures, each with its effect on the simulated pen."""
-
-    STALL = "stall"
-    """The carriage jams near the skin surface (debris, a bent needle): it cannot extend."""
-    CURRENT_SENSE = "current_sense"
-    """The coil-current sensor fails: the current loop runs open and over-drives the coil."""
-    MOTOR_OVERHEAT = "motor_overheat"
-    """A shorted turn or blocked vent adds heat to the winding (value: watts)."""
-    BATTERY_OVERHEAT = "battery_overheat"
-    """An internal short heats the cell (value: watts)."""
-    BATTERY_DRAIN = "battery_drain"
-    """A failing cell collapses to a low state of charge (value: the charge left, 0-1)."""
-    DEPTH_OVERSHOOT = "depth_overshoot"
-    """The cartridge seats deeper than it should: needles protrude further (value: mm)."""
-    DEPTH_DRIFT = "depth_drift"
-    """A worn cartridge seat or a drifting sensor: needles reach less deep (value: mm short)."""
-    RATE_DEVIATION = "rate_deviation"
-    """The stroke timer drifts (value: relative period error, e.g. 0.05)."""
-    RETRACT_FAILURE = "retract_failure"
-    """The carriage cannot come back behind the surface (value: mm it stays out)."""
-    CARTRIDGE_REMOVED = "cartridge_removed"
-    CARTRIDGE_SWAP = "cartridge_swap"
-    """Another cartridge appears mid-treatment (value: its id)."""
-    LINK_LOSS = "link_loss"
-    """The pen stops reporting telemetry."""
-
-
-DEFAULT_VALUE: dict[FaultKind, float] = {
-    FaultKind.STALL: 0.05,
-    FaultKind.CURRENT_SENSE: 0.0,
-    FaultKind.MOTOR_OVERHEAT: 8.0,
-    FaultKind.BATTERY_OVERHEAT: 4.0,
-    FaultKind.BATTERY_DRAIN: 0.02,
-    FaultKind.DEPTH_OVERSHOOT: 0.3,
-    FaultKind.DEPTH_DRIFT: 0.15,
-    FaultKind.RATE_DEVIATION: 0.05,
-    FaultKind.RETRACT_FAILURE: 0.4,
-    FaultKind.CARTRIDGE_REMOVED: 0.0,
-    FaultKind.CARTRIDGE_SWAP: 99_999.0,
-    FaultKind.LINK_LOSS: 0.0,
-}
+if TYPE_CHECKING:
+    from sim.pen import SimulatedPen
 
 
 @dataclass(frozen=True)
 class InjectedFault:
-    """One scheduled fault: when (pen time), what, and how bad (see :data:`DEFAULT_VALUE`)."""
+    """One scheduled fault: when (pen time), what, and how bad (see hal.faults.FAULTS)."""
 
     at_s: float
     kind: FaultKind
     value: float | None = None
 
+    def __post_init__(self) -> None:
+        problem = fault_problem(self.at_s, self.kind, self.value)
+        if problem:
+            raise ValueError(f"fault {self.kind}: expected {problem}")
+
     @property
     def magnitude(self) -> float:
-        return DEFAULT_VALUE[self.kind] if self.value is None else self.value
+        return FAULTS[self.kind].default if self.value is None else self.value
 
 
 @dataclass
@@ -82,3 +48,35 @@ class ActiveFaults:
     link_lost: bool = False
     front_stop_mm: float | None = None
     back_stop_mm: float | None = None
+
+
+def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:
+    """What a fault does to the pen's hardware from its onset on."""
+    from sim.cartridge import Cartridge
+
+    f, v, kind = pen.faults, fault.magnitude, fault.kind
+    if kind is FaultKind.STALL:
+        f.front_stop_mm = v  # the carriage jams near the surface (debris, a bent needle)
+    elif kind is FaultKind.CURRENT_SENSE:
+        f.current_sense_ok = False  # the current loop runs open and over-drives the coil
+    elif kind is FaultKind.MOTOR_OVERHEAT:
+        f.winding_heat_w += v  # a shorted turn or a blocked vent
+    elif kind is FaultKind.BATTERY_OVERHEAT:
+        f.battery_heat_w += v  # an internal short
+    elif kind is FaultKind.BATTERY_DRAIN:
+        pen.state.charge_used_c = max(pen.state.charge_used_c, (1.0 - v) * pen.battery.capacity_c)
+    elif kind is FaultKind.DEPTH_OVERSHOOT:
+        f.protrusion_mm += v  # the cartridge seats deeper than it should
+    elif kind is FaultKind.DEPTH_DRIFT:
+        f.protrusion_mm -= v  # a worn seat or a drifting sensor
+    elif kind is FaultKind.RATE_DEVIATION:
+        f.period_factor *= 1.0 + v  # the stroke timer drifts
+    elif kind is FaultKind.RETRACT_FAILURE:
+        f.back_stop_mm = v  # the carriage cannot come back behind the surface
+        pen.state.x_m = max(pen.state.x_m, v * 1e-3)
+    elif kind is FaultKind.CARTRIDGE_REMOVED:
+        pen.cartridge = None
+    elif kind is FaultKind.CARTRIDGE_SWAP:
+        pen.cartridge = replace(pen.cartridge or Cartridge(0), cartridge_id=int(v))
+    elif kind is FaultKind.LINK_LOSS:
+        f.link_lost = True

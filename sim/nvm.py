@@ -1,16 +1,29 @@
-"""The pen's non-volatile settings store: two slots, written alternately, so a power cut never loses both.
+"""The pen's non-volatile settings store: two image slots and a commit record, so no damage boots silently.
 
-An image is ``magic "MNPS" | layout u16 | write counter u32 | length u32 |
-payload | CRC-32 u32`` (CRC over everything before it, little-endian). A commit
-writes the next image (counter + 1) into the slot that does not hold the current
-one, so a power cut at any byte leaves the current image intact; at boot the
-valid image with the highest counter wins. An image of an older layout is
-migrated. With no valid image the pen boots with factory defaults AND raises an
-alarm (blank or corrupt) that the host can read: never silently.
+Layout: a commit record area (two copies of ``magic "MNPC" | counter u32 | CRC-32 u32``), then two
+image slots. An image is ``magic "MNPS" | layout u16 | write counter u32 | length u32 | payload |
+CRC-32 u32`` (CRC over everything before it, little-endian).
+
+A commit writes the next image (counter + 1) into the slot that does not hold the current one,
+then the commit record (copy A, then copy B). A power cut at any byte leaves the current image
+intact, and the record tells the boot which counter was last committed. So every boot ends in
+exactly one of:
+
+- the newest image, no alarm (its counter is at least the record's);
+- an older image with ``STORE_ROLLED_BACK`` (the record names a newer image that is damaged or
+  unusable);
+- the newest intact image with ``STORE_DAMAGED`` (the record itself is unreadable, so the pen
+  cannot prove the image is the newest);
+- factory defaults with ``STORE_CORRUPT`` (no usable image) or ``STORE_BLANK`` (never written).
+
+A decoded value that is out of range, not finite, or not of its setting's type makes the image
+unusable: a damaged image is never "repaired" into something that looks valid. Nothing raises
+out of :meth:`SettingsStore.boot`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import zlib
@@ -22,38 +35,63 @@ from hal.protocol import Alarm, PayloadError, Reader, pack_settings, unpack_sett
 from hal.settings import BY_ID, SettingValue, defaults, validate_block
 
 MAGIC = b"MNPS"
+RECORD_MAGIC = b"MNPC"
 LAYOUT_VERSION = 2
+RECORD = struct.Struct("<4sII")
+RECORD_COPIES = (0, 16)
+"""Offsets of the two copies of the commit record."""
+RECORD_AREA = 256
 SLOT_SIZE = 4096
 SLOTS = 2
+STORE_SIZE = RECORD_AREA + SLOTS * SLOT_SIZE
 HEAD = struct.Struct("<4sHII")
 ERASED = 0xFF
+
+
+def slot_offset(slot: int) -> int:
+    """Where image slot ``slot`` starts in the store."""
+    return RECORD_AREA + slot * SLOT_SIZE
 
 
 class PowerCut(Exception):
     """Raised by a test flash when the power goes mid-write."""
 
 
+class StoreWriteError(OSError):
+    """The store could not be written (worn flash, a file that became unwritable)."""
+
+
 class Flash(Protocol):
-    """Byte-addressable non-volatile memory of ``SLOTS * SLOT_SIZE`` bytes."""
+    """Byte-addressable non-volatile memory of :data:`STORE_SIZE` bytes.
+
+    ``read`` always returns ``size`` bytes: bytes the medium does not have (a truncated file)
+    read as erased. ``write`` raises :class:`StoreWriteError` when the medium refuses.
+    """
 
     def read(self, offset: int, size: int) -> bytes: ...
 
     def write(self, offset: int, data: bytes) -> None: ...
 
 
+def _padded(data: bytes, size: int) -> bytes:
+    return data + bytes([ERASED]) * (size - len(data))
+
+
 @dataclass
 class MemoryFlash:
     """Flash in RAM; ``cut_after`` makes the next write stop after that many bytes (a power cut)."""
 
-    data: bytearray = field(default_factory=lambda: bytearray([ERASED]) * (SLOTS * SLOT_SIZE))
+    data: bytearray = field(default_factory=lambda: bytearray([ERASED]) * STORE_SIZE)
     cut_after: int | None = None
     writes: int = 0
 
     def read(self, offset: int, size: int) -> bytes:
-        return bytes(self.data[offset : offset + size])
+        return _padded(bytes(self.data[offset : offset + size]), size)
 
     def write(self, offset: int, data: bytes) -> None:
         self.writes += 1
+        if len(self.data) < offset:
+            self.data += bytes([ERASED]) * (offset - len(self.data))
         cut = self.cut_after
         if cut is not None and cut < len(data):
             self.data[offset : offset + cut] = data[:cut]
@@ -62,30 +100,55 @@ class MemoryFlash:
         self.data[offset : offset + len(data)] = data
 
 
+@dataclass
+class WornFlash(MemoryFlash):
+    """Flash that still reads but no longer accepts writes (worn out, write-protected)."""
+
+    def write(self, offset: int, data: bytes) -> None:
+        raise StoreWriteError("the flash no longer accepts writes")
+
+
 class FileFlash:
-    """Flash kept in a file (``penctl serve --nvm FILE``); a new file starts erased."""
+    """Flash kept in a file (``penctl serve --nvm FILE``); a new file starts erased.
+
+    A file that is not a pen store (larger than one, or starting with anything but a commit
+    record or erased bytes) is refused rather than overwritten. A shorter one is a damaged store:
+    its missing bytes read as erased, and the boot says what that means.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            self.path.write_bytes(bytes([ERASED]) * (SLOTS * SLOT_SIZE))
-        elif self.path.stat().st_size != SLOTS * SLOT_SIZE:
-            raise ValueError(
-                f"{self.path}: not a pen store ({self.path.stat().st_size} bytes, expected {SLOTS * SLOT_SIZE})"
-            )
+            self.path.write_bytes(bytes([ERASED]) * STORE_SIZE)
+            return
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: not a pen store (not a regular file)")
+        size = self.path.stat().st_size
+        head = self.path.read_bytes()[: len(RECORD_MAGIC)]
+        if size > STORE_SIZE or not (RECORD_MAGIC.startswith(head) or head == bytes([ERASED]) * len(head)):
+            raise ValueError(f"{self.path}: not a pen store ({size} bytes; a pen store is {STORE_SIZE} bytes)")
 
     def read(self, offset: int, size: int) -> bytes:
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            return f.read(size)
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                return _padded(f.read(size), size)
+        except OSError:
+            return bytes([ERASED]) * size  # an unreadable medium reads as nothing written
 
     def write(self, offset: int, data: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY)
         try:
-            os.pwrite(fd, data, offset)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_RDWR)
+            try:
+                size = os.fstat(fd).st_size
+                if size < STORE_SIZE:  # a truncated store: fill the hole as erased flash, not zeros
+                    os.pwrite(fd, bytes([ERASED]) * (STORE_SIZE - size), size)
+                os.pwrite(fd, data, offset)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreWriteError(f"{self.path}: {exc.strerror or exc}") from exc
 
 
 def encode_image(layout: int, counter: int, payload: bytes) -> bytes:
@@ -94,6 +157,19 @@ def encode_image(layout: int, counter: int, payload: bytes) -> bytes:
     if len(image) > SLOT_SIZE:
         raise ValueError(f"image of {len(image)} bytes does not fit a {SLOT_SIZE}-byte slot")
     return image
+
+
+def encode_record(counter: int) -> bytes:
+    head = RECORD_MAGIC + struct.pack("<I", counter)
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def read_record(raw: bytes) -> int | None:
+    """The counter in a commit-record copy, or None if the copy is not intact."""
+    magic, counter, crc = RECORD.unpack_from(raw)
+    if magic != RECORD_MAGIC or crc != zlib.crc32(raw[:8]):
+        return None
+    return int(counter)
 
 
 @dataclass(frozen=True)
@@ -142,46 +218,67 @@ def encode_payload(contents: StoreContents) -> bytes:
 
 
 def decode_payload(layout: int, payload: bytes) -> StoreContents:
-    """Decode (and migrate) a payload; raises PayloadError if it is not a valid block."""
+    """Decode (and migrate) a payload; raises PayloadError if it is not a complete, valid block."""
     if layout == 1:
         contents = _migrate_layout_1(payload)
     elif layout == 2:
-        contents = StoreContents(settings={})
-        r = Reader(payload)
-        while r.pos < len(payload):
-            sid, length = r.take("BH")
-            data = Reader(r.data[r.pos : r.pos + int(length)])
-            r.pos += int(length)
-            if sid == SECTION_SETTINGS:
-                contents.settings = unpack_settings(data.rest())
-            elif sid == SECTION_USED_CARTRIDGES:
-                count = int(data.one("H"))
-                for _ in range(count):
-                    cid, strokes = data.take("II")
-                    contents.used_cartridges[int(cid)] = int(strokes)
-                data.done()
+        contents = _decode_layout_2(payload)
     else:
         raise PayloadError(f"unknown layout {layout}")
     block = defaults() | contents.settings
-    if validate_block(block):
-        raise PayloadError("stored settings fail validation")
+    problems = validate_block(block)
+    if problems:
+        raise PayloadError(f"stored settings fail validation: {problems[0]}")
     contents.settings = block
     return contents
 
 
+def _decode_layout_2(payload: bytes) -> StoreContents:
+    sections: dict[int, bytes] = {}
+    r = Reader(payload)
+    while r.pos < len(payload):
+        sid, length = r.take("BH")
+        if sid in sections:
+            raise PayloadError(f"section {sid} twice")
+        sections[int(sid)] = r.raw(int(length))
+    if set(sections) != {SECTION_SETTINGS, SECTION_USED_CARTRIDGES}:
+        raise PayloadError(f"sections {sorted(sections)}, expected {SECTION_SETTINGS} and {SECTION_USED_CARTRIDGES}")
+    used = Reader(sections[SECTION_USED_CARTRIDGES])
+    cartridges: dict[int, int] = {}
+    for _ in range(int(used.one("H"))):
+        cid, strokes = used.take("II")
+        if cid == 0 or cid in cartridges:
+            raise PayloadError(f"used-cartridge list holds id {cid} (0 or twice)")
+        cartridges[int(cid)] = int(strokes)
+    used.done()
+    return StoreContents(unpack_settings(sections[SECTION_SETTINGS]), cartridges)
+
+
 def _migrate_layout_1(payload: bytes) -> StoreContents:
-    """Layout 1 (firmware 0.x): ``count u16`` then ``id u16 | value f64`` for numeric settings only."""
+    """Layout 1 (firmware 0.x): ``count u16`` then ``id u16 | value f64`` for numeric settings only.
+
+    A value that does not convert exactly (60.9 for a whole number, inf, 2 for a flag) makes the
+    image unusable: migration never rounds a stored value into a different one.
+    """
     r = Reader(payload)
     values: dict[str, SettingValue] = {}
     for _ in range(int(r.one("H"))):
-        sid, value = r.take("Hd")
+        sid, number = r.take("Hd")
         setting = BY_ID.get(int(sid))
         if setting is None or setting.kind == "str":
             continue
-        number = float(value)
-        values[setting.key] = (
-            bool(number) if setting.kind == "bool" else (int(number) if setting.kind == "int" else number)
-        )
+        if not math.isfinite(number):
+            raise PayloadError(f"{setting.key}: stored value {number} is not finite")
+        value: SettingValue = float(number)
+        if setting.kind in ("int", "bool"):
+            if not float(number).is_integer():
+                raise PayloadError(f"{setting.key}: stored value {number} is not a whole number")
+            value = int(number)
+            if setting.kind == "bool":
+                if value not in (0, 1):
+                    raise PayloadError(f"{setting.key}: stored flag {number} is neither 0 nor 1")
+                value = bool(value)
+        values[setting.key] = value
     r.done()
     return StoreContents(settings=values)
 
@@ -204,7 +301,7 @@ class BootResult:
 
 
 class SettingsStore:
-    """The two-slot store over a :class:`Flash` (see the module docstring)."""
+    """The two-slot store with its commit record over a :class:`Flash` (see the module docstring)."""
 
     def __init__(self, flash: Flash) -> None:
         self.flash = flash
@@ -212,33 +309,40 @@ class SettingsStore:
         self.slot: int | None = None
 
     def boot(self) -> BootResult:
-        """Load the newest intact image, migrating an old layout; defaults and an alarm if none."""
-        raws = [self.flash.read(k * SLOT_SIZE, SLOT_SIZE) for k in range(SLOTS)]
+        """Load the newest usable image; say with an alarm whenever it is not provably the newest."""
+        raw = self.flash.read(0, STORE_SIZE)
+        copies = [read_record(raw[at : at + RECORD.size]) for at in RECORD_COPIES]
+        recorded = max((c for c in copies if c is not None), default=None)
         images = sorted(
-            (img for k, raw in enumerate(raws) if (img := read_image(raw, k))),
+            (img for k in range(SLOTS) if (img := read_image(raw[slot_offset(k) : slot_offset(k + 1)], k))),
             key=lambda img: img.counter,
             reverse=True,
         )
-        skipped = False
+        self.counter = max([recorded or 0, *(i.counter for i in images)])
         for image in images:
             try:
                 contents = decode_payload(image.layout, image.payload)
-            except (PayloadError, ValueError):
-                skipped = True  # intact but unusable: never fall back silently
-                continue
-            self.counter, self.slot = max(i.counter for i in images), image.slot
+            except PayloadError:
+                continue  # intact but unusable: an older image is used, and the alarm says so
+            self.slot = image.slot
             alarms = [Alarm.STORE_MIGRATED] if image.layout != LAYOUT_VERSION else []
-            if skipped:
+            if recorded is None:
+                alarms.append(Alarm.STORE_DAMAGED)
+            elif image.counter < recorded or image is not images[0]:
                 alarms.append(Alarm.STORE_ROLLED_BACK)
             return BootResult(contents, alarms, image.counter, image.slot)
-        blank = all(raw == bytes([ERASED]) * SLOT_SIZE for raw in raws)
-        self.counter, self.slot = 0, None
+        self.slot = None
+        blank = raw == bytes([ERASED]) * STORE_SIZE
         return BootResult(StoreContents(defaults()), [Alarm.STORE_BLANK if blank else Alarm.STORE_CORRUPT], 0, None)
 
     def commit(self, contents: StoreContents) -> None:
-        """Write ``contents`` as the next image into the other slot."""
+        """Write ``contents`` as the next image into the other slot, then the commit record."""
         target = 0 if self.slot is None else 1 - self.slot
-        image = encode_image(LAYOUT_VERSION, self.counter + 1, encode_payload(contents))
-        self.flash.write(target * SLOT_SIZE, image)
-        self.counter += 1
+        counter = self.counter + 1
+        image = encode_image(LAYOUT_VERSION, counter, encode_payload(contents))
+        self.flash.write(slot_offset(target), image)
+        record = encode_record(counter)
+        for at in RECORD_COPIES:
+            self.flash.write(at, record)
+        self.counter = counter
         self.slot = target

@@ -23,7 +23,7 @@ from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
 from sim.cartridge import Cartridge
-from sim.faults import ActiveFaults, FaultKind, InjectedFault
+from sim.faults import ActiveFaults, InjectedFault, start_fault
 from sim.kernel import run_kernel
 from sim.reference import run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
@@ -154,7 +154,7 @@ class SimulatedPen:
         if not (math.isfinite(seconds) and seconds >= 0.0):
             raise ValueError(f"cannot wait {seconds} s: expected a finite, non-negative time")
         s = self.state
-        self._activate_due_faults()
+        self.activate_due_faults()
         s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, self.faults.winding_heat_w, seconds)
         cell = ThermalParams(
             self.thermal.ambient_c, self.battery.thermal_resistance_k_per_w, self.battery.thermal_time_constant_s
@@ -181,7 +181,7 @@ class SimulatedPen:
         batch boundary; the caller asks again for the rest.
         """
         cmd = self.command
-        self._activate_due_faults()
+        self.activate_due_faults()
         if strokes <= 0 or not cmd.motor_enabled or self.faults.link_lost:
             self._last = None
             return empty_telemetry()
@@ -265,41 +265,11 @@ class SimulatedPen:
             back_stop_mm=self.coil.back_stop_mm if f.back_stop_mm is None else f.back_stop_mm,
         )
 
-    def _activate_due_faults(self) -> None:
+    def activate_due_faults(self) -> None:
         while self.pending_faults and round(self.pending_faults[0].at_s / self.dt) <= self.state.ticks:
             fault = self.pending_faults.pop(0)
             self.started_faults.append((fault, self.time_s))
-            self._activate(fault)
-
-    def _activate(self, fault: InjectedFault) -> None:
-        f, v = self.faults, fault.magnitude
-        kind = fault.kind
-        if kind is FaultKind.STALL:
-            f.front_stop_mm = v
-        elif kind is FaultKind.CURRENT_SENSE:
-            f.current_sense_ok = False
-        elif kind is FaultKind.MOTOR_OVERHEAT:
-            f.winding_heat_w += v
-        elif kind is FaultKind.BATTERY_OVERHEAT:
-            f.battery_heat_w += v
-        elif kind is FaultKind.BATTERY_DRAIN:
-            self.state.charge_used_c = max(self.state.charge_used_c, (1.0 - v) * self.battery.capacity_c)
-        elif kind is FaultKind.DEPTH_OVERSHOOT:
-            f.protrusion_mm += v
-        elif kind is FaultKind.DEPTH_DRIFT:
-            f.protrusion_mm -= v
-        elif kind is FaultKind.RATE_DEVIATION:
-            f.period_factor *= 1.0 + v
-        elif kind is FaultKind.RETRACT_FAILURE:
-            f.back_stop_mm = v
-            self.state.x_m = max(self.state.x_m, v * 1e-3)
-        elif kind is FaultKind.CARTRIDGE_REMOVED:
-            self.cartridge = None
-        elif kind is FaultKind.CARTRIDGE_SWAP:
-            old = self.cartridge or Cartridge(0)
-            self.cartridge = replace(old, cartridge_id=int(v))
-        elif kind is FaultKind.LINK_LOSS:
-            f.link_lost = True
+            start_fault(fault, self)
 
     def discard_after(self, keep: int) -> None:
         """Rewind the last batch so that only its first ``keep`` strokes happened."""
@@ -339,6 +309,3 @@ class SimulatedPen:
             )
             self._trajectories[key] = trajectory
         return trajectory
-
-    def battery_soc_at(self, charge_used_c: float) -> float:
-        return max(0.0, 1.0 - charge_used_c / self.battery.capacity_c)

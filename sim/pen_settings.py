@@ -57,17 +57,19 @@ class PenSettings:
         self.staged = block
 
     def stage_factory_reset(self) -> None:
-        """Stage factory defaults for every user and service setting; factory-set values stay."""
-        self.staged = {s.key: (self.contents.settings[s.key] if s.access == "factory" else s.default) for s in SETTINGS}
+        """Stage factory defaults for every setting the current access level may change; the rest stay.
+
+        Without an unlock only user settings revert: a clinic's tightened service limits (a lower
+        winding trip, an older minimum age) survive a reset a user asked for.
+        """
+        allowed = ACCESS_LEVELS[: ACCESS_LEVELS.index(self.access) + 1]
+        self.staged = {s.key: (s.default if s.access in allowed else self.contents.settings[s.key]) for s in SETTINGS}
 
     def commit(self) -> None:
         if self.staged is None:
             raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
         new = StoreContents(dict(self.staged), dict(self.contents.used_cartridges))
-        try:
-            self.store.commit(new)
-        except OSError as exc:
-            raise PenRefusedError(ErrorCode.STORE, "", f"store write failed: {exc}") from exc
+        self._write(new)
         self.contents = new
         self.staged = None
 
@@ -75,9 +77,21 @@ class PenSettings:
         self.staged = None
 
     def record_used_cartridge(self, cartridge_id: int, strokes: int) -> None:
-        """Add a cartridge to the store's used list (single-use lockout), in one commit of its own."""
+        """Add a cartridge to the store's used list (single-use lockout), in one commit of its own.
+
+        The record is kept in RAM even when the store refuses the write, so the lockout holds until
+        power-off; the caller hears about the failure (PenRefusedError STORE) and must stop stroking.
+        """
         used = dict(self.contents.used_cartridges)
         used[cartridge_id] = max(used.get(cartridge_id, 0), strokes)
         new = StoreContents(dict(self.contents.settings), used)
-        self.store.commit(new)
-        self.contents = new
+        try:
+            self._write(new)
+        finally:
+            self.contents = StoreContents(self.contents.settings, used)
+
+    def _write(self, contents: StoreContents) -> None:
+        try:
+            self.store.commit(contents)
+        except OSError as exc:
+            raise PenRefusedError(ErrorCode.STORE, "", f"the settings store could not be written: {exc}") from exc

@@ -1,9 +1,12 @@
 """Serving the virtual pen on a pty or a TCP port until interrupted.
 
-The loops only move bytes between the transport and :meth:`VirtualPen.feed`;
-they block in ``select`` with a short timeout so that a stop request (Ctrl-C,
-SIGTERM, or a test's event) is noticed promptly, and tell the pen how long the
-line was silent (its watchdog).
+The loops only move bytes between the transport and :meth:`VirtualPen.feed`; they
+block in ``select`` with a short timeout so that a stop request (Ctrl-C, SIGTERM,
+or a test's event) is noticed promptly, and they poll the pen's watchdog after
+every read and every quiet interval. A pen has one host at a time: on TCP a second
+connection is answered ``NAK BUSY`` to each request and closed (a pty is one line,
+like a serial cable). When the host goes away the pen retracts and drops any service
+unlock.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import select
 import socket
 import threading
 import tty
+from dataclasses import dataclass, field
 
+from hal.protocol import ErrorCode, FrameDecoder, Msg, encode_frame, pack_nak
 from sim.virtual_pen import VirtualPen
 
 POLL_S = 0.05
+REFUSE_AFTER_S = 2.0
+"""How long a second connection is kept to hear its request before it is closed."""
+BUSY_TEXT = "another host is connected to this pen: one host at a time"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -35,18 +43,23 @@ def open_pty() -> tuple[int, int, str]:
 
 def serve_fd(pen: VirtualPen, fd: int, stop: threading.Event) -> None:
     """Serve on a file descriptor (the pty master) until ``stop`` is set."""
+    connected = False
     while not stop.is_set():
         ready, _, _ = select.select([fd], [], [], POLL_S)
-        if not ready:
-            alarm = pen.on_idle(POLL_S)
-            if alarm:
-                _write_all(fd, alarm)
-            continue
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            continue  # no host has the slave open (EIO): keep waiting
-        reply = pen.feed(data)
+        reply = b""
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # no host has the slave open (EIO): it went away, or none came yet
+                if connected:
+                    pen.disconnect()
+                    connected = False
+                stop.wait(POLL_S)
+                data = b""
+            if data:
+                connected = True
+                reply = pen.feed(data)
+        reply += pen.poll()
         if reply:
             _write_all(fd, reply)
 
@@ -57,25 +70,75 @@ def listen_tcp(port: int, host: str = "127.0.0.1") -> socket.socket:
     return server
 
 
-def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> None:
-    """Serve one client at a time on a listening socket until ``stop`` is set."""
-    while not stop.is_set():
+@dataclass
+class _Refusal:
+    """A second connection, answered NAK BUSY to each request and then closed."""
+
+    sock: socket.socket
+    waited_s: float = 0.0
+    decoder: FrameDecoder = field(default_factory=FrameDecoder)
+
+    def answer(self) -> bool:
+        """Read what arrived and refuse it; True when this connection is done with."""
         try:
-            client, _ = server.accept()
-        except TimeoutError:
-            continue
-        with client:
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            while not stop.is_set():
-                ready, _, _ = select.select([client], [], [], POLL_S)
-                if not ready:
-                    alarm = pen.on_idle(POLL_S)
-                    if alarm:
-                        client.sendall(alarm)
-                    continue
+            data = self.sock.recv(65536)
+        except OSError:
+            return True
+        frames = [f for f in self.decoder.feed(data) if not isinstance(f, int)]
+        for frame in frames:
+            nak = encode_frame(frame.seq, Msg.NAK, pack_nak(ErrorCode.BUSY, 0, BUSY_TEXT))
+            try:
+                self.sock.sendall(nak)
+            except OSError:
+                return True
+        return not data or bool(frames)
+
+
+def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> None:
+    """Serve one host at a time on a listening socket until ``stop`` is set."""
+    client: socket.socket | None = None
+    refusals: list[_Refusal] = []
+    while not stop.is_set():
+        waiting = [server, *(r.sock for r in refusals)] + ([client] if client else [])
+        ready, _, _ = select.select(waiting, [], [], POLL_S)
+        if server in ready:
+            incoming, _ = server.accept()
+            incoming.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if client is None:
+                client = incoming
+            else:
+                refusals.append(_Refusal(incoming))
+        refusals = _answer_refusals(refusals, ready)
+        reply = b""
+        if client is not None and client in ready:
+            try:
                 data = client.recv(65536)
-                if not data:
-                    break
+            except OSError:
+                data = b""
+            if not data:
+                client.close()
+                client = None
+                pen.disconnect()
+            else:
                 reply = pen.feed(data)
-                if reply:
-                    client.sendall(reply)
+        reply += pen.poll()
+        if reply and client is not None:
+            try:
+                client.sendall(reply)
+            except OSError:
+                client.close()
+                client = None
+                pen.disconnect()
+    for sock in [*(r.sock for r in refusals), *([client] if client else [])]:
+        sock.close()
+
+
+def _answer_refusals(refusals: list[_Refusal], ready: list[socket.socket]) -> list[_Refusal]:
+    kept = []
+    for refusal in refusals:
+        refusal.waited_s += POLL_S if refusal.sock not in ready else 0.0
+        if (refusal.sock in ready and refusal.answer()) or refusal.waited_s >= REFUSE_AFTER_S:
+            refusal.sock.close()
+        else:
+            kept.append(refusal)
+    return kept

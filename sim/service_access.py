@@ -60,12 +60,16 @@ class ServiceAccess:
 
     def level(self, now_s: float) -> Access:
         """The access level in force at pen time ``now_s`` (an unlock expires)."""
-        if self._level != "user" and now_s > self._expires_s:
+        if self._level != "user" and not now_s <= self._expires_s:
             self._level = "user"
         return self._level
 
-    def power_off(self) -> None:
+    def drop(self) -> None:
+        """Back to user level and no pending challenge (a new host, a disconnect); a lockout stays."""
         self._level = "user"
         self._nonce = None
+
+    def power_off(self) -> None:
+        self.drop()
         self._failures = 0
         self.locked_out = False

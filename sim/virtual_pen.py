@@ -10,15 +10,20 @@ byte is acted on the moment the decoder meets it, mid-frame or not.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.errors import PenError, PenRefusedError
 from hal.protocol import (
     ALARM_TEXT,
+    ERROR_TEXT,
     ESTOP,
+    PEN_LINK_COUNTERS,
     PROTOCOL_VERSION,
+    UNLOCK_ANSWER_BYTES,
     Alarm,
     Capability,
     ErrorCode,
@@ -38,18 +43,43 @@ from hal.settings import BY_KEY, SCHEMA_VERSION
 from sim.backend import SimBackend
 
 CAPABILITIES = Capability.SPECULATIVE | Capability.SIMULATED_WORLD
+NOT_ALIVE = (ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_PAYLOAD, ErrorCode.VERSION)
+"""Refusals that show the sender does not speak the protocol: such frames do not feed the watchdog."""
+
+
+@dataclass
+class PenLinkStats:
+    """What the pen counted on its side of the link (LINK_STATS reads them)."""
+
+    frames: int = 0
+    """CRC-valid frames received."""
+    bad_frames: int = 0
+    """Frames dropped: bad CRC, length, version or escape."""
+    garbage_bytes: int = 0
+    """Bytes outside any frame."""
+    estops: int = 0
+    duplicates: int = 0
+    """Retransmitted requests answered from the cache."""
+    naks: int = 0
+    events: int = 0
+    """Unsolicited events sent."""
+    internal_errors: int = 0
+    """Requests whose handling failed inside the pen (each retracted the needles and sent a fault event)."""
 
 
 class VirtualPen:
     """Protocol adapter over a :class:`~sim.backend.SimBackend` (see the module docstring)."""
 
-    def __init__(self, backend: SimBackend) -> None:
+    def __init__(self, backend: SimBackend, clock: Callable[[], float] | None = None) -> None:
+        """``clock`` is the pen's power-on clock in seconds (the watchdog runs on it); default: the pen's uptime."""
         self.backend = backend
+        self.clock = clock or backend.uptime
         self.decoder = FrameDecoder()
         self.estop_latched = False
         self._last: tuple[int, int, bytes, bytes] | None = None
         self._event_seq = 0
-        self._silent_s = 0.0
+        self._last_request_s = self.clock()
+        self._counts = PenLinkStats()
         self.handlers: dict[int, Callable[[Reader], tuple[int, bytes]]] = {
             Msg.HELLO: self._hello,
             Msg.STATUS: self._status,
@@ -71,29 +101,44 @@ class VirtualPen:
             Msg.INJECT_FAULT: self._inject_fault,
             Msg.SERVICE_CHALLENGE: self._service_challenge,
             Msg.SERVICE_UNLOCK: self._service_unlock,
+            Msg.LINK_STATS: self._link_stats,
         }
 
-    def on_idle(self, seconds: float) -> bytes:
-        """The transport saw no bytes for ``seconds``: the pen's watchdog.
+    @property
+    def stats(self) -> PenLinkStats:
+        """The pen's link counters, the decoder's included."""
+        d = self.decoder.stats
+        c = self._counts
+        c.frames, c.bad_frames, c.garbage_bytes, c.estops = d.frames, d.bad_frames, d.garbage_bytes, d.estops
+        return c
+
+    def poll(self) -> bytes:
+        """The pen's watchdog; call it often (the server does, after every read and every idle wait).
 
         A host that falls silent while the motor is enabled can no longer supervise the strokes, so
-        after ``watchdog.timeout_ms`` of silence the pen retracts and disables the motor itself and
-        sends a fault EVENT. Returns the bytes to send (empty when nothing happened).
+        after ``watchdog.timeout_ms`` without a valid request the pen retracts and disables the
+        motor itself and sends a fault EVENT. Only valid requests feed the watchdog: noise, bad
+        frames and bare flag bytes do not. Returns the bytes to send (empty when nothing happened).
         """
-        self._silent_s += seconds
+        silent_s = self.clock() - self._last_request_s
         timeout = float(self.backend.read_settings()["watchdog.timeout_ms"]) / 1000.0
-        if self._silent_s < timeout or not self.backend.pen.command.motor_enabled:
+        if not silent_s >= timeout or not self.backend.pen.command.motor_enabled:
             return b""
-        self.backend.retract()
+        self.backend.retract_only()
         return self.event(
             EventKind.FAULT,
             0,
-            f"watchdog: no host request for {self._silent_s * 1000:.0f} ms; needles retracted, motor disabled",
+            f"watchdog: no valid host request for {silent_s * 1000:.0f} ms; needles retracted, motor disabled",
         )
+
+    def disconnect(self) -> None:
+        """The host went away: retract, drop any service unlock and anything staged."""
+        self.backend.retract_only()
+        self.backend.drop_unlock()
+        self.backend.abort_settings()
 
     def feed(self, data: bytes) -> bytes:
         """Process received bytes; return the bytes to send."""
-        self._silent_s = 0.0
         out = bytearray()
         for item in self.decoder.feed(data):
             if isinstance(item, int):
@@ -112,7 +157,26 @@ class VirtualPen:
             and last[2] == frame.payload
             and (frame.type != Msg.HELLO)
         ):
+            self._counts.duplicates += 1
+            self._last_request_s = self.clock()
             return last[3]
+        kind, payload = self._handle(frame)
+        if kind != Msg.NAK or payload[0] not in NOT_ALIVE:
+            self._last_request_s = self.clock()
+        reply = encode_frame(frame.seq, kind, payload)
+        self._last = (frame.seq, frame.type, frame.payload, reply)
+        if kind == Msg.NAK:
+            self._counts.naks += 1
+            if payload[0] == ErrorCode.INTERNAL:
+                reply += self.event(EventKind.FAULT, ErrorCode.INTERNAL, ERROR_TEXT[ErrorCode.INTERNAL])
+        if kind == Msg.HELLO_REPLY:
+            # A new host hears about every alarm the pen holds (it can also read them with ALARMS_READ).
+            for alarm in self.backend.read_alarms():
+                reply += self.event(EventKind.ALARM, alarm, ALARM_TEXT[Alarm(alarm)])
+        return reply
+
+    def _handle(self, frame: Frame) -> tuple[int, bytes]:
+        """Run the frame's handler; any failure becomes a NAK, and an unforeseen one also retracts."""
         kind: int
         try:
             handler = self.handlers.get(frame.type)
@@ -129,15 +193,11 @@ class VirtualPen:
             kind, payload = Msg.NAK, pack_nak(code, 0, str(exc))
         except PenError as exc:
             kind, payload = Msg.NAK, pack_nak(ErrorCode.UNSUPPORTED, 0, str(exc))
-        except (ValueError, RuntimeError) as exc:
-            kind, payload = Msg.NAK, pack_nak(ErrorCode.BAD_PAYLOAD, 0, str(exc))
-        reply = encode_frame(frame.seq, kind, payload)
-        self._last = (frame.seq, frame.type, frame.payload, reply)
-        if kind == Msg.HELLO_REPLY:
-            # A new host hears about every alarm the pen holds (it can also read them with ALARMS_READ).
-            for alarm in self.backend.read_alarms():
-                reply += self.event(EventKind.ALARM, alarm, ALARM_TEXT[Alarm(alarm)])
-        return reply
+        except Exception as exc:  # the pen never dies on a request: it stops the needles and says so
+            self._counts.internal_errors += 1
+            self.backend.retract_only()
+            kind, payload = Msg.NAK, pack_nak(ErrorCode.INTERNAL, 0, f"internal error ({type(exc).__name__}): {exc}")
+        return kind, payload
 
     def _estop(self) -> bytes:
         self.backend.retract()
@@ -147,6 +207,7 @@ class VirtualPen:
     def event(self, kind: EventKind, code: int, message: str) -> bytes:
         """An unsolicited EVENT frame (pen time, kind, code, text)."""
         self._event_seq = (self._event_seq + 1) & 0xFF
+        self._counts.events += 1
         payload = struct.pack("<BdH", kind, self.backend.pen.time_s, code) + pack_str(message)
         return encode_frame(self._event_seq, Msg.EVENT, payload)
 
@@ -157,6 +218,7 @@ class VirtualPen:
         if version != PROTOCOL_VERSION:
             return Msg.NAK, pack_nak(ErrorCode.VERSION, 0, f"pen speaks protocol {PROTOCOL_VERSION}, host {version}")
         self.backend.abort_settings()  # a new host starts with nothing staged by an earlier one
+        self.backend.drop_unlock()  # ... and with no service unlock another host obtained
         ident = self.backend.identify()
         body = struct.pack(
             "<BHIddd",
@@ -184,6 +246,7 @@ class VirtualPen:
             s.tip_mm,
             self.estop_latched,
         )
+        body += struct.pack("<d", s.pen_depth_limit_mm or 0.0)
         body += (
             struct.pack(
                 "<IBddIB", c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm, c.strokes_used, c.locked
@@ -196,20 +259,12 @@ class VirtualPen:
     def _command(self, r: Reader) -> tuple[int, bytes]:
         depth, hz, enabled = r.take("ddB")
         r.done()
+        if enabled > 1:
+            raise PayloadError(f"motor_enabled {enabled}: expected 0 or 1")
         command = StrokeCommand(float(depth), float(hz), bool(enabled))
         if command.motor_enabled and self.estop_latched:
             return Msg.NAK, pack_nak(ErrorCode.ESTOP_LATCHED)
-        values = self.backend.read_settings()
-        if command.motor_enabled and not (
-            0.0 <= command.depth_mm <= float(values["depth.max_mm"])
-            and float(values["frequency.min_hz"]) <= command.frequency_hz <= float(values["frequency.max_hz"])
-        ):
-            return Msg.NAK, pack_nak(
-                ErrorCode.COMMAND_RANGE,
-                0,
-                f"{command.depth_mm} mm at {command.frequency_hz} Hz is outside the pen's settings",
-            )
-        self.backend.apply(command)
+        self.backend.apply(command)  # the pen checks depth and rate against its own limits
         return Msg.ACK, b""
 
     def _read_strokes(self, r: Reader) -> tuple[int, bytes]:
@@ -272,7 +327,7 @@ class VirtualPen:
         at_s, value = r.take("dd")
         kind = r.text()
         r.done()
-        self.backend.inject_fault(float(at_s), kind, None if value != value else float(value))
+        self.backend.inject_fault(float(at_s), kind, None if math.isnan(value) else float(value))
         return Msg.ACK, b""
 
     def _service_challenge(self, r: Reader) -> tuple[int, bytes]:
@@ -281,9 +336,16 @@ class VirtualPen:
 
     def _service_unlock(self, r: Reader) -> tuple[int, bytes]:
         level = r.text()
-        answer = r.rest()
+        answer = r.raw(UNLOCK_ANSWER_BYTES)
+        r.done()
         self.backend.service_unlock(level, answer)
         return Msg.ACK, b""
+
+    def _link_stats(self, r: Reader) -> tuple[int, bytes]:
+        r.done()
+        stats = self.stats
+        counts = [getattr(stats, name) & 0xFFFFFFFF for name in PEN_LINK_COUNTERS]
+        return Msg.LINK_STATS_REPLY, struct.pack(f"<{len(counts)}I", *counts)
 
     def _alarms_clear(self, r: Reader) -> tuple[int, bytes]:
         code = int(r.one("H"))

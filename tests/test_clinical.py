@@ -87,7 +87,7 @@ def test_a_zone_without_depth_gets_the_preset_shifted_by_skin() -> None:
 def test_periorbital_at_one_millimetre_is_refused() -> None:
     [found] = problems(text(area="periorbital", depth="depth_mm = 1.0"))
     assert found.startswith("zone[0].depth_mm: expected a number above 0 to 0.3 mm")
-    assert "periorbital area 0.3 mm; above it only with override_reason" in found
+    assert "periorbital area 0.3 mm; above the area's maximum only with override_reason" in found
 
 
 def test_a_documented_override_runs_and_is_reported() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,12 @@ import pytest
 from hal.protocol import Alarm
 from hal.settings import defaults
 from sim.nvm import (
+    HEAD,
     LAYOUT_VERSION,
-    SLOT_SIZE,
+    RECORD,
+    RECORD_COPIES,
+    SLOTS,
+    STORE_SIZE,
     FileFlash,
     MemoryFlash,
     PowerCut,
@@ -20,6 +25,8 @@ from sim.nvm import (
     encode_image,
     encode_layout_1,
     encode_payload,
+    encode_record,
+    slot_offset,
 )
 
 
@@ -72,17 +79,18 @@ def test_a_power_cut_at_every_byte_of_a_commit_leaves_the_old_or_the_new_image(h
         assert result.alarms == []
 
 
-def test_a_flipped_byte_in_the_newest_image_falls_back_to_the_previous() -> None:
+def test_a_flipped_byte_in_the_newest_image_falls_back_to_the_previous_with_an_alarm() -> None:
     flash, versions = committed({"depth.max_mm": 2.0}, {"depth.max_mm": 1.5})
-    flash.data[1 * SLOT_SIZE + 20] ^= 0x01  # the second commit went to slot 1
+    flash.data[slot_offset(1) + 20] ^= 0x01  # the second commit went to slot 1
     result = boot(flash)
     assert result.contents.settings == versions[0]
+    assert result.alarms == [Alarm.STORE_ROLLED_BACK]
 
 
 def test_both_slots_corrupt_boots_defaults_with_a_corrupt_alarm() -> None:
     flash, _ = committed({"depth.max_mm": 2.0}, {"depth.max_mm": 1.5})
-    flash.data[10] ^= 0xFF
-    flash.data[SLOT_SIZE + 10] ^= 0xFF
+    flash.data[slot_offset(0) + 10] ^= 0xFF
+    flash.data[slot_offset(1) + 10] ^= 0xFF
     result = boot(flash)
     assert result.contents.settings == defaults()
     assert result.alarms == [Alarm.STORE_CORRUPT]
@@ -91,7 +99,8 @@ def test_both_slots_corrupt_boots_defaults_with_a_corrupt_alarm() -> None:
 def test_an_old_layout_image_is_migrated_and_says_so() -> None:
     old = defaults() | {"depth.max_mm": 1.75, "session.max_minutes": 45}
     flash = MemoryFlash()
-    flash.write(0, encode_image(1, 7, encode_layout_1(old)))
+    flash.write(slot_offset(0), encode_image(1, 7, encode_layout_1(old)))
+    flash.write(RECORD_COPIES[0], encode_record(7))
     store = SettingsStore(flash)
     result = store.boot()
     assert result.alarms == [Alarm.STORE_MIGRATED]
@@ -112,6 +121,98 @@ def test_the_file_store_survives_a_restart(tmp_path: Path) -> None:
     result = SettingsStore(FileFlash(path)).boot()
     assert result.contents.settings["depth.max_mm"] == 2.0
     assert result.contents.used_cartridges == {1234: 900}
-    path.write_bytes(b"short")
+    path.write_bytes(b"not a store, a text file")
     with pytest.raises(ValueError, match="not a pen store"):
         FileFlash(path)
+
+
+# --- the census: every kind of damage to a two-commit store ends in a stated outcome, never silently ---
+
+OLDER = defaults() | {"depth.max_mm": 2.0, "session.max_minutes": 45}
+NEWEST = defaults() | {"depth.max_mm": 1.0, "session.max_minutes": 30}
+
+
+def two_commit_store() -> bytes:
+    flash = MemoryFlash()
+    store = SettingsStore(flash)
+    store.commit(StoreContents(dict(OLDER)))  # type: ignore[arg-type]
+    store.commit(StoreContents(dict(NEWEST), {77: 120}))  # type: ignore[arg-type]
+    return bytes(flash.data)
+
+
+def outcome(data: bytes) -> str:
+    """Classify one boot: the only acceptable outcomes are named; anything else is 'silent' or 'wrong'."""
+    result = SettingsStore(MemoryFlash(bytearray(data))).boot()
+    settings, alarms = result.contents.settings, set(result.alarms)
+    if settings == NEWEST and not alarms:
+        return "newest"
+    if settings == NEWEST and alarms == {Alarm.STORE_DAMAGED}:
+        return "newest, damage alarmed"
+    if settings == OLDER and alarms == {Alarm.STORE_ROLLED_BACK}:
+        return "older, rolled-back alarm"
+    if settings == defaults() and alarms in ({Alarm.STORE_CORRUPT}, {Alarm.STORE_BLANK}):
+        return "defaults, alarmed"
+    return "silent" if not alarms else f"wrong: {sorted(alarms)}"
+
+
+def census(variants: list[bytes]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for data in variants:
+        kind = outcome(data)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def flipped(data: bytes, at: int, mask: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= mask
+    return bytes(out)
+
+
+def test_census_every_byte_flipped_never_boots_silently() -> None:
+    data = two_commit_store()
+    counts = census([flipped(data, at, 0xFF) for at in range(STORE_SIZE)])
+    assert set(counts) <= {"newest", "newest, damage alarmed", "older, rolled-back alarm"}, counts
+    assert counts["older, rolled-back alarm"] > 0 and counts["newest"] > 0
+
+
+def test_census_every_bit_of_every_header_flipped_never_boots_silently() -> None:
+    data = two_commit_store()
+    heads = [slot_offset(k) + i for k in range(SLOTS) for i in range(HEAD.size)]
+    heads += [at + i for at in RECORD_COPIES for i in range(RECORD.size)]
+    counts = census([flipped(data, at, 1 << bit) for at in heads for bit in range(8)])
+    assert set(counts) <= {"newest", "newest, damage alarmed", "older, rolled-back alarm"}, counts
+
+
+def test_census_truncation_at_every_length_never_boots_silently() -> None:
+    data = two_commit_store()
+    counts = census([data[:length] for length in range(STORE_SIZE + 1)])
+    assert "silent" not in counts and not any(k.startswith("wrong") for k in counts), counts
+
+
+def test_values_that_do_not_survive_migration_make_the_image_unusable() -> None:
+    for bad in (math.inf, math.nan, 60.9):
+        flash = MemoryFlash()
+        flash.write(slot_offset(0), encode_image(1, 1, encode_layout_1(defaults())))
+        flash.write(slot_offset(1), encode_image(1, 2, encode_layout_1(defaults() | {"session.max_minutes": bad})))
+        flash.write(RECORD_COPIES[0], encode_record(2))
+        result = SettingsStore(flash).boot()
+        assert result.contents.settings["session.max_minutes"] == 60
+        assert Alarm.STORE_ROLLED_BACK in result.alarms, bad
+
+
+def test_a_store_that_cannot_be_written_refuses_the_commit_and_keeps_the_old_settings(tmp_path: Path) -> None:
+    from hal.errors import PenRefusedError
+    from sim.pen_settings import PenSettings
+
+    path = tmp_path / "pen.nvm"
+    settings = PenSettings(FileFlash(path))
+    path.unlink()
+    path.mkdir()  # the store file became a directory: every write fails
+    settings.stage({"alarm.volume": 2})
+    with pytest.raises(PenRefusedError, match="could not be written"):
+        settings.commit()
+    assert settings.values["alarm.volume"] == defaults()["alarm.volume"]
+    with pytest.raises(PenRefusedError, match="could not be written"):
+        settings.record_used_cartridge(5, 10)
+    assert 5 in settings.contents.used_cartridges, "the lockout holds until power-off even so"

@@ -199,18 +199,63 @@ def test_a_blank_store_announces_its_alarm_after_the_handshake() -> None:
     assert len(backend.link.events) == 1 and backend.link.events[0][0] == EventKind.ALARM
 
 
-def test_the_pen_retracts_by_itself_when_the_host_falls_silent() -> None:
-    from hal.backend import CartridgeInfo, StrokeCommand
-    from hal.protocol import Frame, FrameDecoder
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
 
-    pen = VirtualPen(SimBackend())
+    def __call__(self) -> float:
+        return self.t
+
+
+def stroking_pen() -> tuple[VirtualPen, FakeClock]:
+    from hal.backend import CartridgeInfo, StrokeCommand
+
+    clock = FakeClock()
+    pen = VirtualPen(SimBackend(), clock=clock)
     pen.backend.reset_world(1, CartridgeInfo(5, 12, 2.5), 0.9)
     pen.backend.apply(StrokeCommand(1.0, 100.0))
-    assert pen.on_idle(0.3) == b"", "within watchdog.timeout_ms (500 ms)"
-    pen.feed(encode_frame(1, Msg.STATUS))  # any request resets the watchdog
-    assert pen.on_idle(0.3) == b""
-    event = pen.on_idle(0.3)
-    [frame] = [f for f in FrameDecoder().feed(event) if isinstance(f, Frame)]
-    assert frame.type == Msg.EVENT and frame.payload[0] == EventKind.FAULT
+    return pen, clock
+
+
+def fault_events(data: bytes) -> list[bytes]:
+    from hal.protocol import Frame, FrameDecoder
+
+    return [
+        f.payload
+        for f in FrameDecoder().feed(data)
+        if isinstance(f, Frame) and f.type == Msg.EVENT and f.payload[0] == EventKind.FAULT
+    ]
+
+
+def test_the_pen_retracts_by_itself_when_the_host_falls_silent() -> None:
+    pen, clock = stroking_pen()
+    clock.t = 0.3
+    assert pen.poll() == b"", "within watchdog.timeout_ms (500 ms)"
+    pen.feed(encode_frame(1, Msg.STATUS))  # a valid request feeds the watchdog
+    clock.t = 0.6
+    assert pen.poll() == b""
+    clock.t = 0.9
+    assert len(fault_events(pen.poll())) == 1
     assert not pen.backend.pen.command.motor_enabled
-    assert pen.on_idle(1.0) == b"", "once retracted, nothing more to do"
+    clock.t = 2.0
+    assert pen.poll() == b"", "once retracted, nothing more to do"
+
+
+NOISE = {
+    "bad-CRC frames": lambda k: encode_frame(k, Msg.STATUS)[:-3] + b"\x00\x00\x7e",
+    "bare flag bytes": lambda k: b"\x7e\x7e",
+    "garbage outside frames": lambda k: bytes([0x41 + k % 20]) * 3,
+    "unknown message types": lambda k: encode_frame(k, 0x7F),
+    "malformed payloads": lambda k: encode_frame(k, Msg.STATUS, b"\x01"),
+}
+
+
+@pytest.mark.parametrize("kind", NOISE)
+def test_only_valid_requests_feed_the_watchdog(kind: str) -> None:
+    pen, clock = stroking_pen()
+    sent = b""
+    for k in range(150):  # 1.5 s of noise, every 10 ms, with the motor enabled
+        clock.t = 0.01 * (k + 1)
+        sent += pen.feed(NOISE[kind](k + 1)) + pen.poll()
+    assert len(fault_events(sent)) == 1, f"{kind} kept the watchdog quiet"
+    assert not pen.backend.pen.command.motor_enabled

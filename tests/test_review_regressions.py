@@ -17,7 +17,7 @@ from hal.protocol import Alarm, Msg, PayloadError, Reader, encode_frame, pack_se
 from hal.settings import defaults
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge
-from sim.nvm import SLOT_SIZE, MemoryFlash, SettingsStore, StoreContents
+from sim.nvm import SLOT_SIZE, MemoryFlash, SettingsStore, StoreContents, slot_offset
 from sim.virtual_pen import VirtualPen
 from tests.test_clinical import text as clinical_plan
 from tests.test_supervisor import LIMIT, healthy
@@ -139,12 +139,12 @@ def test_an_unusable_newest_image_is_not_a_silent_rollback() -> None:
     import struct
     import zlib
 
-    raw = bytearray(flash.data[SLOT_SIZE : 2 * SLOT_SIZE])
+    raw = bytearray(flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE])
     raw[4:6] = struct.pack("<H", 9)
     length = struct.unpack_from("<I", raw, 10)[0]
     end = 14 + length
     raw[end : end + 4] = struct.pack("<I", zlib.crc32(bytes(raw[:end])))
-    flash.data[SLOT_SIZE : 2 * SLOT_SIZE] = raw
+    flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE] = raw
     result = SettingsStore(flash).boot()
     assert result.contents.settings["depth.max_mm"] == 1.0
     assert Alarm.STORE_ROLLED_BACK in result.alarms

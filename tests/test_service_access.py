@@ -107,7 +107,9 @@ def test_service_unlock_on_the_command_line_never_shows_the_key(tmp_path: Path) 
         assert refused.returncode == 1 and "needs a service unlock" in refused.stderr
         unlocked = penctl("service", "unlock", "--key-file", str(key_file), "--port", url)
         assert unlocked.returncode == 0, unlocked.stderr
-        done = penctl("settings", "set", "thermal.motor_limit_c=58", "--port", url)
+        later = penctl("settings", "set", "thermal.motor_limit_c=58", "--port", url)
+        assert later.returncode == 1, "the unlock ended with the connection that made it"
+        done = penctl("settings", "set", "thermal.motor_limit_c=58", "--port", url, "--key-file", str(key_file))
         assert done.returncode == 0, done.stderr
         wrong = tmp_path / "wrong.key"
         wrong.write_text("00" * 32)

@@ -18,10 +18,13 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hal.backend import CARTRIDGE_RANGES  # noqa: E402
+from hal.faults import FAULTS, LATEST_FAULT_S  # noqa: E402
 from hal.protocol import (  # noqa: E402
     ALARM_TEXT,
     ERROR_TEXT,
     ESTOP,
+    PEN_LINK_COUNTERS,
     Alarm,
     ErrorCode,
     Frame,
@@ -38,19 +41,28 @@ from hal.telemetry import TELEMETRY_DTYPE  # noqa: E402
 PAYLOADS = {
     "HELLO": "`host_version u8` (1)",
     "STATUS": "empty",
-    "COMMAND": "`depth_mm f64`, `frequency_hz f64`, `motor_enabled u8` (takes effect at the next stroke boundary)",
+    "COMMAND": "`depth_mm f64`, `frequency_hz f64`, `motor_enabled u8` (0 or 1); takes effect at the next stroke "
+    "boundary. Both numbers must be finite; with `motor_enabled` 1 the pen itself requires a usable cartridge "
+    "(else `NO_CARTRIDGE`), 0 < `depth_mm` <= its own limit (STATUS `pen_depth_limit_mm`) and `frequency_hz` "
+    "within `frequency.min_hz`..`frequency.max_hz` (else `COMMAND_RANGE`)",
     "READ_STROKES": "`max_strokes u32`: run (simulator) or collect (real pen) up to this many strokes; the pen "
     "caps a frame at `telemetry.batch_max` and never lets one span a fault's onset",
-    "DISCARD_AFTER": "`keep u32`: forget all but the first `keep` strokes of the last TELEMETRY frame "
-    "(SPECULATIVE pens only)",
+    "DISCARD_AFTER": "`keep u32`: forget all but the first `keep` strokes of the last TELEMETRY frame, 0 <= keep "
+    "<= its count (SPECULATIVE pens only; `BAD_PAYLOAD` with no frame to rewind)",
     "RETRACT": "empty: retract and disable the motor at once",
     "SET_SKIN": "`skin str` (`sensitive`, `normal`, `thick`; SIMULATED_WORLD pens only)",
-    "WAIT": "`seconds f64`: let pen time pass with the motor still (SIMULATED_WORLD only)",
-    "RESET_WORLD": "`seed u64`, `cartridge_id u32` (0: none), `needles u8`, `max_depth_mm f64`, "
-    "`field_diameter_mm f64`, `battery_soc f64` (SIMULATED_WORLD only; the settings store is kept)",
+    "WAIT": "`seconds f64`, 0 to 86,400: let pen time pass with the motor still; the pen retracts first "
+    "(SIMULATED_WORLD only)",
+    "RESET_WORLD": "`seed u64`, `cartridge_id u32` (0: none, and the rest of the cartridge is ignored), "
+    + ", ".join(
+        f"`{k}` {'u8' if k == 'needles' else 'f64'} ({lo:g} to {hi:g})"
+        for k, (lo, hi) in list(CARTRIDGE_RANGES.items())[1:]
+    )
+    + ", `battery_soc f64` (0 to 1). SIMULATED_WORLD only; a new power-on of the hardware: the settings store "
+    "is kept, a service unlock is dropped",
     "ESTOP_RELEASE": "empty: release a latched emergency stop",
-    "INJECT_FAULT": "`at_s f64`, `value f64` (NaN: the kind's default), `kind str` (docs/hazards.md; "
-    "SIMULATED_WORLD only)",
+    "INJECT_FAULT": f"`at_s f64` (0 to {LATEST_FAULT_S:g} s of pen time), `value f64` (NaN: the kind's "
+    "default; otherwise in the kind's range, table below), `kind str` (SIMULATED_WORLD only)",
     "SETTINGS_READ": "empty",
     "SETTINGS_WRITE": "a settings block (below): validated key by key and as a whole, then staged; any problem "
     "stages nothing",
@@ -58,21 +70,31 @@ PAYLOADS = {
     "SETTINGS_ABORT": "empty: drop the staged block",
     "SETTINGS_FACTORY": "empty: stage factory defaults for user and service settings (commit to apply)",
     "ALARMS_READ": "empty",
-    "ALARMS_CLEAR": "`alarm u16`",
+    "ALARMS_CLEAR": "`alarm u16`: a code of the alarm table (else `BAD_PAYLOAD`)",
     "SERVICE_CHALLENGE": "empty: ask for a fresh nonce",
-    "SERVICE_UNLOCK": "`level str` (`service` or `factory`), then the 32-byte answer "
-    "HMAC-SHA256(key, `penctl-unlock-v1|` nonce level_code serial_number)",
+    "SERVICE_UNLOCK": "`level str` (`service` or `factory`), then exactly 32 bytes: the answer "
+    "HMAC-SHA256(key, message) with message = the 17 ASCII bytes `penctl-unlock-v1|`, the 16 nonce bytes, one "
+    "level byte (1 service, 2 factory) and the serial number's ASCII bytes (HELLO_REPLY `serial_number`, no "
+    "length prefix). The unlock lasts until `service.unlock_timeout_s` of the pen's power-on clock passes, the "
+    "connection ends, a new HELLO arrives or the pen powers off",
     "ACK": "empty",
     "NAK": "`error u8`, `setting_id u16` (0: none), `message str`",
-    "HELLO_REPLY": "`protocol_version u8`, `settings_schema u16`, `capabilities u32`, `max_depth_mm f64`, "
-    "`min_hz f64`, `max_hz f64`, `model str`, `firmware str`, `serial_number str`",
+    "HELLO_REPLY": "`protocol_version u8`, `settings_schema u16`, `capabilities u32`, `max_depth_mm f64` (the "
+    "hardware's maximum, not the limit in force: see STATUS `pen_depth_limit_mm`), `min_hz f64`, `max_hz f64` (the "
+    "hardware's range; the settings may narrow it), `model str`, `firmware str`, `serial_number str`",
     "STATUS_REPLY": "`time_s f64`, `battery_v f64`, `battery_soc f64`, `motor_temp_c f64`, `battery_temp_c f64`, "
-    "`tip_mm f64`, `estop_latched u8`, `cartridge_id u32` (0: none), `needles u8`, `max_depth_mm f64`, "
-    "`field_diameter_mm f64`, `strokes_used u32`, `locked u8`",
+    "`tip_mm f64` (negative: retracted), `estop_latched u8`, `pen_depth_limit_mm f64` (the deepest stroke the pen "
+    "accepts now: the smallest of HELLO_REPLY `max_depth_mm`, `depth.max_mm` and the cartridge's rating; 0 without "
+    "a usable cartridge), `cartridge_id u32` (0: none), `needles u8`, `max_depth_mm f64` (the cartridge's rating), "
+    "`field_diameter_mm f64`, `strokes_used u32`, `locked u8` (1: the pen's store lists this cartridge as used "
+    "before this attachment, so it will not stroke it: single-use lockout)",
     "TELEMETRY": f"`count u16`, then `count` stroke records of {TELEMETRY_DTYPE.itemsize} bytes (below)",
     "SETTINGS_VALUES": "a settings block (below): every setting",
     "ALARMS": "`count u16`, then `count` x `alarm u16`",
     "CHALLENGE": "the 16-byte nonce (single use)",
+    "LINK_STATS": "empty: read the pen's link counters",
+    "LINK_STATS_REPLY": ", ".join(f"`{name} u32`" for name in PEN_LINK_COUNTERS)
+    + " (since power-on; see Link statistics)",
     "EVENT": "`kind u8` (1 e-stop, 2 fault, 3 alarm), `time_s f64`, `code u16`, `message str`",
 }
 
@@ -150,9 +172,19 @@ def examples() -> str:
     answer = unlock_response(key, challenge.payload, "service", "MN1-000000")
     exchange(20, Msg.SERVICE_UNLOCK, pack_str("service") + answer, " (example key 00 01 .. 1f)")
     exchange(21, Msg.ESTOP_RELEASE)
+    exchange(22, Msg.LINK_STATS)
     event = next(f for f in FrameDecoder().feed(pen.feed(bytes([ESTOP]))) if isinstance(f, Frame))
     blocks.append(("EVENT after a realtime e-stop byte", encode_frame(event.seq, event.type, event.payload)))
     return "\n".join(f"### {label}\n```\n{hexes(frame)}\n```" for label, frame in blocks)
+
+
+def fault_table() -> str:
+    rows = [
+        f"| `{f.kind}` | {f.meaning} | {f.unit or '-'} | {f.low:g} to {f.high:g}{' (whole)' if f.whole else ''} "
+        f"| {f.default:g} |"
+        for f in FAULTS.values()
+    ]
+    return "| kind | value | unit | range | default |\n|---|---|---|---|---|\n" + "\n".join(rows)
 
 
 def settings_table() -> str:
@@ -198,6 +230,7 @@ SECTIONS = {
         "alarms": alarm_table,
         "telemetry": telemetry_table,
         "examples": examples,
+        "faults": fault_table,
     },
     "docs/settings.md": {"settings": settings_table},
     "docs/hazards.md": {"hazards": hazard_table},
