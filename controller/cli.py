@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from controller import __version__
+from controller.settings_service import UnverifiedError
+from controller.table_reader import shown
 from hal.errors import InputError, PenError
 
-EXIT_OK, EXIT_FAULT, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
+EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 
 
 def _seed(text: str) -> int:
@@ -31,10 +36,26 @@ def _seed(text: str) -> int:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with messages that say what was expected, and "did you mean" for a mistyped choice."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = [c.strip(" '") for c in match.group(2).split(",")]
+            close = difflib.get_close_matches(match.group(1), choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"{message.split(':')[0]}: expected one of {', '.join(choices)}, got {match.group(1)!r}{hint}"
+        elif "expected" not in message:
+            message += f" (expected: see `{self.prog} --help`)"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="penctl", description="Microneedling pen controller and simulator.")
+    parser = Parser(prog="penctl", description="Microneedling pen controller and simulator.")
     parser.add_argument("--version", action="version", version=f"penctl {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     treat = commands.add_parser(
         "treat",
@@ -76,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.set_defaults(handler=cmd_faults)
 
     service = commands.add_parser("service", help="service access to the pen")
-    service_actions = service.add_subparsers(dest="action", required=True, metavar="ACTION")
+    service_actions = service.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
     unlock = service_actions.add_parser(
         "unlock",
         help="unlock service (or factory) settings by challenge-response",
@@ -111,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings = commands.add_parser(
         "settings", help="read and flash pen settings", description="Read and flash pen settings (docs/settings.md)."
     )
-    actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
 
     def action(name: str, help_text: str, port_required: bool = True) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text, description=help_text)
@@ -212,7 +233,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hal.service_auth import read_key_file
 
         key = read_key_file(args.service_key_file)
-    pen = VirtualPen(SimBackend(flash=flash, service_key=key))
+    from sim.clock import PowerOnClock
+
+    clock = PowerOnClock()
+    pen = VirtualPen(SimBackend(flash=flash, service_key=key, uptime=clock), clock=clock)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = f"store {args.nvm}" if args.nvm else "store in memory"
@@ -220,7 +244,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"alarm: {ALARM_TEXT[Alarm(code)]}", flush=True)
     try:
         if args.tcp is not None:
-            server = listen_tcp(args.tcp)
+            try:
+                server = listen_tcp(args.tcp)
+            except OSError as exc:
+                raise InputError("--tcp", "", "a free TCP port on 127.0.0.1", f"{args.tcp}: {exc.strerror}") from None
             print(f"virtual pen on socket://127.0.0.1:{server.getsockname()[1]} ({store})", flush=True)
             with server:
                 serve_tcp(pen, server, stop)
@@ -247,9 +274,9 @@ def _date(text: str) -> dt.date:
 
 
 def _week_range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
+    low, dash, high = text.partition("-")
     try:
-        weeks = (int(low), int(high or low))
+        weeks = (int(low), int(high if dash else low))
     except ValueError:
         weeks = (0, 0)
     if not 1 <= weeks[0] <= weeks[1] <= 52:
@@ -263,7 +290,13 @@ def cmd_course(args: argparse.Namespace) -> int:
 
     if not 1 <= args.sessions <= 12:
         raise InputError("--sessions", "", "a number of sessions from 1 to 12", args.sessions)
-    slots = plan_course(args.start, args.sessions, args.interval_weeks)
+    try:
+        slots = plan_course(args.start, args.sessions, args.interval_weeks)
+        maintenance_window(slots[-1].earliest)
+    except OverflowError:
+        raise InputError(
+            "--start", "", "a first-session date that leaves room for the course", str(args.start)
+        ) from None
     low, high = args.interval_weeks
     print(f"course of {args.sessions} session(s), {low}-{high} weeks apart")
     for slot in slots:
@@ -341,18 +374,25 @@ def cmd_settings(args: argparse.Namespace) -> int:
     if args.action == "get":
         unknown = [k for k in args.keys if k not in BY_KEY]
         if unknown:
-            raise InputError("KEY", unknown[0], "a known setting (see `penctl settings list`)")
+            close = difflib.get_close_matches(unknown[0], list(BY_KEY), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise InputError("KEY", unknown[0], f"a known setting (see `penctl settings list`){hint}")
     changes: dict[str, Any] = {}
     if args.action == "set":
         for text in args.assignments:
             key, sep, value = text.partition("=")
             setting = BY_KEY.get(key.strip())
             if not sep or setting is None:
-                raise InputError(text, "", "KEY=VALUE with a known setting (see `penctl settings list`)")
+                close = difflib.get_close_matches(key.strip(), list(BY_KEY), n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise InputError(text, "", f"KEY=VALUE with a known setting (see `penctl settings list`){hint}")
+            if setting.key in changes:
+                raise InputError(text, setting.key, "each setting once (it is given twice)")
             try:
                 changes[setting.key] = setting.parse(value)
             except ValueError as exc:
-                raise InputError(text, setting.key, str(exc), value) from None
+                raise InputError(text, setting.key, str(exc), shown(value)) from None
+        svc.check_rules_among(changes, "KEY=VALUE")
     if args.action in ("load", "diff"):
         changes = svc.read_settings_file(args.file)
         if len(changes) == len(SETTINGS):
@@ -448,9 +488,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
     from controller.session import run_session
 
     plan = load_plan(args.plan)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", "", "a directory (or a path to create one at)", str(out))
+    out = prepare_out_dir(args.out)
     backend = None
     if args.port:
         from hal.registry import open_backend
@@ -464,7 +502,6 @@ def cmd_treat(args: argparse.Namespace) -> int:
     report = build_report(result)
     from controller.plots import plot_report
 
-    out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(report_json(report), encoding="utf-8")
     plot_report(result, out / "report.png")
     if args.json:
@@ -472,6 +509,21 @@ def cmd_treat(args: argparse.Namespace) -> int:
     else:
         print_summary(report, out)
     return EXIT_OK if result.outcome == "completed" else EXIT_FAULT
+
+
+def prepare_out_dir(text: str) -> Path:
+    """Create the report directory before any work starts, so a bad ``--out`` costs nothing."""
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", "", "a directory (or a path to create one at)", text)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".penctl-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError("--out", "", "a directory penctl can create and write in", f"{text}: {exc.strerror}") from None
+    return out
 
 
 def print_summary(report: dict[str, Any], out: Path) -> None:
@@ -525,9 +577,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"penctl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except UnverifiedError as exc:
+        print(f"penctl {args.command}: applied, not verified: {exc}", file=sys.stderr)
+        return EXIT_UNVERIFIED
     except PenError as exc:
         print(f"penctl {args.command}: pen error: {exc}", file=sys.stderr)
         return EXIT_FAULT
+    except KeyboardInterrupt:
+        print(f"penctl {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
+        if os.environ.get("PENCTL_DEBUG"):
+            raise
+        print(
+            f"penctl {args.command}: internal error ({type(exc).__name__}: {exc}); "
+            "this is a bug: please report it (PENCTL_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

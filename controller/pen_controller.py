@@ -155,7 +155,9 @@ class PenController:
             return
         for code in backend.read_alarms():
             if code in STORE_ALARMS:
-                self.alarms.raise_alarm(self.clock.now(), "settings_corrupt", f"settings store {STORE_ALARMS[Alarm(code)]}")
+                self.alarms.raise_alarm(
+                    self.clock.now(), "settings_corrupt", f"settings store {STORE_ALARMS[Alarm(code)]}"
+                )
 
     def select(self, target: Target) -> None:
         """Set depth and rate; while running it takes effect at the next stroke boundary.

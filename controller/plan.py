@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -20,7 +19,7 @@ from controller.coverage import RasterPath
 from controller.limits import FirmwareLimits, applicable_depth_limit
 from controller.presets import areas, default_depth, indications
 from controller.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
-from controller.table_reader import InputFileError, Problem, TableReader
+from controller.table_reader import InputFileError, Problem, TableReader, parse_document
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 from hal.settings import BY_KEY as SETTINGS_BY_KEY
@@ -120,12 +119,8 @@ def load_plan(path: str | Path | None = None) -> Plan:
 
 def parse_plan(data: bytes, source: str) -> Plan:
     """Validate plan bytes; ``source`` names them in messages."""
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputFileError(source, [Problem("", f"UTF-8 text (byte {exc.start} is not)")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(source, [Problem("", f"valid TOML ({exc})")]) from None
+    document = parse_document(data, source, "toml")
+    assert isinstance(document, dict)
     problems: list[Problem] = []
     root = TableReader(document, "", problems)
 

@@ -13,19 +13,34 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.table_reader import InputFileError, Problem
+from controller.table_reader import InputFileError, Problem, parse_document, shown
 from hal.backend import SettingsPort
 from hal.errors import PenError, PenOperationError, PenTimeoutError
-from hal.settings import BY_KEY, SCHEMA_VERSION, SETTINGS, Setting, SettingValue, merged, validate_block
+from hal.settings import (
+    BY_KEY,
+    CROSS_RULES,
+    SCHEMA_VERSION,
+    SETTINGS,
+    Setting,
+    SettingValue,
+    merged,
+    validate_block,
+)
+
+READ_BACK_ATTEMPTS = 3
+"""Read-backs tried (each with the link's own retransmissions) before a flash is called unverified."""
 
 
-class VerifyError(PenOperationError):
+class UnverifiedError(PenOperationError):
+    """The commit was (or may have been) applied, but the read-back could not confirm it."""
+
+
+class VerifyError(UnverifiedError):
     """The read-back after a commit does not match what was flashed."""
 
 
@@ -44,11 +59,11 @@ def check_changes(changes: Mapping[str, Any], source: str) -> dict[str, SettingV
         if setting is None:
             problems.append(Problem(key, "a known setting (see `penctl settings list`)"))
             continue
-        if setting.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        if setting.kind == "float" and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
             value = float(value)
         why = setting.check(value)
         if why:
-            problems.append(Problem(key, why, value))
+            problems.append(Problem(key, why, shown(value)))
         else:
             clean[key] = value
     if problems:
@@ -66,28 +81,59 @@ def check_block(base: Mapping[str, SettingValue], changes: Mapping[str, SettingV
 def flash(pen: SettingsPort, changes: Mapping[str, SettingValue]) -> FlashResult:
     """Stage ``changes`` in one write, commit once, read back and compare.
 
-    Nothing an earlier, interrupted flash staged can ride along: the pen drops its staged block at
-    every handshake, and a failure here aborts what this flash staged.
+    Three outcomes: verified (returns); not applied (raises the pen's refusal or the link error,
+    and the pen keeps exactly the settings it had); applied but not verified (raises
+    :class:`UnverifiedError`). A commit whose reply is lost is settled by reading back. Nothing an
+    earlier, interrupted flash staged can ride along: the pen drops its staged block at every
+    handshake, and a failure here aborts what this flash staged.
     """
     try:
         pen.stage_settings(changes)
-        pen.commit_settings()
     except PenError:
         _abort_quietly(pen)
         raise
     try:
-        read_back = pen.read_settings()
+        pen.commit_settings()
     except PenTimeoutError as exc:
-        raise PenTimeoutError(
-            f"committed, but the read-back failed ({exc}); run `penctl settings get` to check"
-        ) from exc
+        return _settle_lost_commit(pen, changes, exc)
+    except PenError:
+        _abort_quietly(pen)
+        raise
+    read_back = _read_back(pen, "committed")
     wrong = [k for k, v in changes.items() if read_back.get(k) != v]
     if wrong:
         raise VerifyError(
-            "read-back differs after commit: "
+            "committed, but the read-back differs: "
             + ", ".join(f"{k} is {read_back.get(k)!r}, flashed {changes[k]!r}" for k in wrong)
         )
     return FlashResult(dict(changes), read_back)
+
+
+def _read_back(pen: SettingsPort, what: str) -> dict[str, SettingValue]:
+    """Read the settings, retrying (reading changes nothing); UnverifiedError when it never works."""
+    error: PenError | None = None
+    for _ in range(READ_BACK_ATTEMPTS):
+        try:
+            return pen.read_settings()
+        except PenError as exc:
+            error = exc
+    raise UnverifiedError(
+        f"{what}, but the read-back failed {READ_BACK_ATTEMPTS} times ({error}); "
+        "run `penctl settings get` to check what is in force"
+    )
+
+
+def _settle_lost_commit(pen: SettingsPort, changes: Mapping[str, SettingValue], lost: PenError) -> FlashResult:
+    """The commit's reply never came: the read-back says whether it happened.
+
+    The pen commits exactly the staged block or nothing, and serves one host at a time, so a
+    read-back that shows every change means it was applied, and one that does not means it was not.
+    """
+    read_back = _read_back(pen, "the commit's reply was lost (it may have been applied)")
+    if all(read_back.get(k) == v for k, v in changes.items()):
+        return FlashResult(dict(changes), read_back)
+    _abort_quietly(pen)
+    raise PenTimeoutError(f"not applied: the commit's reply was lost and the read-back shows the old settings ({lost})")
 
 
 def _abort_quietly(pen: SettingsPort) -> None:
@@ -98,16 +144,27 @@ def _abort_quietly(pen: SettingsPort) -> None:
 # --- settings files ----------------------------------------------------------------------------
 
 
-def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"depth": {"max_mm": 2}}`` -> ``{"depth.max_mm": 2}``."""
+def flatten(table: Mapping[str, Any], prefix: str = "", source: str = "settings") -> dict[str, Any]:
+    """``{"depth": {"max_mm": 2}}`` -> ``{"depth.max_mm": 2}``; a key given twice (dotted and nested) is an error."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
+        parts = flatten(value, name, source) if isinstance(value, dict) else {name: value}
+        for part, item in parts.items():
+            if part in flat:
+                raise InputFileError(source, [Problem(f"settings.{part}", "each setting once (it is given twice)")])
+            flat[part] = item
     return flat
+
+
+def check_rules_among(changes: Mapping[str, SettingValue], source: str) -> None:
+    """The rules between settings, for every rule whose two settings are both given."""
+    for lower, upper, message in CROSS_RULES:
+        if lower in changes and upper in changes:
+            lo, hi = changes[lower], changes[upper]
+            assert isinstance(lo, (int, float)) and isinstance(hi, (int, float))
+            if lo > hi or (lo == hi and lower != "frequency.min_hz"):
+                raise InputFileError(source, [Problem(lower, f"a value allowed by the rule: {message}", lo)])
 
 
 def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
@@ -117,17 +174,18 @@ def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputFileError(source, [Problem("", f"a readable settings file ({exc.strerror})")]) from None
-    try:
-        text = data.decode("utf-8")
-        document = json.loads(text) if source.endswith(".json") else tomllib.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputFileError(source, [Problem("", f"a TOML or JSON settings file ({exc})")]) from None
+    document = parse_document(data, source, "json" if source.endswith(".json") else "toml")
     if not isinstance(document, dict) or not isinstance(document.get("settings"), dict):
         raise InputFileError(source, [Problem("settings", "a table of settings")])
+    unknown = sorted(set(document) - {"schema", "settings"})
+    if unknown:
+        raise InputFileError(source, [Problem(k, "only the keys schema and settings at the top") for k in unknown])
     schema = document.get("schema", SCHEMA_VERSION)
-    if schema != SCHEMA_VERSION:
-        raise InputFileError(source, [Problem("schema", f"settings schema {SCHEMA_VERSION}", schema)])
-    return check_changes(flatten(document["settings"]), source)
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise InputFileError(source, [Problem("schema", f"settings schema {SCHEMA_VERSION}", shown(schema))])
+    changes = check_changes(flatten(document["settings"], source=source), source)
+    check_rules_among(changes, source)
+    return changes
 
 
 def dump_toml(values: Mapping[str, SettingValue], header: str) -> str:

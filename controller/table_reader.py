@@ -9,6 +9,7 @@ operator fixing a file sees all of them in one go.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,24 @@ class InputFileError(InputError):
 
 
 _MISSING = object()
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+"""Dates and times in input files must fall in these years (a session, a history item)."""
+
+
+def is_finite_number(value: object) -> bool:
+    """A real number a float can hold: not a bool, not NaN or infinite, not a 400-digit integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**1023
+    return math.isfinite(value)
+
+
+def shown(value: object) -> object:
+    """A value as it goes into a message: a huge integer is summarised, not printed whole."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"a {len(str(abs(value)))}-digit integer"
+    return value
 
 
 @dataclass
@@ -89,11 +108,11 @@ class TableReader:
         value = self._get(name, expected, required and default is None)
         if value is _MISSING:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.problems.append(Problem(self.key(name), expected, value))
+        if not is_finite_number(value):
+            self.problems.append(Problem(self.key(name), expected, shown(value)))
             return default
         if value > hi or value < lo or (lo_open and value == lo):
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(self.key(name), expected, shown(value)))
             return default
         return float(value)
 
@@ -103,7 +122,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(self.key(name), expected, shown(value)))
             return default
         return value
 
@@ -138,22 +157,26 @@ class TableReader:
 
     def date(self, name: str, required: bool = True) -> dt.date | None:
         """A TOML date (``2026-11-22``)."""
-        expected = "a date such as 2026-11-22"
+        expected = f"a date such as 2026-11-22 (years {EARLIEST_YEAR}-{LATEST_YEAR})"
         value = self._get(name, expected, required)
         if value is _MISSING:
             return None
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date) or not self._year_ok(value):
             self.problems.append(Problem(self.key(name), expected, value))
             return None
         return value
 
+    @staticmethod
+    def _year_ok(value: dt.date) -> bool:
+        return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
     def local_datetime(self, name: str, required: bool = True) -> dt.datetime | None:
         """A TOML local date-time (``2026-11-22T09:30:00``)."""
-        expected = "a local date and time such as 2026-11-22T09:30:00"
+        expected = f"a local date and time such as 2026-11-22T09:30:00 (years {EARLIEST_YEAR}-{LATEST_YEAR})"
         value = self._get(name, expected, required)
         if value is _MISSING:
             return None
-        if not isinstance(value, dt.datetime) or value.tzinfo is not None:
+        if not isinstance(value, dt.datetime) or value.tzinfo is not None or not self._year_ok(value):
             self.problems.append(Problem(self.key(name), expected, value))
             return None
         return value
@@ -183,11 +206,7 @@ class TableReader:
         value = self._get(name, expected, False)
         if value is _MISSING:
             return default
-        ok = (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        )
+        ok = isinstance(value, list) and len(value) == 2 and all(is_finite_number(v) for v in value)
         if not ok or not lo <= value[0] <= value[1] <= hi:
             self.problems.append(Problem(self.key(name), expected, value))
             return default
@@ -220,6 +239,45 @@ class TableReader:
         """Report every key that no read asked for: probably a typo."""
         for name in self.table:
             if name not in self._read:
+                close = difflib.get_close_matches(name, sorted(self._read), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
                 self.problems.append(
-                    Problem(self.key(name), f"no such key here (known: {', '.join(sorted(self._read))})")
+                    Problem(self.key(name), f"a known key (this table has: {', '.join(sorted(self._read))}){hint}")
                 )
+
+
+def parse_document(data: bytes, source: str, kind: str) -> object:
+    """TOML (or JSON for ``kind == "json"``) bytes to a document; every failure is an InputFileError."""
+    import json
+    import tomllib
+
+    what = "JSON" if kind == "json" else "TOML"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(source, [Problem("", f"UTF-8 text (byte {exc.start} is not)")]) from None
+    try:
+        if kind == "json":
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(source, [Problem("", f"valid {what} ({exc})")]) from None
+    except DuplicateKeyError as exc:
+        raise InputFileError(source, [Problem(str(exc), "each key once (this one is given twice)")]) from None
+    except RecursionError:
+        raise InputFileError(source, [Problem("", f"{what} nested less deeply (it nests too deep to read)")]) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputFileError(source, [Problem("", f"valid {what} with numbers of sane size ({exc})")]) from None
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object gives a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out

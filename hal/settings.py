@@ -61,6 +61,8 @@ class Setting:
             return self.expected()
         if self.kind == "int" and not isinstance(value, int):
             return self.expected()
+        if isinstance(value, int) and abs(value) > 2**53:
+            return self.expected()
         if not math.isfinite(value) or not self.low <= value <= self.high:
             return self.expected()
         return None

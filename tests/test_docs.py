@@ -40,7 +40,7 @@ def code_keys(section: str) -> set[str]:
     with pytest.raises(InputFileError) as info:
         parse_plan(text.encode(), "doc-check")
     [problem] = info.value.problems
-    return set(problem.expected.split("(known: ")[1].rstrip(")").split(", "))
+    return set(problem.expected.split("(this table has: ")[1].split(")")[0].split(", "))
 
 
 @pytest.mark.parametrize(

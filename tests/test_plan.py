@@ -91,7 +91,8 @@ def test_every_problem_is_listed_at_once() -> None:
 def test_a_typo_is_an_unknown_key() -> None:
     found = problems(plan_text().replace("speed_mm_s", "sped_mm_s"))
     assert found[0] == "zone[0].speed_mm_s: expected a number above 0 to 500 mm/s (the key is missing)"
-    assert found[1].startswith("zone[0].sped_mm_s: expected no such key here (known: area,")
+    assert found[1].startswith("zone[0].sped_mm_s: expected a known key (this table has: area,")
+    assert found[1].endswith("did you mean 'speed_mm_s'?")
 
 
 @pytest.mark.parametrize(
