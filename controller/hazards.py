@@ -211,7 +211,8 @@ HAZARDS: tuple[Hazard, ...] = (
         "Corrupt settings at boot",
         "power cut during a write, worn memory",
         "settings_corrupt",
-        "boot: no valid store image (blank or corrupt); the pen boots with factory defaults",
+        "boot: the newest store image is not provably in force (blank, corrupt, rolled back to an older "
+        "image, or the commit record damaged); every damaged byte gives one of these alarms, never silence",
         "alarm; arming refused until the alarm is acknowledged",
         Priority.MEDIUM,
         "test_hazards.py::test_hazard[H18]",

@@ -105,6 +105,20 @@ def test_a_documented_override_runs_and_is_reported() -> None:
     [override] = report["clinical"]["overrides"]
     assert override["area"] == "periorbital" and override["depth_mm"] == 1.0 and "scar" in override["reason"]
     assert report["zones"][0]["override"]["reason"].startswith("deep periorbital scar")
+    assert report["zones"][0]["override"]["lifted"] == "the periorbital area's clinical maximum of 0.3 mm"
+
+
+@pytest.mark.parametrize("zone_max", [0.3, 0.6, 0.9, 1.0])
+def test_an_override_never_lifts_the_zones_own_stated_maximum(zone_max: float) -> None:
+    for depth in (zone_max + 0.1, 1.5, 2.0):
+        found = problems(
+            text(
+                area="cheeks",
+                depth=f"depth_mm = {depth:g}",
+                zone_extra=f'max_depth_mm = {zone_max}\noverride_reason = "x"',
+            )
+        )
+        assert any(f"the zone's own max_depth_mm {zone_max:g} mm" in p for p in found), (zone_max, depth, found)
 
 
 def test_an_override_cannot_pass_the_pen_or_the_cartridge_and_must_be_needed() -> None:
