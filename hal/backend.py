@@ -61,7 +61,8 @@ def cartridge_problem(cartridge: CartridgeInfo) -> str | None:
         value = float(getattr(cartridge, name))
         above = value > low if name == "max_depth_mm" else value >= low
         if not (math.isfinite(value) and above and value <= high):
-            return f"cartridge {name} {value:g}: expected {low:g} to {high:g}"
+            lowest = f"above {low:g}" if name == "max_depth_mm" else f"{low:g}"
+            return f"cartridge {name} {value:g}: expected {lowest} to {high:g}"
     return None
 
 

@@ -214,10 +214,22 @@ class SimBackend:
         except PenRefusedError:
             self.retract_only()
             raise
+        if problem is None:
+            problem = self._swap_problem()
         if problem is not None:
             self.retract_only()
             raise problem
         return self.pen.run(max_strokes)
+
+    def _swap_problem(self) -> PenRefusedError | None:
+        """A running pen whose cartridge is not the one it was commanded with stops itself."""
+        cartridge = self.pen.cartridge
+        if not self.pen.command.motor_enabled or cartridge is None or self._in_use is None:
+            return None
+        if cartridge.cartridge_id == self._in_use:
+            return None
+        why = f"cartridge changed from {self._in_use} to {cartridge.cartridge_id} while stroking: the pen stopped"
+        return PenRefusedError(ErrorCode.NO_CARTRIDGE, "", why)
 
     def _note_use(self) -> None:
         """Record a cartridge as used once strokes it did are final (not rewound).

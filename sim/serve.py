@@ -18,7 +18,7 @@ import threading
 import tty
 from dataclasses import dataclass, field
 
-from hal.protocol import ErrorCode, FrameDecoder, Msg, encode_frame, pack_nak
+from hal.protocol import ESTOP, ErrorCode, FrameDecoder, Msg, encode_frame, pack_nak
 from sim.virtual_pen import VirtualPen
 
 POLL_S = 0.05
@@ -61,7 +61,12 @@ def serve_fd(pen: VirtualPen, fd: int, stop: threading.Event) -> None:
                 reply = pen.feed(data)
         reply += pen.poll()
         if reply:
-            _write_all(fd, reply)
+            try:
+                _write_all(fd, reply)
+            except OSError:  # the host closed the line mid-reply: the pen goes on without it
+                if connected:
+                    pen.disconnect()
+                    connected = False
 
 
 def listen_tcp(port: int, host: str = "127.0.0.1") -> socket.socket:
@@ -76,15 +81,22 @@ class _Refusal:
 
     sock: socket.socket
     waited_s: float = 0.0
+    stopped: bytes = b""
+    """Events the pen raised for an e-stop this connection sent (they go to the host)."""
     decoder: FrameDecoder = field(default_factory=FrameDecoder)
 
-    def answer(self) -> bool:
-        """Read what arrived and refuse it; True when this connection is done with."""
+    def answer(self, pen: VirtualPen) -> bool:
+        """Read what arrived and refuse it; True when this connection is done with.
+
+        An e-stop byte is obeyed whoever sends it: stopping is always the safe direction.
+        """
         try:
             data = self.sock.recv(65536)
         except OSError:
             return True
-        frames = [f for f in self.decoder.feed(data) if not isinstance(f, int)]
+        items = list(self.decoder.feed(data))
+        self.stopped += pen.feed(bytes([ESTOP])) if ESTOP in items else b""
+        frames = [f for f in items if not isinstance(f, int)]
         for frame in frames:
             nak = encode_frame(frame.seq, Msg.NAK, pack_nak(ErrorCode.BUSY, 0, BUSY_TEXT))
             try:
@@ -108,8 +120,7 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
                 client = incoming
             else:
                 refusals.append(_Refusal(incoming))
-        refusals = _answer_refusals(refusals, ready)
-        reply = b""
+        refusals, reply = _answer_refusals(pen, refusals, ready)
         if client is not None and client in ready:
             try:
                 data = client.recv(65536)
@@ -120,7 +131,7 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
                 client = None
                 pen.disconnect()
             else:
-                reply = pen.feed(data)
+                reply += pen.feed(data)
         reply += pen.poll()
         if reply and client is not None:
             try:
@@ -133,12 +144,17 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
         sock.close()
 
 
-def _answer_refusals(refusals: list[_Refusal], ready: list[socket.socket]) -> list[_Refusal]:
-    kept = []
+def _answer_refusals(
+    pen: VirtualPen, refusals: list[_Refusal], ready: list[socket.socket]
+) -> tuple[list[_Refusal], bytes]:
+    kept, events = [], b""
     for refusal in refusals:
         refusal.waited_s += POLL_S if refusal.sock not in ready else 0.0
-        if (refusal.sock in ready and refusal.answer()) or refusal.waited_s >= REFUSE_AFTER_S:
+        done = refusal.sock in ready and refusal.answer(pen)
+        events += refusal.stopped
+        refusal.stopped = b""
+        if done or refusal.waited_s >= REFUSE_AFTER_S:
             refusal.sock.close()
         else:
             kept.append(refusal)
-    return kept
+    return kept, events

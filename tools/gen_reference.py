@@ -46,7 +46,9 @@ PAYLOADS = {
     "(else `NO_CARTRIDGE`), 0 < `depth_mm` <= its own limit (STATUS `pen_depth_limit_mm`) and `frequency_hz` "
     "within `frequency.min_hz`..`frequency.max_hz` (else `COMMAND_RANGE`)",
     "READ_STROKES": "`max_strokes u32`: run (simulator) or collect (real pen) up to this many strokes; the pen "
-    "caps a frame at `telemetry.batch_max` and never lets one span a fault's onset",
+    "caps a frame at `telemetry.batch_max` and never lets one span a fault's onset. The pen stops itself (retracts, "
+    "motor off) and answers `NO_CARTRIDGE` when the cartridge is gone or is not the one it was commanded with, "
+    "`STORE` when it cannot record the cartridge's first use",
     "DISCARD_AFTER": "`keep u32`: forget all but the first `keep` strokes of the last TELEMETRY frame, 0 <= keep "
     "<= its count (SPECULATIVE pens only; `BAD_PAYLOAD` with no frame to rewind)",
     "RETRACT": "empty: retract and disable the motor at once",
