@@ -1,0 +1,81 @@
+"""``penctl serve``: the virtual pen on a pty or a TCP port until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from controller.cli.common import EXIT_OK, port_number
+from hal.errors import InputError
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand to ``penctl``."""
+    serve = commands.add_parser(
+        "serve",
+        help="serve a virtual pen on a pty or TCP port until interrupted",
+        description="Serve the simulated pen behind the wire protocol (docs/protocol.md).",
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal (the default)")
+    where.add_argument("--tcp", type=port_number, metavar="PORT", help="on TCP 127.0.0.1:PORT (0: any free port)")
+    serve.add_argument("--nvm", metavar="FILE", help="keep the pen's settings store in FILE (default: in memory)")
+    serve.add_argument(
+        "--service-key-file",
+        metavar="FILE",
+        help="provision the pen's service key (64 hex digits) so `penctl service unlock` works",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from hal.protocol import ALARM_TEXT, Alarm
+    from sim.backend import SimBackend
+    from sim.nvm import FileFlash
+    from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
+    from sim.virtual_pen import VirtualPen
+
+    try:
+        flash = FileFlash(args.nvm) if args.nvm else None
+    except (ValueError, OSError) as exc:
+        raise InputError("--nvm", "", "a pen store file (created if missing)", str(exc)) from None
+    key = None
+    if args.service_key_file:
+        from hal.service_auth import read_key_file
+
+        key = read_key_file(args.service_key_file)
+    from sim.clock import PowerOnClock
+
+    clock = PowerOnClock()
+    pen = VirtualPen(SimBackend(flash=flash, service_key=key, uptime=clock), clock=clock)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = f"store {args.nvm}" if args.nvm else "store in memory"
+    for code in pen.backend.read_alarms():
+        print(f"alarm: {ALARM_TEXT[Alarm(code)]}", flush=True)
+    try:
+        if args.tcp is not None:
+            try:
+                server = listen_tcp(args.tcp)
+            except OSError as exc:
+                raise InputError("--tcp", "", "a free TCP port on 127.0.0.1", f"{args.tcp}: {exc.strerror}") from None
+            print(f"virtual pen on socket://127.0.0.1:{server.getsockname()[1]} ({store})", flush=True)
+            with server:
+                serve_tcp(pen, server, stop)
+        else:
+            master, slave, path = open_pty()
+            print(f"virtual pen on {path} ({store})", flush=True)
+            try:
+                serve_fd(pen, master, stop)
+            finally:
+                os.close(master)
+                os.close(slave)
+    except KeyboardInterrupt:
+        pass
+    pen.backend.close()
+    print("virtual pen stopped", flush=True)
+    return EXIT_OK
