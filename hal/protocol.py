@@ -159,7 +159,7 @@ class Alarm(IntEnum):
 
 
 ALARM_TEXT: dict[Alarm, str] = {
-    Alarm.STORE_BLANK: "settings store blank: booted with factory defaults",
+    Alarm.STORE_BLANK: "settings store blank (never written, or emptied): booted with factory defaults",
     Alarm.STORE_CORRUPT: "settings store corrupt: booted with factory defaults",
     Alarm.STORE_MIGRATED: "settings image of an older layout was migrated",
     Alarm.STORE_ROLLED_BACK: "newest settings image unreadable: an older image is in force",

@@ -111,9 +111,9 @@ class WornFlash(MemoryFlash):
 class FileFlash:
     """Flash kept in a file (``penctl serve --nvm FILE``); a new file starts erased.
 
-    A file that is not a pen store (larger than one, or starting with anything but a commit
-    record or erased bytes) is refused rather than overwritten. A shorter one is a damaged store:
-    its missing bytes read as erased, and the boot says what that means.
+    A file that is not a pen store (larger than one, or holding neither a commit record nor an
+    image anywhere, nor only erased bytes) is refused rather than overwritten. A damaged or shorter
+    one is a damaged store: its missing bytes read as erased, and the boot says what that means.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -123,10 +123,12 @@ class FileFlash:
             return
         if not self.path.is_file():
             raise ValueError(f"{self.path}: not a pen store (not a regular file)")
-        size = self.path.stat().st_size
-        head = self.path.read_bytes()[: len(RECORD_MAGIC)]
-        if size > STORE_SIZE or not (RECORD_MAGIC.startswith(head) or head == bytes([ERASED]) * len(head)):
-            raise ValueError(f"{self.path}: not a pen store ({size} bytes; a pen store is {STORE_SIZE} bytes)")
+        data = self.path.read_bytes()
+        if len(data) > STORE_SIZE:
+            raise ValueError(f"{self.path}: not a pen store ({len(data)} bytes; a pen store has at most {STORE_SIZE})")
+        erased = data == bytes([ERASED]) * len(data)
+        if not (erased or RECORD_MAGIC in data or MAGIC in data):
+            raise ValueError(f"{self.path}: not a pen store (no commit record or settings image in it)")
 
     def read(self, offset: int, size: int) -> bytes:
         try:

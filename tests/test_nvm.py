@@ -216,3 +216,11 @@ def test_a_store_that_cannot_be_written_refuses_the_commit_and_keeps_the_old_set
     with pytest.raises(PenRefusedError, match="could not be written"):
         settings.record_used_cartridge(5, 10)
     assert 5 in settings.contents.used_cartridges, "the lockout holds until power-off even so"
+
+
+@pytest.mark.parametrize("at", [*range(RECORD.size), *range(16, 16 + RECORD.size), slot_offset(0), slot_offset(1)])
+def test_a_store_file_with_a_damaged_magic_still_boots_and_says_so(tmp_path: Path, at: int) -> None:
+    path = tmp_path / "pen.nvm"
+    path.write_bytes(flipped(two_commit_store(), at, 0xFF))
+    kind = outcome(bytes(SettingsStore(FileFlash(path)).flash.read(0, STORE_SIZE)))
+    assert kind in ("newest", "older, rolled-back alarm"), kind
