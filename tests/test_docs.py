@@ -143,9 +143,9 @@ def test_protocol_doc_telemetry_layout_matches_the_record() -> None:
     from hal.telemetry import TELEMETRY_DTYPE
 
     rows = re.findall(r"^\| `([a-z_]+)` \| (\d+) \| ([<|][a-z]\d) \|$", PROTOCOL_DOC, flags=re.M)
-    assert [(n, int(o), t) for n, o, t in rows] == [
-        (n, TELEMETRY_DTYPE.fields[n][1], TELEMETRY_DTYPE.fields[n][0].str) for n in TELEMETRY_DTYPE.names
-    ]
+    fields, names = TELEMETRY_DTYPE.fields, TELEMETRY_DTYPE.names
+    assert fields is not None and names is not None
+    assert [(n, int(o), t) for n, o, t in rows] == [(n, fields[n][1], fields[n][0].str) for n in names]
 
 
 def test_every_protocol_example_decodes_to_the_message_it_names() -> None:

@@ -28,7 +28,7 @@ def test_the_report_describes_each_injected_fault() -> None:
     [outcome] = fault_outcomes(result)
     assert outcome.onset_s == pytest.approx(4.0, abs=1 / 120)
     assert (outcome.detected, outcome.priority, outcome.latency_strokes) == ("stall", "high", 1)
-    assert 0 < outcome.latency_ms <= 1000 / 120 + 1e-6
+    assert outcome.latency_ms is not None and 0 < outcome.latency_ms <= 1000 / 120 + 1e-6
     assert outcome.strokes_after_detection == 0
     assert outcome.final_state == "fault" and outcome.final_tip_mm is not None and outcome.final_tip_mm < 0
     from controller.report import build_report

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hal.protocol import Alarm
-from hal.settings import defaults
+from hal.settings import SettingValue, defaults
 from sim.nvm import (
     HEAD,
     LAYOUT_VERSION,
@@ -30,7 +30,7 @@ from sim.nvm import (
 )
 
 
-def committed(*changes: dict[str, object]) -> tuple[MemoryFlash, list[dict[str, object]]]:
+def committed(*changes: dict[str, SettingValue]) -> tuple[MemoryFlash, list[dict[str, SettingValue]]]:
     flash = MemoryFlash()
     store = SettingsStore(flash)
     store.boot()
@@ -38,7 +38,7 @@ def committed(*changes: dict[str, object]) -> tuple[MemoryFlash, list[dict[str, 
     values = defaults()
     for change in changes:
         values = values | change
-        store.commit(StoreContents(dict(values)))  # type: ignore[arg-type]
+        store.commit(StoreContents(dict(values)))
         versions.append(dict(values))
     return flash, versions
 
@@ -63,7 +63,8 @@ def test_commits_alternate_slots_and_the_newest_wins() -> None:
 
 @pytest.mark.parametrize("history", [1, 2])
 def test_a_power_cut_at_every_byte_of_a_commit_leaves_the_old_or_the_new_image(history: int) -> None:
-    flash, versions = committed(*({"depth.max_mm": 2.0 - 0.1 * k} for k in range(history)))
+    changes: list[dict[str, SettingValue]] = [{"depth.max_mm": 2.0 - 0.1 * k} for k in range(history)]
+    flash, versions = committed(*changes)
     old = versions[-1]
     new = old | {"depth.max_mm": 1.2, "pen.serial_number": "MN1-CUT-TEST"}
     length = len(encode_image(LAYOUT_VERSION, 99, encode_payload(StoreContents(new))))  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from hal.errors import CommandRefusedError, PenRefusedError
 from hal.protocol import ErrorCode, Frame, FrameDecoder, Msg, encode_frame, unpack_nak
 from hal.serial_backend import SerialBackend
 from hal.service_auth import unlock_response
-from hal.settings import SETTINGS, defaults
+from hal.settings import SETTINGS, SettingValue, defaults
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge
 from sim.serve import BUSY_TEXT, listen_tcp, serve_tcp
@@ -140,14 +140,14 @@ def test_the_controller_and_the_pen_agree_on_the_pen_limit_for_every_setting_and
 @pytest.mark.parametrize("level", ["user", "service", "factory"])
 def test_a_factory_reset_reverts_only_what_the_access_level_may_change(level: str) -> None:
     sim = SimBackend(service_key=KEY)
-    tightened = {
+    tightened: dict[str, SettingValue] = {
         "thermal.motor_limit_c": 45.0,
         "thermal.motor_clear_c": 40.0,
         "patient.min_age_years": 22,
         "watchdog.timeout_ms": 100,
     }
-    user_change = {"alarm.volume": 2}
-    factory_change = {"service.unlock_timeout_s": 60}
+    user_change: dict[str, SettingValue] = {"alarm.volume": 2}
+    factory_change: dict[str, SettingValue] = {"service.unlock_timeout_s": 60}
     sim.access.unlock(
         "factory", unlock_response(KEY, sim.service_challenge(), "factory", "MN1-000000"), "MN1-000000", 0
     )

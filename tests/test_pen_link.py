@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from controller.settings_service import UnverifiedError, flash
 from hal.errors import BackendError, PenError, PenOperationError, PenRefusedError
 from hal.protocol import ESTOP, Alarm, ErrorCode, EventKind, Msg, encode_frame, pack_settings
 from hal.serial_backend import SerialBackend
-from hal.settings import defaults
+from hal.settings import SettingValue, defaults
 from sim.backend import SimBackend
 from sim.nvm import MemoryFlash, SettingsStore
 from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
@@ -134,7 +134,7 @@ def test_loop_url_opens_but_an_echo_is_no_pen() -> None:
         SerialBackend("/dev/does-not-exist")
 
 
-def _store_values(pen: VirtualPen) -> dict[str, object]:
+def _store_values(pen: VirtualPen) -> dict[str, SettingValue]:
     data = pen.backend.settings.store.flash
     assert isinstance(data, MemoryFlash)
     return dict(SettingsStore(MemoryFlash(bytearray(data.data))).boot().contents.settings)
@@ -247,7 +247,7 @@ def test_the_pen_retracts_by_itself_when_the_host_falls_silent() -> None:
     assert pen.poll() == b"", "once retracted, nothing more to do"
 
 
-NOISE = {
+NOISE: dict[str, Callable[[int], bytes]] = {
     "bad-CRC frames": lambda k: encode_frame(k, Msg.STATUS)[:-3] + b"\x00\x00\x7e",
     "bare flag bytes": lambda k: b"\x7e\x7e",
     "garbage outside frames": lambda k: bytes([0x41 + k % 20]) * 3,

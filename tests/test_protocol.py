@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hal.protocol import (
     ESTOP,
     FLAG,
+    ErrorCode,
     Frame,
     FrameDecoder,
     Msg,
@@ -98,5 +99,5 @@ def test_oversized_and_truncated_frames_are_dropped() -> None:
 def test_settings_and_nak_payloads_round_trip() -> None:
     values = defaults()
     assert unpack_settings(pack_settings(values)) == values
-    assert unpack_nak(pack_nak(5, 1, "depth too deep")) == (5, 1, "depth too deep")
+    assert unpack_nak(pack_nak(ErrorCode(5), 1, "depth too deep")) == (5, 1, "depth too deep")
     assert struct.unpack_from("<H", pack_settings(values))[0] == len(values)

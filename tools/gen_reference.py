@@ -123,10 +123,9 @@ def alarm_table() -> str:
 
 
 def telemetry_table() -> str:
-    rows = [
-        f"| `{n}` | {TELEMETRY_DTYPE.fields[n][1]} | {TELEMETRY_DTYPE.fields[n][0].str} |"
-        for n in TELEMETRY_DTYPE.names
-    ]
+    fields, names = TELEMETRY_DTYPE.fields, TELEMETRY_DTYPE.names
+    assert fields is not None and names is not None
+    rows = [f"| `{n}` | {fields[n][1]} | {fields[n][0].str} |" for n in names]
     return "| field | offset | type |\n|---|---|---|\n" + "\n".join(rows)
 
 
@@ -136,7 +135,7 @@ def examples() -> str:
     from sim.virtual_pen import VirtualPen
 
     # A fixed nonce, so regenerating the page does not change it (the pen's nonces are random).
-    sim.service_access.secrets = SimpleNamespace(token_bytes=lambda n=16: bytes(range(0xA0, 0xA0 + n)))  # type: ignore[assignment]
+    vars(sim.service_access)["secrets"] = SimpleNamespace(token_bytes=lambda n=16: bytes(range(0xA0, 0xA0 + n)))
     key = bytes(range(32))
     pen = VirtualPen(SimBackend(service_key=key))
     blocks: list[tuple[str, bytes]] = []
@@ -247,7 +246,9 @@ def main() -> None:
             pattern = re.compile(rf"(<!-- generated:{section} -->\n).*?(\n<!-- /generated:{section} -->)", re.S)
             if not pattern.search(text):
                 raise SystemExit(f"{name}: no generated:{section} markers")
-            text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+            match = pattern.search(text)
+            assert match is not None
+            text = text[: match.start()] + match.group(1) + make() + match.group(2) + text[match.end() :]
         path.write_text(text)
 
 
