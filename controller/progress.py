@@ -1,4 +1,4 @@
-"""A progress bar on stderr for runs that last longer than about a second.
+"""A progress bar on stderr (a terminal only) for runs that last longer than about a second.
 
 This is user interface, not firmware: it reads the host's monotonic clock only
 to decide whether a run is long enough to deserve a bar and how often to redraw.
@@ -22,9 +22,11 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self.shown = False
+        self.enabled = self.stream.isatty()
+        """Only a terminal gets a bar: redrawn frames would be noise in a log or a pipe."""
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.shown and time.monotonic() - self.started < SHOW_AFTER_S:
+        if not self.enabled or (not self.shown and time.monotonic() - self.started < SHOW_AFTER_S):
             return
         self.shown = True
         fraction = done / total if total else 1.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hal.errors import PenOperationError, PenRefusedError, PenTimeoutError
-from hal.protocol import ERROR_TEXT, ESTOP, ErrorCode, Frame, FrameDecoder, Msg, encode_frame, unpack_nak
+from hal.protocol import ESTOP, Frame, FrameDecoder, Msg, encode_frame, unpack_nak
 from hal.settings import BY_ID
 
 
@@ -110,10 +110,3 @@ class Link:
             if data:
                 self.stats.bytes_received += len(data)
                 self._inbox.extend(item for item in self.decoder.feed(data) if not isinstance(item, int))
-
-
-def describe_error(code: int) -> str:
-    try:
-        return ERROR_TEXT[ErrorCode(code)]
-    except ValueError:
-        return f"unknown error {code}"

@@ -113,3 +113,20 @@ def test_a_low_battery_refuses_the_zone_and_exits_1(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "o/report.json").read_text())
     assert report["outcome"] == "refused"
     assert "battery low" in report["zones"][0]["refusal"]
+
+
+def test_the_progress_bar_draws_only_on_a_terminal() -> None:
+    import io
+
+    from controller.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, drawn in ((io.StringIO(), False), (Terminal(), True)):
+        bar = ProgressBar("treat", stream)
+        bar.started -= 10.0  # long past the first second
+        bar(5, 10)
+        bar.close()
+        assert ("\r" in stream.getvalue()) is drawn
