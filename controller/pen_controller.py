@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from controller.alarms import AlarmLog
 from controller.clock import Clock, SimClock
+from controller.guards import cause_present, self_test_problems, target_problems
 from controller.hazards import Priority, priority_of
 from controller.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
 from controller.state_machine import PenStateMachine, TransitionRecord
@@ -140,7 +141,7 @@ class PenController:
         self._self_test()
 
     def _self_test(self) -> None:
-        problems = self._self_test_problems(self.backend.status())
+        problems = self_test_problems(self.backend.status(), self.limits, [f.kind for f in self._latched])
         if problems:
             self._latch(
                 FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems))
@@ -376,33 +377,11 @@ class PenController:
         assert self.target is not None
         return StrokeCommand(self.target.depth_mm, self.target.frequency_hz, motor_enabled=True)
 
-    def _self_test_problems(self, status: PenStatus) -> list[str]:
-        lim = self.limits
-        problems = [f"fault {f.kind} still latched: clear it first" for f in self._latched]
-        if status.battery_v < lim.battery_critical_v:
-            problems.append(f"battery {status.battery_v:.2f} V below critical {lim.battery_critical_v:.2f} V")
-        if status.motor_temp_c > lim.motor_temp_limit_c:
-            problems.append(f"motor {status.motor_temp_c:.1f} degC above {lim.motor_temp_limit_c:.1f} degC")
-        if status.tip_mm > 0.0:
-            problems.append(f"needles not retracted at power-on ({status.tip_mm:.2f} mm)")
-        return problems
-
     def _target_problems(self, status: PenStatus) -> list[str]:
         target = self.target
         if target is None:
             return ["no depth and rate selected"]
-        lim = self.limits
-        problems = []
-        limit = self.depth_limit(status)
-        if not 0.0 < target.depth_mm <= limit.depth_mm:
-            problems.append(
-                f"depth {target.depth_mm} mm is outside 0 < depth <= {limit.depth_mm} mm (the {limit.owner} limit)"
-            )
-        if not lim.min_frequency_hz <= target.frequency_hz <= lim.max_frequency_hz:
-            problems.append(
-                f"stroke rate {target.frequency_hz} Hz is outside {lim.min_frequency_hz}-{lim.max_frequency_hz} Hz"
-            )
-        return problems
+        return target_problems(target.depth_mm, target.frequency_hz, self.depth_limit(status), self.limits)
 
     def _stroke_refusals(self, new_zone: bool) -> list[str]:
         """Why the needles may not move now (empty: they may). Hazard refusals also note their alarm."""
@@ -461,24 +440,7 @@ class PenController:
         if not status.tip_mm < 0.0:
             problems.append(f"needles still out ({status.tip_mm:.2f} mm)")
         for fault in self._latched:
-            problems += self._cause_present(fault, status)
-        return problems
-
-    def _cause_present(self, fault: FaultRecord, status: PenStatus) -> list[str]:
-        lim = self.limits
-        problems: list[str] = []
-        if fault.kind == "over_temperature" and status.motor_temp_c > lim.motor_temp_clear_c:
-            problems.append(f"motor still {status.motor_temp_c:.1f} degC, must cool to {lim.motor_temp_clear_c:.1f}")
-        if fault.kind == "battery_overheat" and status.battery_temp_c > lim.battery_temp_limit_c - 5.0:
-            problems.append(
-                f"battery still {status.battery_temp_c:.1f} degC, must cool to {lim.battery_temp_limit_c - 5.0:.1f}"
-            )
-        if fault.kind in ("battery_critical", "self_test") and status.battery_v < lim.battery_critical_v:
-            problems.append(f"battery still {status.battery_v:.2f} V")
-        if fault.kind == "cartridge_changed" and (
-            status.cartridge is None or status.cartridge.cartridge_id != self._armed_cartridge
-        ):
-            problems.append("the cartridge that was armed is not attached")
+            problems += cause_present(fault.kind, status, self.limits, self._armed_cartridge)
         return problems
 
 
