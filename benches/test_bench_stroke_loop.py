@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from controller.pen_controller import PenController, Target
+from controller.pen_controller import PenController
 from controller.plan import load_plan
 from controller.report import build_report
 from controller.session import run_session
+from controller.target import Target
 from hal.backend import StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.hazards import BY_KIND, Priority, priority_of
+from hal.protocol import Alarm
 
 
 @dataclass
@@ -53,3 +54,24 @@ class AlarmLog:
         for r in self.records:
             if r.kind == kind:
                 r.active = False
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """A latched fault: what, when, on which stroke, and the values seen."""
+
+    kind: str
+    t_s: float
+    stroke: int
+    value: float
+    limit: float
+    message: str
+
+
+STORE_ALARMS = {
+    Alarm.STORE_BLANK: "blank at boot: factory defaults in force",
+    Alarm.STORE_CORRUPT: "corrupt at boot: factory defaults in force",
+    Alarm.STORE_ROLLED_BACK: "unreadable in its newest image: an older image is in force",
+    Alarm.STORE_DAMAGED: "damaged (commit record unreadable): the newest intact image is in force, unproven",
+}
+"""Store alarms that block arming until the operator has acknowledged them."""

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from controller.clock import Pacer, WallClock
-from controller.pen_controller import PenController, Target
+from controller.pen_controller import PenController
 from controller.realtime import run_paced
+from controller.target import Target
 from hal.backend import PenBackend, StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry

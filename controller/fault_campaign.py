@@ -18,10 +18,11 @@ from controller.clock import Pacer, WallClock
 from controller.fault_outcome import FaultOutcome, fault_outcomes
 from controller.hazards import BY_KIND, HAZARDS, Hazard, Priority
 from controller.limits import FirmwareLimits
-from controller.pen_controller import PenController, Target
+from controller.pen_controller import PenController
 from controller.plan import Plan, PlannedFault, parse_plan
 from controller.realtime import run_paced
 from controller.session import SessionResult, run_session
+from controller.target import Target
 from hal.backend import CartridgeInfo, PenBackend
 from hal.errors import CommandRefusedError
 from hal.registry import open_backend

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NoReturn
 
-from controller.alarms import AlarmLog
+from controller.alarms import STORE_ALARMS, AlarmLog, FaultRecord
 from controller.clock import Clock, SimClock
 from controller.guards import cause_present, self_test_problems, target_problems
 from controller.hazards import Priority, priority_of
@@ -21,40 +21,11 @@ from controller.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
 from controller.state_machine import PenStateMachine, TransitionRecord
 from controller.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
 from controller.supervisor import Supervisor, Violation
+from controller.target import Target
 from hal.backend import PenBackend, PenIdentity, PenStatus, SettingsPort, StrokeCommand
 from hal.errors import CommandRefusedError, PenError
 from hal.protocol import Alarm
 from hal.telemetry import Telemetry
-
-STORE_ALARMS = {
-    Alarm.STORE_BLANK: "blank at boot: factory defaults in force",
-    Alarm.STORE_CORRUPT: "corrupt at boot: factory defaults in force",
-    Alarm.STORE_ROLLED_BACK: "unreadable in its newest image: an older image is in force",
-    Alarm.STORE_DAMAGED: "damaged (commit record unreadable): the newest intact image is in force, unproven",
-}
-"""Store alarms that block arming until the operator has acknowledged them."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the operator asked for: depth and rate, and the zone's own maximum."""
-
-    depth_mm: float
-    frequency_hz: float
-    zone_max_mm: float | None = None
-    zone: str = "zone"
-
-
-@dataclass(frozen=True)
-class FaultRecord:
-    """A latched fault: what, when, on which stroke, and the values seen."""
-
-    kind: str
-    t_s: float
-    stroke: int
-    value: float
-    limit: float
-    message: str
 
 
 class PenController:

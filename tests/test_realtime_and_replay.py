@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from controller.clock import Pacer
-from controller.pen_controller import PenController, Target
+from controller.pen_controller import PenController
 from controller.realtime import run_paced
+from controller.target import Target
 from hal.errors import InputError, PenOperationError
 from hal.registry import open_backend
 from hal.telemetry import empty_telemetry

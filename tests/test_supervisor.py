@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from controller.limits import DepthLimit, FirmwareLimits
-from controller.pen_controller import PenController, Target
+from controller.pen_controller import PenController
 from controller.supervisor import CHECKS, Supervisor
+from controller.target import Target
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge
