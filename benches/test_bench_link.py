@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.settings_service import flash
+from controller.host.settings_flash import flash
 from hal.protocol import FrameDecoder, Msg, encode_frame
 from hal.serial_backend import SerialBackend
 from hal.settings import defaults

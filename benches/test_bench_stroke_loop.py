@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from controller.pen_controller import PenController
-from controller.plan import load_plan
-from controller.report import build_report
-from controller.session import run_session
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
+from controller.treatment.plan import load_plan
+from controller.treatment.report import build_report
+from controller.treatment.session import run_session
 from hal.backend import StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.pen_controller import PenController
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
 from hal.backend import StrokeCommand
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge

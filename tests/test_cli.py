@@ -118,7 +118,7 @@ def test_a_low_battery_refuses_the_zone_and_exits_1(tmp_path: Path) -> None:
 def test_the_progress_bar_draws_only_on_a_terminal() -> None:
     import io
 
-    from controller.progress import ProgressBar
+    from controller.host.progress import ProgressBar
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

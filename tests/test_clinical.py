@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from controller.course import plan_course
-from controller.pen_controller import PenController
-from controller.plan import load_plan, parse_plan
-from controller.presets import areas, default_depth, indications
-from controller.report import build_report
-from controller.session import run_session
-from controller.table_reader import InputFileError
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
+from controller.host.table_reader import InputFileError
+from controller.treatment.course import plan_course
+from controller.treatment.plan import load_plan, parse_plan
+from controller.treatment.presets import areas, default_depth, indications
+from controller.treatment.report import build_report
+from controller.treatment.session import run_session
 from hal.errors import CommandRefusedError
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from controller.coverage import RasterPath, density_map, needle_pattern
-from controller.plan import parse_plan
-from controller.session import planned_strokes
+from controller.treatment.coverage import RasterPath, density_map, needle_pattern
+from controller.treatment.plan import parse_plan
+from controller.treatment.session import planned_strokes
 from tests.test_plan import plan_text
 
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from controller.plan import parse_plan
-from controller.presets import areas
-from controller.table_reader import InputFileError
+from controller.host.table_reader import InputFileError
+from controller.treatment.plan import parse_plan
+from controller.treatment.presets import areas
 from tests.conftest import ROOT
 
 PLAN_DOC = (ROOT / "docs/plan-format.md").read_text()
@@ -51,7 +51,7 @@ def test_plan_doc_lists_exactly_the_keys_the_reader_knows(section: str) -> None:
 
 
 def test_plan_doc_area_and_indication_tables_match_the_data_files() -> None:
-    from controller.presets import indications
+    from controller.treatment.presets import indications
 
     rows = {
         m.group(1): (float(m.group(2)), float(m.group(3)), float(m.group(4)))
@@ -63,14 +63,14 @@ def test_plan_doc_area_and_indication_tables_match_the_data_files() -> None:
 
 
 def test_plan_doc_lists_every_condition_and_history_kind() -> None:
-    from controller.screening import conditions, history_kinds
+    from controller.treatment.screening import conditions, history_kinds
 
     for name in [*conditions(), *history_kinds()]:
         assert f"`{name}`" in PLAN_DOC, name
 
 
 def test_every_preset_has_a_source_and_a_sane_range() -> None:
-    from controller.presets import indications
+    from controller.treatment.presets import indications
 
     for preset in [*areas().values(), *indications().values()]:
         assert preset.source
@@ -175,7 +175,7 @@ def test_settings_doc_matches_the_schema() -> None:
 
 
 def test_hazard_doc_matches_the_hazard_table() -> None:
-    from controller.hazards import HAZARDS
+    from controller.firmware.hazards import HAZARDS
 
     doc = (ROOT / "docs/hazards.md").read_text()
     rows = re.findall(r"^\| (H\d\d) \| ([^|]+) \|.*\| (high|medium|low) \| `([a-z_]+)` \|", doc, flags=re.M)
@@ -183,7 +183,7 @@ def test_hazard_doc_matches_the_hazard_table() -> None:
 
 
 def test_every_hazard_names_a_test_that_exists() -> None:
-    from controller.hazards import HAZARDS
+    from controller.firmware.hazards import HAZARDS
 
     for hazard in HAZARDS:
         module, name = hazard.tests.split("::")

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.fault_campaign import plan, run_scenario
-from controller.fault_outcome import all_telemetry, fault_outcomes
-from controller.hazards import HAZARDS, Priority, priority_of
-from controller.plan import PlannedFault
-from controller.session import run_session
-from controller.state_machine import STATES
+from controller.firmware.hazards import HAZARDS, Priority, priority_of
+from controller.firmware.state_machine import STATES
+from controller.qa.fault_campaign import plan, run_scenario
+from controller.treatment.fault_outcome import all_telemetry, fault_outcomes
+from controller.treatment.plan import PlannedFault
+from controller.treatment.session import run_session
 from hal.faults import FaultKind
 
 
@@ -31,7 +31,7 @@ def test_the_report_describes_each_injected_fault() -> None:
     assert outcome.latency_ms is not None and 0 < outcome.latency_ms <= 1000 / 120 + 1e-6
     assert outcome.strokes_after_detection == 0
     assert outcome.final_state == "fault" and outcome.final_tip_mm is not None and outcome.final_tip_mm < 0
-    from controller.report import build_report
+    from controller.treatment.report import build_report
 
     report = build_report(result)
     assert report["injected_faults"][0]["detected"] == "stall"

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from controller.pen_controller import PenController
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.errors import CommandRefusedError, PenRefusedError
 from hal.protocol import ErrorCode, Frame, FrameDecoder, Msg, encode_frame, unpack_nak

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from controller.plan import load_plan
-from controller.report import build_report
-from controller.session import run_session
-from controller.settings_service import UnverifiedError, flash
+from controller.host.settings_flash import UnverifiedError, flash
+from controller.treatment.plan import load_plan
+from controller.treatment.report import build_report
+from controller.treatment.session import run_session
 from hal.errors import BackendError, PenError, PenOperationError, PenRefusedError
 from hal.protocol import ESTOP, Alarm, ErrorCode, EventKind, Msg, encode_frame, pack_settings
 from hal.serial_backend import SerialBackend

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.plan import load_plan, parse_plan
-from controller.presets import areas
-from controller.table_reader import InputFileError
+from controller.host.table_reader import InputFileError
+from controller.treatment.plan import load_plan, parse_plan
+from controller.treatment.presets import areas
 from tests.conftest import ROOT
 
 ZONE = """

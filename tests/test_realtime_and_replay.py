@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from controller.clock import Pacer
-from controller.pen_controller import PenController
-from controller.realtime import run_paced
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
+from controller.host.clock import Pacer
+from controller.host.realtime import run_paced
 from hal.errors import InputError, PenOperationError
 from hal.registry import open_backend
 from hal.telemetry import empty_telemetry

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from controller.limits import DepthLimit, FirmwareLimits
-from controller.pen_controller import PenController
-from controller.plan import parse_plan
-from controller.supervisor import Supervisor
-from controller.table_reader import InputFileError
-from controller.target import Target
+from controller.firmware.limits import DepthLimit, FirmwareLimits
+from controller.firmware.pen_controller import PenController
+from controller.firmware.supervisor import Supervisor
+from controller.firmware.target import Target
+from controller.host.table_reader import InputFileError
+from controller.treatment.plan import parse_plan
 from hal.errors import CommandRefusedError, PenError, PenOperationError
 from hal.protocol import Alarm, Msg, PayloadError, Reader, encode_frame, pack_settings, pack_str
 from hal.settings import defaults

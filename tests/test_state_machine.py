@@ -10,10 +10,10 @@ import itertools
 
 import pytest
 
-from controller.limits import FirmwareLimits
-from controller.pen_controller import PenController
-from controller.state_machine import STATES, TRIGGERS, PenStateMachine
-from controller.target import Target
+from controller.firmware.limits import FirmwareLimits
+from controller.firmware.pen_controller import PenController
+from controller.firmware.state_machine import STATES, TRIGGERS, PenStateMachine
+from controller.firmware.target import Target
 from hal.errors import CommandRefusedError
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge

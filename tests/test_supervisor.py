@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.limits import DepthLimit, FirmwareLimits
-from controller.pen_controller import PenController
-from controller.supervisor import CHECKS, Supervisor
-from controller.target import Target
+from controller.firmware.limits import DepthLimit, FirmwareLimits
+from controller.firmware.pen_controller import PenController
+from controller.firmware.supervisor import CHECKS, Supervisor
+from controller.firmware.target import Target
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.backend import SimBackend
 from sim.cartridge import Cartridge

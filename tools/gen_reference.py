@@ -214,7 +214,7 @@ def settings_table() -> str:
 
 
 def hazard_table() -> str:
-    from controller.hazards import HAZARDS
+    from controller.firmware.hazards import HAZARDS
 
     rows = [
         f"| {h.id} | {h.name} | {h.cause} | {h.detection} | {h.response} | {h.priority} | `{h.kind}` | {h.tests} |"

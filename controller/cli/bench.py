@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from controller.bench import format_bench, run_bench
+    from controller.qa.bench import format_bench, run_bench
 
     figures = run_bench(seconds=args.seconds, rate_hz=args.rate, full=args.full)
     print(json.dumps(figures, indent=2) if args.json else format_bench(figures))

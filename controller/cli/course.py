@@ -30,8 +30,8 @@ def register(commands: Any) -> None:
 
 
 def cmd_course(args: argparse.Namespace) -> int:
-    from controller.aftercare import EXPECTED_COURSE
-    from controller.course import maintenance_window, plan_course
+    from controller.treatment.aftercare import EXPECTED_COURSE
+    from controller.treatment.course import maintenance_window, plan_course
 
     if not 1 <= args.sessions <= 12:
         raise InputError("--sessions", "", "a number of sessions from 1 to 12", args.sessions)

@@ -23,7 +23,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    from controller.fault_campaign import as_json, format_table, run_campaign
+    from controller.qa.fault_campaign import as_json, format_table, run_campaign
 
     results = run_campaign()
     print(format_table(results))

@@ -22,7 +22,7 @@ from controller.cli.common import (
     EXIT_UNVERIFIED,
     Parser,
 )
-from controller.settings_service import UnverifiedError
+from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
 
 SUBCOMMANDS = (treat, serve, faults, service, course, ports, settings, bench)

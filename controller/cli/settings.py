@@ -7,7 +7,7 @@ import difflib
 from typing import Any
 
 from controller.cli.common import EXIT_OK, Parser, unlock
-from controller.table_reader import shown
+from controller.host.table_reader import shown
 from hal.errors import InputError
 
 
@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from controller import settings_service as svc
+    from controller.host import settings_flash as svc
     from hal.backend import SettingsPort
     from hal.protocol import ALARM_TEXT, Alarm
     from hal.registry import open_backend

@@ -30,10 +30,10 @@ def register(commands: Any) -> None:
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
-    from controller.plan import load_plan
-    from controller.progress import ProgressBar
-    from controller.report import build_report, report_json
-    from controller.session import run_session
+    from controller.host.progress import ProgressBar
+    from controller.treatment.plan import load_plan
+    from controller.treatment.report import build_report, report_json
+    from controller.treatment.session import run_session
 
     plan = load_plan(args.plan)
     out = prepare_out_dir(args.out)
@@ -48,7 +48,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     report = build_report(result)
-    from controller.plots import plot_report
+    from controller.treatment.plots import plot_report
 
     (out / "report.json").write_text(report_json(report), encoding="utf-8")
     plot_report(result, out / "report.png")

@@ -6,7 +6,7 @@ pen at that stroke (with a speculative backend the strokes after it are
 discarded, which makes the outcome identical to checking one stroke at a time),
 and the first stroke of each medium- or low-priority condition up to there, which
 raise alarms without stopping the stroke. Which condition has which priority
-and response is docs/hazards.md (controller/hazards.py).
+and response is docs/hazards.md (controller/firmware/hazards.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from controller.limits import DRIFT_WINDOW, DepthLimit, FirmwareLimits
+from controller.firmware.limits import DRIFT_WINDOW, DepthLimit, FirmwareLimits
 from hal.telemetry import StrokeFlag, Telemetry
 
 CHECKS = (

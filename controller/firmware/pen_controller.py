@@ -13,15 +13,15 @@ import math
 from dataclasses import replace
 from typing import NoReturn
 
-from controller.alarms import STORE_ALARMS, AlarmLog, FaultRecord
-from controller.clock import Clock, SimClock
-from controller.guards import cause_present, self_test_problems, target_problems
-from controller.hazards import Priority, priority_of
-from controller.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
-from controller.state_machine import PenStateMachine, TransitionRecord
-from controller.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
-from controller.supervisor import Supervisor, Violation
-from controller.target import Target
+from controller.firmware.alarms import STORE_ALARMS, AlarmLog, FaultRecord
+from controller.firmware.clock import Clock, SimClock
+from controller.firmware.guards import cause_present, self_test_problems, target_problems
+from controller.firmware.hazards import Priority, priority_of
+from controller.firmware.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
+from controller.firmware.state_machine import PenStateMachine, TransitionRecord
+from controller.firmware.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
+from controller.firmware.supervisor import Supervisor, Violation
+from controller.firmware.target import Target
 from hal.backend import PenBackend, PenIdentity, PenStatus, SettingsPort, StrokeCommand
 from hal.errors import CommandRefusedError, PenError
 from hal.protocol import Alarm

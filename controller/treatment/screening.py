@@ -36,7 +36,7 @@ class Rule:
 
 @cache
 def rules() -> dict[str, Rule]:
-    text = resources.files("controller").joinpath("data/contraindications.csv").read_text(encoding="utf-8")
+    text = resources.files("controller.treatment").joinpath("data/contraindications.csv").read_text(encoding="utf-8")
     return {
         row["rule"]: Rule(
             row["rule"],

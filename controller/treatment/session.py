@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controller.alarms import AlarmRecord, FaultRecord
-from controller.coverage import DensityMap, RasterPath, density_map, needle_pattern
-from controller.limits import DepthLimit
-from controller.pen_controller import PenController
-from controller.plan import Plan, PlannedFault, Zone
-from controller.state_machine import TransitionRecord
-from controller.target import Target
+from controller.firmware.alarms import AlarmRecord, FaultRecord
+from controller.firmware.limits import DepthLimit
+from controller.firmware.pen_controller import PenController
+from controller.firmware.state_machine import TransitionRecord
+from controller.firmware.target import Target
+from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
+from controller.treatment.plan import Plan, PlannedFault, Zone
 from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
 from hal.registry import open_backend

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.table_reader import InputFileError, Problem, parse_document, shown
+from controller.host.table_reader import InputFileError, Problem, parse_document, shown
 from hal.backend import SettingsPort
 from hal.errors import PenError, PenOperationError, PenTimeoutError
 from hal.settings import (

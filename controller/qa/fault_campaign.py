@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from controller.clock import Pacer, WallClock
-from controller.fault_outcome import FaultOutcome, fault_outcomes
-from controller.hazards import BY_KIND, HAZARDS, Hazard, Priority
-from controller.limits import FirmwareLimits
-from controller.pen_controller import PenController
-from controller.plan import Plan, PlannedFault, parse_plan
-from controller.realtime import run_paced
-from controller.session import SessionResult, run_session
-from controller.target import Target
+from controller.firmware.hazards import BY_KIND, HAZARDS, Hazard, Priority
+from controller.firmware.limits import FirmwareLimits
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
+from controller.host.clock import Pacer, WallClock
+from controller.host.realtime import run_paced
+from controller.treatment.fault_outcome import FaultOutcome, fault_outcomes
+from controller.treatment.plan import Plan, PlannedFault, parse_plan
+from controller.treatment.session import SessionResult, run_session
 from hal.backend import CartridgeInfo, PenBackend
 from hal.errors import CommandRefusedError
 from hal.registry import open_backend

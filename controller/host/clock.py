@@ -1,40 +1,14 @@
-"""Time for the firmware logic, injected so a simulation is deterministic.
+"""The wall clock that paces a real pen: the only place in ``controller`` that reads it or sleeps.
 
-The firmware never reads the wall clock or sleeps: every timeout and timestamp
-comes from a :class:`Clock`. In simulation the :class:`SimClock` follows pen
-time as the stroke loop consumes telemetry, so two runs with the same seed give
-the same timestamps bit for bit. The wall-clock pacer for real pens lives here
-too, and only here.
+A real pen strokes in real time, so the host must serve each stroke boundary
+before the next one. The firmware's own time stays the injected
+:class:`controller.firmware.clock.Clock`; this module satisfies that protocol with
+the host's monotonic counter.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """A source of seconds since the session began."""
-
-    def now(self) -> float:
-        """Seconds since the clock started."""
-        ...
-
-
-class SimClock:
-    """Simulated time: moves only when told, never backwards."""
-
-    def __init__(self, start_s: float = 0.0) -> None:
-        self._now = start_s
-
-    def now(self) -> float:
-        return self._now
-
-    def advance_to(self, t_s: float) -> None:
-        """Move to ``t_s``; a time in the past is a bug in the caller."""
-        if t_s < self._now:
-            raise ValueError(f"simulated time cannot go back from {self._now} s to {t_s} s")
-        self._now = t_s
 
 
 class WallClock:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controller.limits import DepthLimit
-from controller.supervisor import Supervisor, Violation
+from controller.firmware.limits import DepthLimit
+from controller.firmware.supervisor import Supervisor, Violation
 from hal.backend import PenBackend
 from hal.errors import PenError, PenRefusedError
 from hal.protocol import ErrorCode

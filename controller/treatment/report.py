@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from controller.aftercare import EXPECTED_COURSE, instructions
-from controller.fault_outcome import fault_outcomes
-from controller.presets import areas
-from controller.screening import FDA_MIN_AGE
-from controller.session import SessionResult, ZoneResult
+from controller.treatment.aftercare import EXPECTED_COURSE, instructions
+from controller.treatment.fault_outcome import fault_outcomes
+from controller.treatment.presets import areas
+from controller.treatment.screening import FDA_MIN_AGE
+from controller.treatment.session import SessionResult, ZoneResult
 from hal.settings import BY_KEY as SETTING
 from hal.telemetry import StrokeFlag, Telemetry
 

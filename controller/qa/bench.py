@@ -1,6 +1,6 @@
 """``penctl bench``: the figures that say whether the stroke loop and the simulator are fast enough.
 
-Timing uses the wall clock from :mod:`controller.clock` (the only module that reads it).
+Timing uses the wall clock from :mod:`controller.host.clock` (the only module that reads it).
 The same figures, with statistics over rounds, come from ``pytest benches/ --benchmark-only``.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from controller.clock import Pacer, WallClock
-from controller.pen_controller import PenController
-from controller.realtime import run_paced
-from controller.target import Target
+from controller.firmware.pen_controller import PenController
+from controller.firmware.target import Target
+from controller.host.clock import Pacer, WallClock
+from controller.host.realtime import run_paced
 from hal.backend import PenBackend, StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry

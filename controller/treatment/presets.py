@@ -33,7 +33,7 @@ class DepthRange:
 
 
 def _read(name: str, key: str) -> dict[str, DepthRange]:
-    text = resources.files("controller").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    text = resources.files("controller.treatment").joinpath(f"data/{name}").read_text(encoding="utf-8")
     return {
         row[key]: DepthRange(
             name=row[key],

@@ -20,7 +20,7 @@ EXPECTED_COURSE: dict[str, Any] = {
 
 @cache
 def instructions() -> list[dict[str, Any]]:
-    text = resources.files("controller").joinpath("data/aftercare.csv").read_text(encoding="utf-8")
+    text = resources.files("controller.treatment").joinpath("data/aftercare.csv").read_text(encoding="utf-8")
     return [
         {"topic": row["topic"], "instruction": row["instruction"], "hours": int(row["hours"]), "source": row["source"]}
         for row in csv.DictReader(io.StringIO(text))

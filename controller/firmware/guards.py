@@ -7,7 +7,7 @@ every reason (hal.errors.CommandRefusedError).
 
 from __future__ import annotations
 
-from controller.limits import DepthLimit, FirmwareLimits
+from controller.firmware.limits import DepthLimit, FirmwareLimits
 from hal.backend import PenStatus
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.session import SessionResult
+from controller.treatment.session import SessionResult
 from hal.telemetry import Telemetry, empty_telemetry
 
 

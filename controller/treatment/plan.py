@@ -3,7 +3,7 @@
 A plan names the pen and the cartridge, then the zones in treatment order. The
 format is documented in docs/plan-format.md; :func:`load_plan` checks every key
 and reports every problem at once (file, key, what was expected, what was
-found). A plan with any problem raises :class:`~controller.table_reader.InputFileError`
+found). A plan with any problem raises :class:`~controller.host.table_reader.InputFileError`
 and nothing runs.
 """
 
@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from controller.coverage import RasterPath
-from controller.limits import FirmwareLimits, applicable_depth_limit
-from controller.presets import areas, default_depth, indications
-from controller.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
-from controller.table_reader import InputFileError, Problem, TableReader, parse_document
+from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
+from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
+from controller.treatment.coverage import RasterPath
+from controller.treatment.presets import areas, default_depth, indications
+from controller.treatment.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 from hal.settings import BY_KEY as SETTINGS_BY_KEY
@@ -107,7 +107,7 @@ class Plan:
 def load_plan(path: str | Path | None = None) -> Plan:
     """Read and validate a plan file; ``None`` loads the built-in full-face plan."""
     if path is None:
-        data = resources.files("controller").joinpath(f"plans/{BUILTIN_PLAN}").read_bytes()
+        data = resources.files("controller.treatment").joinpath(f"plans/{BUILTIN_PLAN}").read_bytes()
         return parse_plan(data, f"<built-in {BUILTIN_PLAN}>")
     source = str(path)
     try:

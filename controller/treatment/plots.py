@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from controller.session import SessionResult
+from controller.treatment.session import SessionResult
 
 WINDOW_STROKES = 240
 """Strokes in the close-up window at the start of the pass."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from controller.clock import Pacer
-from controller.pen_controller import PenController
+from controller.firmware.pen_controller import PenController
+from controller.host.clock import Pacer
 
 
 @dataclass(frozen=True)

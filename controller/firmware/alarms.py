@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.hazards import BY_KIND, Priority, priority_of
+from controller.firmware.hazards import BY_KIND, Priority, priority_of
 from hal.protocol import Alarm
 
 
