@@ -17,10 +17,9 @@ from controller.firmware.target import Target
 from controller.treatment.plan import load_plan
 from controller.treatment.report import build_report
 from controller.treatment.session import run_session
-from hal.backend import StrokeCommand
+from hal.backend import CartridgeInfo, StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry
-from sim.cartridge import Cartridge
 
 FULL_PASS = 216_000
 """Strokes of a 30-minute pass at 120 Hz."""
@@ -32,8 +31,8 @@ FAST_MODEL = os.environ.get("PENCTL_BENCH_FAST_MODEL", "kernel")
 
 
 def simulate(strokes: int, model: str) -> Telemetry:
-    backend = open_backend("sim", seed=1, cartridge=Cartridge(1), model=model)
-    backend.apply(StrokeCommand(1.0, 120.0))
+    backend = open_backend("sim", seed=1, cartridge=CartridgeInfo(cartridge_id=1), model=model)
+    backend.apply(StrokeCommand(depth_mm=1.0, frequency_hz=120.0))
     return backend.read_strokes(strokes)
 
 
@@ -73,7 +72,7 @@ def test_stroke_loop_per_stroke(benchmark: Any) -> None:
     recording = simulate(LOOP_STROKES, "kernel")
     ctl = PenController(open_backend("replay", telemetry=recording, loop=True))
     ctl.power_on()
-    ctl.select(Target(1.0, 120.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
     out = benchmark.pedantic(ctl.run, args=(LOOP_STROKES,), rounds=30, iterations=1)

@@ -21,7 +21,7 @@ from hal.settings import SettingValue
 from hal.telemetry import Telemetry
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class StrokeCommand:
     """What the pen should do from the next stroke boundary on."""
 
@@ -30,13 +30,19 @@ class StrokeCommand:
     motor_enabled: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CartridgeInfo:
-    """The cartridge the pen reads from the cartridge's id chip."""
+    """A needle cartridge as its id chip describes it: the one cartridge record of the project.
+
+    Plans name the cartridge they expect with it, the simulated pen holds one as
+    its attached hardware, and a pen's status reports it with the strokes it has
+    delivered and whether the pen's store locks it out.
+    """
 
     cartridge_id: int
-    needles: int
-    max_depth_mm: float
+    needles: int = 12
+    max_depth_mm: float = 2.5
+    """The deepest stroke the cartridge is rated for."""
     field_diameter_mm: float = 3.5
     """Diameter of the disc the needle tips sit in."""
     strokes_used: int = 0
@@ -66,7 +72,7 @@ def cartridge_problem(cartridge: CartridgeInfo) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class PenIdentity:
     """What the pen says about itself in the handshake."""
 
@@ -80,7 +86,7 @@ class PenIdentity:
     max_frequency_hz: float
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class PenStatus:
     """A snapshot of the pen's sensors, read when the firmware needs it (self-test, arming)."""
 

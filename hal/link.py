@@ -29,7 +29,7 @@ class BytePort(Protocol):
     def read(self, size: int = 1) -> bytes: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LinkStats:
     requests: int = 0
     round_trips: int = 0
@@ -41,7 +41,7 @@ class LinkStats:
     events: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Link:
     """Request/reply over a byte port; see the module docstring."""
 

@@ -178,7 +178,7 @@ def crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Frame:
     seq: int
     type: int
@@ -201,7 +201,7 @@ def encode_frame(seq: int, msg: int, payload: bytes = b"") -> bytes:
     return bytes(out)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DecoderStats:
     frames: int = 0
     bad_frames: int = 0
@@ -209,7 +209,7 @@ class DecoderStats:
     estops: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FrameDecoder:
     """Turns a byte stream into frames and realtime e-stops; never raises on bad input.
 
@@ -268,7 +268,7 @@ class FrameDecoder:
         (crc,) = struct.unpack_from("<H", body, len(body) - 2)
         if crc != crc16(body[:-2]):
             return None
-        return Frame(seq, msg, body[HEADER.size : -2])
+        return Frame(seq=seq, type=msg, payload=body[HEADER.size : -2])
 
 
 # --- payload codecs -----------------------------------------------------------------------------

@@ -36,24 +36,35 @@ class ReplayBackend:
             raise InputError(source, "", "at least one recorded stroke")
         self.telemetry = recording
         first = recording[0]
-        self.cartridge = cartridge or CartridgeInfo(int(first["cartridge_id"]), 12, 2.5)
+        self.cartridge = cartridge or CartridgeInfo(
+            cartridge_id=int(first["cartridge_id"]), needles=12, max_depth_mm=2.5
+        )
         self.loop = loop
         self._pos = 0
         self._enabled = False
 
     def identify(self) -> PenIdentity:
-        return PenIdentity("replay", "REPLAY", "0", 1, 1, 2.5, 25.0, 150.0)
+        return PenIdentity(
+            model="replay",
+            serial_number="REPLAY",
+            firmware_version="0",
+            protocol_version=1,
+            settings_schema_version=1,
+            max_depth_mm=2.5,
+            min_frequency_hz=25.0,
+            max_frequency_hz=150.0,
+        )
 
     def status(self) -> PenStatus:
         row = self.telemetry[min(self._pos, len(self.telemetry) - 1)]
         return PenStatus(
-            float(row["t_s"]),
-            float(row["battery_v"]),
-            1.0,
-            float(row["motor_temp_c"]),
-            -0.3,
-            self.cartridge,
-            float(row["battery_temp_c"]),
+            time_s=float(row["t_s"]),
+            battery_v=float(row["battery_v"]),
+            battery_soc=1.0,
+            motor_temp_c=float(row["motor_temp_c"]),
+            tip_mm=-0.3,
+            cartridge=self.cartridge,
+            battery_temp_c=float(row["battery_temp_c"]),
         )
 
     def apply(self, command: StrokeCommand) -> None:

@@ -60,7 +60,7 @@ class SerialBackend:
     ) -> None:
         self.url = url
         self.port = port if port is not None else open_port(url, baudrate)
-        self.link = Link(self.port, timeout_s=timeout_s, retries=retries, max_timeout_s=max_timeout_s)
+        self.link = Link(port=self.port, timeout_s=timeout_s, retries=retries, max_timeout_s=max_timeout_s)
         self._closed = False
         try:
             self._identity, caps = self._hello()
@@ -75,14 +75,14 @@ class SerialBackend:
         version, schema, caps, max_depth, min_hz, max_hz = r.take("BHIddd")
         model, firmware, serial_number = r.text(), r.text(), r.text()
         identity = PenIdentity(
-            model,
-            serial_number,
-            firmware,
-            int(version),
-            int(schema),
-            float(max_depth),
-            float(min_hz),
-            float(max_hz),
+            model=model,
+            serial_number=serial_number,
+            firmware_version=firmware,
+            protocol_version=int(version),
+            settings_schema_version=int(schema),
+            max_depth_mm=float(max_depth),
+            min_frequency_hz=float(min_hz),
+            max_frequency_hz=float(max_hz),
         )
         return identity, int(caps)
 
@@ -96,7 +96,14 @@ class SerialBackend:
         cid, needles, max_depth, field, used, locked = r.take("IBddIB")
         r.done()
         cartridge = (
-            CartridgeInfo(int(cid), int(needles), float(max_depth), float(field), int(used), bool(locked))
+            CartridgeInfo(
+                cartridge_id=int(cid),
+                needles=int(needles),
+                max_depth_mm=float(max_depth),
+                field_diameter_mm=float(field),
+                strokes_used=int(used),
+                locked=bool(locked),
+            )
             if cid
             else None
         )

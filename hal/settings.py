@@ -22,7 +22,7 @@ ACCESS_LEVELS: tuple[Access, ...] = ("user", "service", "factory")
 SCHEMA_VERSION = 2
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Setting:
     """One setting's metadata."""
 
@@ -97,7 +97,17 @@ def _s(
     access: Access,
     description: str,
 ) -> Setting:
-    return Setting(id, key, kind, unit, low, high, default, access, description)
+    return Setting(
+        id=id,
+        key=key,
+        kind=kind,
+        unit=unit,
+        low=low,
+        high=high,
+        default=default,
+        access=access,
+        description=description,
+    )
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -267,7 +277,7 @@ def defaults() -> dict[str, SettingValue]:
     return {s.key: s.default for s in SETTINGS}
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SettingProblem:
     """Why one key cannot take a value."""
 
@@ -283,14 +293,14 @@ def validate_block(values: Mapping[str, SettingValue]) -> list[SettingProblem]:
     problems = []
     for key in values:
         if key not in BY_KEY:
-            problems.append(SettingProblem(key, "no such setting"))
+            problems.append(SettingProblem(key=key, reason="no such setting"))
     for setting in SETTINGS:
         if setting.key not in values:
-            problems.append(SettingProblem(setting.key, "missing"))
+            problems.append(SettingProblem(key=setting.key, reason="missing"))
             continue
         why = setting.check(values[setting.key])
         if why:
-            problems.append(SettingProblem(setting.key, f"expected {why}, got {values[setting.key]!r}"))
+            problems.append(SettingProblem(key=setting.key, reason=f"expected {why}, got {values[setting.key]!r}"))
     if problems:
         return problems
     for lower, upper, message in CROSS_RULES:
@@ -298,7 +308,7 @@ def validate_block(values: Mapping[str, SettingValue]) -> list[SettingProblem]:
         assert isinstance(lo, (int, float)) and isinstance(hi, (int, float))
         bad = lo > hi if lower == "frequency.min_hz" else lo >= hi
         if bad:
-            problems.append(SettingProblem(lower, f"{message} ({lo:g} vs {hi:g})"))
+            problems.append(SettingProblem(key=lower, reason=f"{message} ({lo:g} vs {hi:g})"))
     return problems
 
 

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class VoiceCoilParams:
     """The actuator and its drive; defaults describe a plausible pen handpiece."""
 
@@ -59,7 +59,7 @@ class VoiceCoilParams:
     """Battery current of the electronics with the motor still."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ServoGains:
     """The pen's inner position and current loops."""
 
@@ -68,7 +68,7 @@ class ServoGains:
     current_v_per_a: float = 4.0
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Trajectory:
     """The reference the servo follows in one stroke: extend to depth and back, cosine-shaped."""
 

@@ -22,7 +22,6 @@ from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
 from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
-from sim.cartridge import Cartridge
 from sim.faults import InjectedFault
 from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
@@ -40,7 +39,7 @@ MAX_WAIT_S = 86_400.0
 def factory_programmed_flash() -> MemoryFlash:
     """A store as it leaves the factory: one valid image of the defaults (no alarm at boot)."""
     flash = MemoryFlash()
-    SettingsStore(flash).commit(StoreContents(defaults()))
+    SettingsStore(flash).commit(StoreContents(settings=defaults()))
     return flash
 
 
@@ -53,9 +52,9 @@ def hardware_params(values: Mapping[str, SettingValue]) -> tuple[VoiceCoilParams
     """The actuator and servo as the pen's settings configure them."""
     coil = replace(VoiceCoilParams(), current_limit_a=float(values["drive.current_limit_a"]))
     servo = ServoGains(
-        float(values["servo.position_gain_n_per_m"]),
-        float(values["servo.velocity_gain_ns_per_m"]),
-        float(values["servo.current_gain_v_per_a"]),
+        position_n_per_m=float(values["servo.position_gain_n_per_m"]),
+        velocity_ns_per_m=float(values["servo.velocity_gain_ns_per_m"]),
+        current_v_per_a=float(values["servo.current_gain_v_per_a"]),
     )
     return coil, servo
 
@@ -74,7 +73,7 @@ class SimBackend:
     def __init__(
         self,
         seed: int | np.random.SeedSequence = 0,
-        cartridge: Cartridge | None = None,
+        cartridge: CartridgeInfo | None = None,
         battery_soc: float = 0.9,
         model: str = "kernel",
         flash: Flash | None = None,
@@ -101,7 +100,7 @@ class SimBackend:
     def _pen_uptime(self) -> float:
         return self._earlier_worlds_s + self.pen.time_s
 
-    def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: Cartridge | None, soc: float) -> SimulatedPen:
+    def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: CartridgeInfo | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
         return SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model)
 
@@ -123,7 +122,7 @@ class SimBackend:
         cartridge = None
         if pen.cartridge:
             cid = pen.cartridge.cartridge_id
-            cartridge = replace(pen.cartridge.info(pen.cartridge_strokes()), locked=self._is_locked(cid))
+            cartridge = replace(pen.cartridge, strokes_used=pen.cartridge_strokes(), locked=self._is_locked(cid))
         return PenStatus(
             time_s=pen.time_s,
             battery_v=pen.battery_voltage(),
@@ -290,8 +289,7 @@ class SimBackend:
             raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"RESET_WORLD: battery_soc {battery_soc}: expected 0 to 1")
         self.pen.retract()
         self._retire_cartridge()
-        c = cartridge
-        hw = Cartridge(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm) if c else None
+        hw = replace(cartridge, strokes_used=0, locked=False) if cartridge else None  # the chip, not the record
         self._earlier_worlds_s += self.pen.time_s
         self.access.power_off()  # a new world is a new power-on: no unlock carries over
         self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
@@ -301,7 +299,7 @@ class SimBackend:
         problem = fault_problem(at_s, kind, value)
         if problem:
             raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"INJECT_FAULT: expected {problem}")
-        self.pen.inject(InjectedFault(at_s, FaultKind(kind), value))
+        self.pen.inject(InjectedFault(at_s=at_s, kind=FaultKind(kind), value=value))
 
     # --- SettingsPort -------------------------------------------------------------------------
     def read_settings(self) -> dict[str, SettingValue]:

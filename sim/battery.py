@@ -17,7 +17,7 @@ OCV_POINTS = np.array([3.00, 3.30, 3.45, 3.58, 3.70, 3.80, 3.95, 4.10, 4.20])
 """Open-circuit voltage against state of charge: a typical single Li-ion cell."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class BatteryParams:
     """One Li-ion cell."""
 

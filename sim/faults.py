@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sim.pen import SimulatedPen
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class InjectedFault:
     """One scheduled fault: when (pen time), what, and how bad (see hal.faults.FAULTS)."""
 
@@ -35,7 +35,7 @@ class InjectedFault:
         return FAULTS[self.kind].default if self.value is None else self.value
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ActiveFaults:
     """The effect of every fault that has started, as the stroke model needs it."""
 
@@ -52,7 +52,7 @@ class ActiveFaults:
 
 def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:
     """What a fault does to the pen's hardware from its onset on."""
-    from sim.cartridge import Cartridge
+    from hal.backend import CartridgeInfo
 
     f, v, kind = pen.faults, fault.magnitude, fault.kind
     if kind is FaultKind.STALL:
@@ -77,6 +77,6 @@ def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:
     elif kind is FaultKind.CARTRIDGE_REMOVED:
         pen.cartridge = None
     elif kind is FaultKind.CARTRIDGE_SWAP:
-        pen.cartridge = replace(pen.cartridge or Cartridge(0), cartridge_id=int(v))
+        pen.cartridge = replace(pen.cartridge or CartridgeInfo(cartridge_id=0), cartridge_id=int(v))
     elif kind is FaultKind.LINK_LOSS:
         f.link_lost = True

@@ -225,18 +225,18 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         flags,
     )
     return StrokeResults(
-        out[:, O_X],
-        out[:, O_V],
-        out[:, O_I],
-        out[:, O_IB],
-        out[:, O_PEAK],
-        out[:, O_IPEAK],
-        out[:, O_VMIN],
-        flags[:, 0],
-        flags[:, 1],
-        out[:, O_TEMP],
-        out[:, O_CHARGE],
-        out[:, O_BTEMP],
+        x_end=out[:, O_X],
+        v_end=out[:, O_V],
+        i_end=out[:, O_I],
+        battery_current_end=out[:, O_IB],
+        peak_m=out[:, O_PEAK],
+        current_peak_a=out[:, O_IPEAK],
+        battery_min_v=out[:, O_VMIN],
+        current_limited=flags[:, 0],
+        voltage_saturated=flags[:, 1],
+        motor_temp_end_c=out[:, O_TEMP],
+        charge_end_c=out[:, O_CHARGE],
+        battery_temp_end_c=out[:, O_BTEMP],
     )
 
 

@@ -77,7 +77,7 @@ def _padded(data: bytes, size: int) -> bytes:
     return data + bytes([ERASED]) * (size - len(data))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MemoryFlash:
     """Flash in RAM; ``cut_after`` makes the next write stop after that many bytes (a power cut)."""
 
@@ -174,7 +174,7 @@ def read_record(raw: bytes) -> int | None:
     return int(counter)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Image:
     slot: int
     layout: int
@@ -193,7 +193,7 @@ def read_image(raw: bytes, slot: int) -> Image | None:
     (crc,) = struct.unpack_from("<I", raw, end)
     if crc != zlib.crc32(raw[:end]):
         return None
-    return Image(slot, layout, counter, raw[HEAD.size : end])
+    return Image(slot=slot, layout=layout, counter=counter, payload=raw[HEAD.size : end])
 
 
 # --- payload layouts ----------------------------------------------------------------------------
@@ -202,7 +202,7 @@ SECTION_SETTINGS = 1
 SECTION_USED_CARTRIDGES = 2
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoreContents:
     """What the store holds: the settings block and the ids of cartridges already used."""
 
@@ -253,7 +253,7 @@ def _decode_layout_2(payload: bytes) -> StoreContents:
             raise PayloadError(f"used-cartridge list holds id {cid} (0 or twice)")
         cartridges[int(cid)] = int(strokes)
     used.done()
-    return StoreContents(unpack_settings(sections[SECTION_SETTINGS]), cartridges)
+    return StoreContents(settings=unpack_settings(sections[SECTION_SETTINGS]), used_cartridges=cartridges)
 
 
 def _migrate_layout_1(payload: bytes) -> StoreContents:
@@ -294,7 +294,7 @@ def encode_layout_1(values: dict[str, SettingValue]) -> bytes:
 BY_ID_KEY = {s.key: s.id for s in BY_ID.values()}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BootResult:
     contents: StoreContents
     alarms: list[Alarm]
@@ -332,10 +332,15 @@ class SettingsStore:
                 alarms.append(Alarm.STORE_DAMAGED)
             elif image.counter < recorded or image is not images[0]:
                 alarms.append(Alarm.STORE_ROLLED_BACK)
-            return BootResult(contents, alarms, image.counter, image.slot)
+            return BootResult(contents=contents, alarms=alarms, counter=image.counter, slot=image.slot)
         self.slot = None
         blank = raw == bytes([ERASED]) * STORE_SIZE
-        return BootResult(StoreContents(defaults()), [Alarm.STORE_BLANK if blank else Alarm.STORE_CORRUPT], 0, None)
+        return BootResult(
+            contents=StoreContents(settings=defaults()),
+            alarms=[Alarm.STORE_BLANK if blank else Alarm.STORE_CORRUPT],
+            counter=0,
+            slot=None,
+        )
 
     def commit(self, contents: StoreContents) -> None:
         """Write ``contents`` as the next image into the other slot, then the commit record."""

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from hal.backend import StrokeCommand
+from hal.backend import CartridgeInfo, StrokeCommand
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
-from sim.cartridge import Cartridge
 from sim.faults import ActiveFaults, InjectedFault, start_fault
 from sim.kernel import run_kernel
 from sim.reference import run_reference
@@ -42,7 +41,7 @@ NOISE_PER_STROKE = 3
 STROKE_MODELS: dict[str, Callable[[StrokeBatch], StrokeResults]] = {"kernel": run_kernel, "reference": run_reference}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PenState:
     """Everything that carries over from one stroke to the next."""
 
@@ -59,7 +58,7 @@ class PenState:
     cartridge_strokes: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Batch:
     """What :meth:`SimulatedPen.discard_after` needs to rewind the last batch."""
 
@@ -75,7 +74,7 @@ class SimulatedPen:
     def __init__(
         self,
         seed: int | np.random.SeedSequence = 0,
-        cartridge: Cartridge | None = None,
+        cartridge: CartridgeInfo | None = None,
         battery_soc: float = 0.9,
         physics_rate_hz: float = 24_000.0,
         coil: VoiceCoilParams | None = None,
@@ -101,7 +100,7 @@ class SimulatedPen:
         self.dt = 1.0 / physics_rate_hz
         self.cartridge = cartridge
         self.skin: SkinType = SKIN_TYPES["normal"]
-        self.command = StrokeCommand(0.0, 100.0, motor_enabled=False)
+        self.command = StrokeCommand(depth_mm=0.0, frequency_hz=100.0, motor_enabled=False)
         self.state = PenState(
             x_m=self.coil.home_mm * 1e-3,
             motor_temp_c=self.thermal.ambient_c,
@@ -141,7 +140,9 @@ class SimulatedPen:
     # --- actions -------------------------------------------------------------
     def retract(self) -> None:
         """Disable the drive and park the carriage at home, or as far back as a jammed carriage gets."""
-        self.command = StrokeCommand(self.command.depth_mm, self.command.frequency_hz, motor_enabled=False)
+        self.command = StrokeCommand(
+            depth_mm=self.command.depth_mm, frequency_hz=self.command.frequency_hz, motor_enabled=False
+        )
         stuck = self.faults.back_stop_mm
         self.state.x_m = max(self.coil.home_mm, stuck if stuck is not None else self.coil.home_mm) * 1e-3
         self.state.v_m_s = 0.0
@@ -157,7 +158,9 @@ class SimulatedPen:
         self.activate_due_faults()
         s.motor_temp_c = temperature_after(self.thermal, s.motor_temp_c, self.faults.winding_heat_w, seconds)
         cell = ThermalParams(
-            self.thermal.ambient_c, self.battery.thermal_resistance_k_per_w, self.battery.thermal_time_constant_s
+            ambient_c=self.thermal.ambient_c,
+            resistance_k_per_w=self.battery.thermal_resistance_k_per_w,
+            time_constant_s=self.battery.thermal_time_constant_s,
         )
         s.battery_temp_c = temperature_after(cell, s.battery_temp_c, self.faults.battery_heat_w, seconds)
         s.charge_used_c += self.coil.idle_current_a * seconds
@@ -251,7 +254,7 @@ class SimulatedPen:
         tel["cartridge_id"] = self.cartridge.cartridge_id if self.cartridge else 0
         tel["flags"] = flags
 
-        self._last = _Batch(start, rng_state, ticks, outputs)
+        self._last = _Batch(start=start, rng_state=rng_state, ticks_per_stroke=ticks, results=outputs)
         self._commit(strokes)
         return tel
 

@@ -68,7 +68,7 @@ class PenSettings:
     def commit(self) -> None:
         if self.staged is None:
             raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
-        new = StoreContents(dict(self.staged), dict(self.contents.used_cartridges))
+        new = StoreContents(settings=dict(self.staged), used_cartridges=dict(self.contents.used_cartridges))
         self._write(new)
         self.contents = new
         self.staged = None
@@ -84,11 +84,11 @@ class PenSettings:
         """
         used = dict(self.contents.used_cartridges)
         used[cartridge_id] = max(used.get(cartridge_id, 0), strokes)
-        new = StoreContents(dict(self.contents.settings), used)
+        new = StoreContents(settings=dict(self.contents.settings), used_cartridges=used)
         try:
             self._write(new)
         finally:
-            self.contents = StoreContents(self.contents.settings, used)
+            self.contents = StoreContents(settings=self.contents.settings, used_cartridges=used)
 
     def _write(self, contents: StoreContents) -> None:
         try:

@@ -50,7 +50,11 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     sense = 1.0 if batch.current_sense_ok else 0.0
     smoothing = dt / (coil.bulk_capacitor_time_constant_s + dt)
     bat = batch.battery
-    bat_thermal = ThermalParams(batch.thermal.ambient_c, bat.thermal_resistance_k_per_w, bat.thermal_time_constant_s)
+    bat_thermal = ThermalParams(
+        ambient_c=batch.thermal.ambient_c,
+        resistance_k_per_w=bat.thermal_resistance_k_per_w,
+        time_constant_s=bat.thermal_time_constant_s,
+    )
     tr = batch.trajectory
     for k in range(n):
         r = coil_resistance(coil, temp)
@@ -111,16 +115,16 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
             out[name][k] = value
         limited_all[k], saturated_all[k] = limited, saturated
     return StrokeResults(
-        out["x"],
-        out["v"],
-        out["i"],
-        out["ib"],
-        out["peak"],
-        out["ipeak"],
-        out["vmin"],
-        limited_all,
-        saturated_all,
-        out["temp"],
-        out["charge"],
-        out["btemp"],
+        x_end=out["x"],
+        v_end=out["v"],
+        i_end=out["i"],
+        battery_current_end=out["ib"],
+        peak_m=out["peak"],
+        current_peak_a=out["ipeak"],
+        battery_min_v=out["vmin"],
+        current_limited=limited_all,
+        voltage_saturated=saturated_all,
+        motor_temp_end_c=out["temp"],
+        charge_end_c=out["charge"],
+        battery_temp_end_c=out["btemp"],
     )

@@ -75,7 +75,7 @@ def listen_tcp(port: int, host: str = "127.0.0.1") -> socket.socket:
     return server
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Refusal:
     """A second connection, answered NAK BUSY to each request and then closed."""
 
@@ -119,7 +119,7 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
             if client is None:
                 client = incoming
             else:
-                refusals.append(_Refusal(incoming))
+                refusals.append(_Refusal(sock=incoming))
         refusals, reply = _answer_refusals(pen, refusals, ready)
         if client is not None and client in ready:
             try:

@@ -32,7 +32,7 @@ class CarriedState(NamedTuple):
     battery_temp_c: float
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class StrokeBatch:
     """Strokes that share one reference: same depth, same rate, same skin."""
 
@@ -65,7 +65,7 @@ class StrokeBatch:
         return len(self.trajectory.position_m) * self.dt
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class StrokeResults:
     """Per-stroke results; element k describes stroke k of the batch."""
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ThermalParams:
     """Winding-to-ambient thermal model."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SkinType:
     """Mechanical properties of one kind of skin, per needle."""
 
@@ -33,9 +33,30 @@ class SkinType:
 SKIN_TYPES: dict[str, SkinType] = {
     skin.name: skin
     for skin in (
-        SkinType("sensitive", 30.0, 2.5, 0.004, 0.08, 0.004),
-        SkinType("normal", 50.0, 2.0, 0.006, 0.10, 0.004),
-        SkinType("thick", 90.0, 1.6, 0.010, 0.12, 0.005),
+        SkinType(
+            name="sensitive",
+            stiffness_n_per_m=30.0,
+            stiffening_mm=2.5,
+            damping_ns_per_m=0.004,
+            variability=0.08,
+            surface_jitter_mm=0.004,
+        ),
+        SkinType(
+            name="normal",
+            stiffness_n_per_m=50.0,
+            stiffening_mm=2.0,
+            damping_ns_per_m=0.006,
+            variability=0.10,
+            surface_jitter_mm=0.004,
+        ),
+        SkinType(
+            name="thick",
+            stiffness_n_per_m=90.0,
+            stiffening_mm=1.6,
+            damping_ns_per_m=0.010,
+            variability=0.12,
+            surface_jitter_mm=0.005,
+        ),
     )
 }
 """The skin types a plan may name."""

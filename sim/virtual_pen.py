@@ -47,7 +47,7 @@ NOT_ALIVE = (ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_PAYLOAD, ErrorCode.VERSION)
 """Refusals that show the sender does not speak the protocol: such frames do not feed the watchdog."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PenLinkStats:
     """What the pen counted on its side of the link (LINK_STATS reads them)."""
 
@@ -261,7 +261,7 @@ class VirtualPen:
         r.done()
         if enabled > 1:
             raise PayloadError(f"motor_enabled {enabled}: expected 0 or 1")
-        command = StrokeCommand(float(depth), float(hz), bool(enabled))
+        command = StrokeCommand(depth_mm=float(depth), frequency_hz=float(hz), motor_enabled=bool(enabled))
         if command.motor_enabled and self.estop_latched:
             return Msg.NAK, pack_nak(ErrorCode.ESTOP_LATCHED)
         self.backend.apply(command)  # the pen checks depth and rate against its own limits
@@ -295,7 +295,16 @@ class VirtualPen:
     def _reset_world(self, r: Reader) -> tuple[int, bytes]:
         seed, cid, needles, max_depth, field, soc = r.take("QIBddd")
         r.done()
-        cartridge = CartridgeInfo(int(cid), int(needles), float(max_depth), float(field)) if cid else None
+        cartridge = (
+            CartridgeInfo(
+                cartridge_id=int(cid),
+                needles=int(needles),
+                max_depth_mm=float(max_depth),
+                field_diameter_mm=float(field),
+            )
+            if cid
+            else None
+        )
         self.backend.reset_world(int(seed), cartridge, float(soc))
         return Msg.ACK, b""
 

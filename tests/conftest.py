@@ -9,9 +9,8 @@ import pytest
 
 from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
-from hal.backend import StrokeCommand
+from hal.backend import CartridgeInfo, StrokeCommand
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 from sim.pen import SimulatedPen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,15 +27,15 @@ def make_pen(
     """A simulated pen already commanded to stroke."""
     from sim.tissue import SKIN_TYPES
 
-    pen = SimulatedPen(seed=seed, cartridge=Cartridge(101, needles=needles), battery_soc=battery_soc)
+    pen = SimulatedPen(seed=seed, cartridge=CartridgeInfo(cartridge_id=101, needles=needles), battery_soc=battery_soc)
     pen.skin = SKIN_TYPES[skin]
-    pen.command = StrokeCommand(depth_mm, frequency_hz, motor_enabled=True)
+    pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz, motor_enabled=True)
     return pen
 
 
 @pytest.fixture
 def backend() -> Iterator[SimBackend]:
-    b = SimBackend(seed=3, cartridge=Cartridge(555))
+    b = SimBackend(seed=3, cartridge=CartridgeInfo(cartridge_id=555))
     yield b
     b.close()
 
@@ -46,5 +45,5 @@ def controller(backend: SimBackend) -> PenController:
     """A controller powered on, self-tested and idle, with 1.0 mm at 100 Hz on the cheeks selected."""
     ctl = PenController(backend)
     ctl.power_on()
-    ctl.select(Target(1.0, 100.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=100.0, zone_max_mm=1.0, zone="cheeks"))
     return ctl

@@ -16,9 +16,9 @@ from controller.treatment.plan import load_plan, parse_plan
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.report import build_report
 from controller.treatment.session import run_session
+from hal.backend import CartridgeInfo
 from hal.errors import CommandRefusedError
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 from tests.test_cli import penctl
 
 HEAD = """
@@ -197,7 +197,7 @@ def test_under_the_minimum_age_is_refused() -> None:
 
 
 def test_the_minimum_age_setting_of_the_pen_applies_at_run_time() -> None:
-    backend = SimBackend(cartridge=Cartridge(77))
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=77))
     backend.settings.contents.settings["patient.min_age_years"] = 21
     result = run_session(parse_plan(text(age=19).encode(), "p"), backend=backend)
     assert result.outcome == "refused" and "under the pen's minimum of 21" in (result.zones[0].refusal or "")
@@ -245,9 +245,9 @@ def test_the_anaesthetic_wait_is_enforced_before_arming() -> None:
     assert result.anaesthetic_wait_s == pytest.approx(600.0)
     arm = next(t for t in result.transitions if t.trigger == "arm")
     assert arm.t_s >= 600.0
-    ctl = PenController(SimBackend(cartridge=Cartridge(5)))
+    ctl = PenController(SimBackend(cartridge=CartridgeInfo(cartridge_id=5)))
     ctl.power_on()
-    ctl.select(Target(0.5, 100.0))
+    ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
     ctl.anaesthetic_applied(minutes_ago=2.0)
     with pytest.raises(CommandRefusedError, match="13.0 min of the 15 min wait left"):
         ctl.arm()

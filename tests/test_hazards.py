@@ -24,7 +24,7 @@ def test_hazard(hazard: str) -> None:
 
 
 def test_the_report_describes_each_injected_fault() -> None:
-    result = run_session(plan(("cheeks", 1.0, 120.0, 10.0)), seed=3, faults=(PlannedFault(4.0, "stall"),))
+    result = run_session(plan(("cheeks", 1.0, 120.0, 10.0)), seed=3, faults=(PlannedFault(at_s=4.0, kind="stall"),))
     [outcome] = fault_outcomes(result)
     assert outcome.onset_s == pytest.approx(4.0, abs=1 / 120)
     assert (outcome.detected, outcome.priority, outcome.latency_strokes) == ("stall", "high", 1)
@@ -58,7 +58,7 @@ FAULTS = st.lists(
 @given(ZONES, FAULTS, st.integers(0, 2**32 - 1))
 def test_random_plans_with_random_faults_stay_safe(zones, faults, seed) -> None:  # type: ignore[no-untyped-def]
     spec = tuple((area, round(fraction * cap, 2) or 0.05, hz, seconds) for (area, cap), fraction, hz, seconds in zones)
-    injected = tuple(PlannedFault(at, kind) for at, kind in faults)
+    injected = tuple(PlannedFault(at_s=at, kind=kind) for at, kind in faults)
     result = run_session(plan(*spec), seed=seed, faults=injected)
     tel = all_telemetry(result)
     margin = 0.05

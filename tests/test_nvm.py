@@ -38,13 +38,13 @@ def committed(*changes: dict[str, SettingValue]) -> tuple[MemoryFlash, list[dict
     values = defaults()
     for change in changes:
         values = values | change
-        store.commit(StoreContents(dict(values)))
+        store.commit(StoreContents(settings=dict(values)))
         versions.append(dict(values))
     return flash, versions
 
 
 def boot(flash: MemoryFlash):  # type: ignore[no-untyped-def]
-    return SettingsStore(MemoryFlash(bytearray(flash.data))).boot()
+    return SettingsStore(MemoryFlash(data=bytearray(flash.data))).boot()
 
 
 def test_a_blank_store_boots_with_defaults_and_an_alarm() -> None:
@@ -67,13 +67,13 @@ def test_a_power_cut_at_every_byte_of_a_commit_leaves_the_old_or_the_new_image(h
     flash, versions = committed(*changes)
     old = versions[-1]
     new = old | {"depth.max_mm": 1.2, "pen.serial_number": "MN1-CUT-TEST"}
-    length = len(encode_image(LAYOUT_VERSION, 99, encode_payload(StoreContents(new))))  # type: ignore[arg-type]
+    length = len(encode_image(LAYOUT_VERSION, 99, encode_payload(StoreContents(settings=new))))  # type: ignore[arg-type]
     for cut in range(length + 1):
-        trial = MemoryFlash(bytearray(flash.data), cut_after=cut)
+        trial = MemoryFlash(data=bytearray(flash.data), cut_after=cut)
         store = SettingsStore(trial)
         store.boot()
         with contextlib.suppress(PowerCut):
-            store.commit(StoreContents(dict(new)))  # type: ignore[arg-type]
+            store.commit(StoreContents(settings=dict(new)))  # type: ignore[arg-type]
         result = boot(trial)
         expected = new if cut >= length else old
         assert result.contents.settings == expected, f"power cut after {cut} of {length} bytes"
@@ -118,7 +118,7 @@ def test_the_file_store_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "pen.nvm"
     store = SettingsStore(FileFlash(path))
     assert store.boot().alarms == [Alarm.STORE_BLANK]
-    store.commit(StoreContents(defaults() | {"depth.max_mm": 2.0}, {1234: 900}))
+    store.commit(StoreContents(settings=defaults() | {"depth.max_mm": 2.0}, used_cartridges={1234: 900}))
     result = SettingsStore(FileFlash(path)).boot()
     assert result.contents.settings["depth.max_mm"] == 2.0
     assert result.contents.used_cartridges == {1234: 900}
@@ -136,14 +136,14 @@ NEWEST = defaults() | {"depth.max_mm": 1.0, "session.max_minutes": 30}
 def two_commit_store() -> bytes:
     flash = MemoryFlash()
     store = SettingsStore(flash)
-    store.commit(StoreContents(dict(OLDER)))  # type: ignore[arg-type]
-    store.commit(StoreContents(dict(NEWEST), {77: 120}))  # type: ignore[arg-type]
+    store.commit(StoreContents(settings=dict(OLDER)))  # type: ignore[arg-type]
+    store.commit(StoreContents(settings=dict(NEWEST), used_cartridges={77: 120}))  # type: ignore[arg-type]
     return bytes(flash.data)
 
 
 def outcome(data: bytes) -> str:
     """Classify one boot: the only acceptable outcomes are named; anything else is 'silent' or 'wrong'."""
-    result = SettingsStore(MemoryFlash(bytearray(data))).boot()
+    result = SettingsStore(MemoryFlash(data=bytearray(data))).boot()
     settings, alarms = result.contents.settings, set(result.alarms)
     if settings == NEWEST and not alarms:
         return "newest"

@@ -22,7 +22,6 @@ from hal.serial_backend import SerialBackend
 from hal.service_auth import unlock_response
 from hal.settings import SETTINGS, SettingValue, defaults
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 from sim.serve import BUSY_TEXT, listen_tcp, serve_tcp
 from sim.virtual_pen import VirtualPen
 from tests.faulty_link import Faults, FaultyLink
@@ -41,39 +40,41 @@ def over_link(sim: SimBackend, clock: list[float] | None = None) -> SerialBacken
 @pytest.mark.parametrize("rating", [0.25, 0.5, 1.0, 1.5, 2.0, 2.5])
 @pytest.mark.parametrize("pen_max", [0.5, 1.0, 2.5])
 def test_the_pen_refuses_any_command_beyond_its_own_smallest_limit(rating: float, pen_max: float) -> None:
-    sim = SimBackend(cartridge=Cartridge(3, max_depth_mm=rating))
+    sim = SimBackend(cartridge=CartridgeInfo(cartridge_id=3, max_depth_mm=rating))
     sim.settings.stage({"depth.max_mm": pen_max})
     sim.settings.commit()
     limit = min(rating, pen_max)
     assert sim.status().pen_depth_limit_mm == limit
     for depth in np.linspace(0.05, 3.0, 60):
-        command = StrokeCommand(float(depth), 100.0)
+        command = StrokeCommand(depth_mm=float(depth), frequency_hz=100.0)
         if depth <= limit:
             sim.apply(command)
         else:
             with pytest.raises(PenRefusedError) as info:
                 sim.apply(command)
             assert info.value.code == ErrorCode.COMMAND_RANGE
-    sim.apply(StrokeCommand(limit, 100.0))
+    sim.apply(StrokeCommand(depth_mm=limit, frequency_hz=100.0))
     tel = sim.read_strokes(300)
     assert float(tel["depth_mm"].max()) <= limit + 0.05
 
 
 @pytest.mark.parametrize(
-    "cartridge", [None, CartridgeInfo(0, 12, 2.5)], ids=["no cartridge", "id 0 (reset_world treats it as none)"]
+    "cartridge",
+    [None, CartridgeInfo(cartridge_id=0, needles=12, max_depth_mm=2.5)],
+    ids=["no cartridge", "id 0 (reset_world treats it as none)"],
 )
 def test_the_pen_does_not_stroke_without_a_cartridge(cartridge: CartridgeInfo | None) -> None:
     sim = SimBackend()
     sim.reset_world(1, cartridge if cartridge and cartridge.cartridge_id else None, 0.9)
     with pytest.raises(PenRefusedError) as info:
-        sim.apply(StrokeCommand(0.5, 100.0))
+        sim.apply(StrokeCommand(depth_mm=0.5, frequency_hz=100.0))
     assert info.value.code == ErrorCode.NO_CARTRIDGE
     assert len(sim.read_strokes(10)) == 0
 
 
 def test_a_cartridge_removed_mid_run_stops_the_pen_itself() -> None:
-    sim = SimBackend(cartridge=Cartridge(3))
-    sim.apply(StrokeCommand(1.0, 100.0))
+    sim = SimBackend(cartridge=CartridgeInfo(cartridge_id=3))
+    sim.apply(StrokeCommand(depth_mm=1.0, frequency_hz=100.0))
     sim.inject_fault(0.5, "cartridge_removed")
     assert len(sim.read_strokes(1000)) == 50
     with pytest.raises(PenRefusedError) as info:
@@ -108,7 +109,7 @@ LOWERED = [
 def test_a_setting_lowered_while_paused_governs_the_next_stroke(
     key: str, value: float, refusal: str | None, where: str
 ) -> None:
-    sim = SimBackend(cartridge=Cartridge(8), service_key=KEY)
+    sim = SimBackend(cartridge=CartridgeInfo(cartridge_id=8), service_key=KEY)
     backend: SimBackend | SerialBackend = sim if where == "in process" else over_link(sim)
     ctl = paused_controller(backend)
     backend.service_unlock("service", unlock_response(KEY, backend.service_challenge(), "service", "MN1-000000"))
@@ -126,7 +127,7 @@ def test_a_setting_lowered_while_paused_governs_the_next_stroke(
 def test_the_controller_and_the_pen_agree_on_the_pen_limit_for_every_setting_and_cartridge() -> None:
     for rating in (0.3, 0.8, 1.6, 2.5):
         for pen_max in (0.5, 1.2, 2.5):
-            sim = SimBackend(cartridge=Cartridge(4, max_depth_mm=rating))
+            sim = SimBackend(cartridge=CartridgeInfo(cartridge_id=4, max_depth_mm=rating))
             sim.settings.stage({"depth.max_mm": pen_max})
             sim.settings.commit()
             ctl = PenController(sim)

@@ -103,18 +103,18 @@ def test_estop_in_the_middle_of_a_frame() -> None:
     pen = VirtualPen(SimBackend())
     port = FaultyLink(pen, Faults(), np.random.default_rng(0))
     backend = SerialBackend(port=port, timeout_s=0.01)
-    backend.reset_world(1, __import__("hal").CartridgeInfo(5, 12, 2.5), 0.9)
-    backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+    backend.reset_world(1, __import__("hal").CartridgeInfo(cartridge_id=5, needles=12, max_depth_mm=2.5), 0.9)
+    backend.apply(__import__("hal").StrokeCommand(depth_mm=1.0, frequency_hz=100.0))
     assert len(backend.read_strokes(10)) == 10
     frame = encode_frame(77, Msg.STATUS)
     reply = pen.feed(frame[:4] + bytes([ESTOP]) + frame[4:])
     assert pen.estop_latched and not pen.backend.pen.command.motor_enabled
     assert reply.count(b"\x7e") == 4, "an EVENT frame, then the STATUS reply"
     with pytest.raises(PenRefusedError) as info:
-        backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+        backend.apply(__import__("hal").StrokeCommand(depth_mm=1.0, frequency_hz=100.0))
     assert info.value.code == ErrorCode.ESTOP_LATCHED
     backend.release_estop()
-    backend.apply(__import__("hal").StrokeCommand(1.0, 100.0))
+    backend.apply(__import__("hal").StrokeCommand(depth_mm=1.0, frequency_hz=100.0))
 
 
 def test_a_retransmitted_request_is_answered_but_not_acted_on_twice() -> None:
@@ -137,7 +137,7 @@ def test_loop_url_opens_but_an_echo_is_no_pen() -> None:
 def _store_values(pen: VirtualPen) -> dict[str, SettingValue]:
     data = pen.backend.settings.store.flash
     assert isinstance(data, MemoryFlash)
-    return dict(SettingsStore(MemoryFlash(bytearray(data.data))).boot().contents.settings)
+    return dict(SettingsStore(MemoryFlash(data=bytearray(data.data))).boot().contents.settings)
 
 
 def _connect(port: FaultyLink) -> SerialBackend:
@@ -218,8 +218,8 @@ def stroking_pen() -> tuple[VirtualPen, FakeClock]:
 
     clock = FakeClock()
     pen = VirtualPen(SimBackend(), clock=clock)
-    pen.backend.reset_world(1, CartridgeInfo(5, 12, 2.5), 0.9)
-    pen.backend.apply(StrokeCommand(1.0, 100.0))
+    pen.backend.reset_world(1, CartridgeInfo(cartridge_id=5, needles=12, max_depth_mm=2.5), 0.9)
+    pen.backend.apply(StrokeCommand(depth_mm=1.0, frequency_hz=100.0))
     return pen, clock
 
 

@@ -38,7 +38,7 @@ def test_crc_is_ccitt_false() -> None:
 
 @given(seqs, types, payloads)
 def test_round_trip(seq: int, msg: int, payload: bytes) -> None:
-    assert decode(encode_frame(seq, msg, payload)) == [Frame(seq, msg, payload)]
+    assert decode(encode_frame(seq, msg, payload)) == [Frame(seq=seq, type=msg, payload=payload)]
 
 
 @given(seqs, payloads)
@@ -55,8 +55,8 @@ def test_resynchronises_after_garbage(garbage1: bytes, p1: bytes, garbage2: byte
     frames = [f for f in decode(stream) if isinstance(f, Frame)]
     # The second frame is always recovered; the first too, unless garbage opened a frame just before it
     # (then the flag that closes the garbage is also the one that opens the frame, which still decodes).
-    assert frames[-1] == Frame(2, Msg.ACK, p2)
-    assert Frame(1, Msg.ACK, p1) in frames
+    assert frames[-1] == Frame(seq=2, type=Msg.ACK, payload=p2)
+    assert Frame(seq=1, type=Msg.ACK, payload=p1) in frames
 
 
 @given(payloads, st.integers(0, 400))
@@ -64,7 +64,7 @@ def test_estop_is_acted_on_mid_frame_and_the_frame_survives(payload: bytes, at: 
     wire = encode_frame(9, Msg.SETTINGS_WRITE, payload)
     at = at % len(wire)  # anywhere before the closing flag
     items = decode(wire[:at] + bytes([ESTOP]) + wire[at:])
-    assert items == [ESTOP, Frame(9, Msg.SETTINGS_WRITE, payload)]
+    assert items == [ESTOP, Frame(seq=9, type=Msg.SETTINGS_WRITE, payload=payload)]
 
 
 @settings(max_examples=300)
@@ -85,7 +85,7 @@ def test_a_corrupted_byte_is_never_acted_on(seq: int, msg: int, payload: bytes, 
     i = 1 + where % (len(wire) - 2)
     wire[i] ^= flip
     frames = [f for f in decode(bytes(wire)) if isinstance(f, Frame)]
-    assert frames == [] or (frames == [Frame(seq, msg, payload)] and wire[i] == ESTOP)
+    assert frames == [] or (frames == [Frame(seq=seq, type=msg, payload=payload)] and wire[i] == ESTOP)
 
 
 def test_oversized_and_truncated_frames_are_dropped() -> None:
@@ -93,7 +93,7 @@ def test_oversized_and_truncated_frames_are_dropped() -> None:
     assert list(decoder.feed(bytes([FLAG]) + b"\x01" * 70_000 + bytes([FLAG]))) == []
     assert list(decoder.feed(bytes([FLAG, 1, 2, FLAG]))) == []
     assert decoder.stats.bad_frames == 2
-    assert list(decoder.feed(encode_frame(3, Msg.ACK))) == [Frame(3, Msg.ACK, b"")]
+    assert list(decoder.feed(encode_frame(3, Msg.ACK))) == [Frame(seq=3, type=Msg.ACK, payload=b"")]
 
 
 def test_settings_and_nak_payloads_round_trip() -> None:

@@ -19,11 +19,11 @@ from tests.test_cli import penctl
 
 
 def test_paced_run_serves_every_boundary_in_order() -> None:
-    from sim.cartridge import Cartridge
+    from hal.backend import CartridgeInfo
 
-    ctl = PenController(open_backend("sim", seed=2, cartridge=Cartridge(3)), batch_strokes=1)
+    ctl = PenController(open_backend("sim", seed=2, cartridge=CartridgeInfo(cartridge_id=3)), batch_strokes=1)
     ctl.power_on()
-    ctl.select(Target(0.5, 50.0, 0.5, "forehead"))
+    ctl.select(Target(depth_mm=0.5, frequency_hz=50.0, zone_max_mm=0.5, zone="forehead"))
     ctl.arm()
     ctl.start()
     late = run_paced(ctl, 30, Pacer(1.0 / 50.0), stop_on_overrun=False)  # a busy machine must not flake this
@@ -38,7 +38,7 @@ def test_replayed_telemetry_is_supervised_like_live_telemetry() -> None:
     recording["depth_mm"][150] = 1.2  # a stroke that went too deep, as recorded
     ctl = PenController(open_backend("replay", telemetry=recording))
     ctl.power_on()
-    ctl.select(Target(1.0, 100.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=100.0, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
     done = ctl.run(1000)

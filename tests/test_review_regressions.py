@@ -13,11 +13,11 @@ from controller.firmware.supervisor import Supervisor
 from controller.firmware.target import Target
 from controller.host.table_reader import InputFileError
 from controller.treatment.plan import parse_plan
+from hal.backend import CartridgeInfo
 from hal.errors import CommandRefusedError, PenError, PenOperationError
 from hal.protocol import Alarm, Msg, PayloadError, Reader, encode_frame, pack_settings, pack_str
 from hal.settings import defaults
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 from sim.nvm import SLOT_SIZE, MemoryFlash, SettingsStore, StoreContents, slot_offset
 from sim.virtual_pen import VirtualPen
 from tests.test_clinical import text as clinical_plan
@@ -27,14 +27,14 @@ from tests.test_supervisor import LIMIT, healthy
 def running(backend: SimBackend, depth: float = 1.0, hz: float = 120.0) -> PenController:
     ctl = PenController(backend)
     ctl.power_on()
-    ctl.select(Target(depth, hz, None, "abdomen"))
+    ctl.select(Target(depth_mm=depth, frequency_hz=hz, zone_max_mm=None, zone="abdomen"))
     ctl.arm()
     ctl.start()
     return ctl
 
 
 def test_a_latched_fault_survives_estop_release_and_a_second_fault() -> None:
-    backend = SimBackend(cartridge=Cartridge(1))
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
     ctl = running(backend)
     backend.pen.state.motor_temp_c = 61.0
     ctl.run(5)
@@ -52,10 +52,10 @@ def test_a_latched_fault_survives_estop_release_and_a_second_fault() -> None:
 
 
 def test_a_high_alarm_still_active_blocks_arming() -> None:
-    ctl = PenController(SimBackend(cartridge=Cartridge(1)))
+    ctl = PenController(SimBackend(cartridge=CartridgeInfo(cartridge_id=1)))
     ctl.power_on()
     ctl.alarms.raise_alarm(0.0, "overcurrent", "seen elsewhere")
-    ctl.select(Target(0.5, 100.0))
+    ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
     with pytest.raises(CommandRefusedError, match="unresolved high alarm overcurrent"):
         ctl.arm()
 
@@ -64,7 +64,7 @@ def test_a_garbled_reply_is_a_pen_error_and_faults_the_pen() -> None:
     assert issubclass(PayloadError, PenError)
     with pytest.raises(PenOperationError):
         Reader(b"\x01").take("H")
-    backend = SimBackend(cartridge=Cartridge(1))
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
     ctl = running(backend)
 
     def garbled(n: int) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_a_reading_that_is_not_a_number_is_a_violation(field: str) -> None:
 
 
 def test_a_bad_wait_changes_nothing() -> None:
-    backend = SimBackend(cartridge=Cartridge(1))
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
     before = (backend.pen.state.motor_temp_c, backend.pen.state.ticks, backend.pen.state.charge_used_c)
     for bad in (math.nan, -5.0, math.inf):
         with pytest.raises(PenOperationError):
@@ -102,7 +102,7 @@ def test_a_bad_wait_changes_nothing() -> None:
 
 
 def test_a_stuck_carriage_keeps_the_fault_latched() -> None:
-    backend = SimBackend(cartridge=Cartridge(1))
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
     ctl = running(backend)
     backend.inject_fault(0.05, "retract_failure")
     ctl.run(100)
@@ -115,11 +115,11 @@ def test_a_stuck_carriage_keeps_the_fault_latched() -> None:
 def test_the_used_cartridge_record_does_not_depend_on_batching() -> None:
     stores = []
     for batch in (1, 64, 2048):
-        backend = SimBackend(cartridge=Cartridge(555))
+        backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=555))
         backend.inject_fault(0.0, "depth_overshoot", 2.0)
         ctl = PenController(backend, batch_strokes=batch)
         ctl.power_on()
-        ctl.select(Target(1.0, 120.0, None, "abdomen"))
+        ctl.select(Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=None, zone="abdomen"))
         ctl.arm()
         ctl.start()
         ctl.run(3000)
@@ -128,14 +128,14 @@ def test_the_used_cartridge_record_does_not_depend_on_batching() -> None:
         assert isinstance(flash, MemoryFlash)
         stores.append(bytes(flash.data))
     assert stores[0] == stores[1] == stores[2]
-    assert SettingsStore(MemoryFlash(bytearray(stores[0]))).boot().contents.used_cartridges == {555: 1}
+    assert SettingsStore(MemoryFlash(data=bytearray(stores[0]))).boot().contents.used_cartridges == {555: 1}
 
 
 def test_an_unusable_newest_image_is_not_a_silent_rollback() -> None:
     flash = MemoryFlash()
     store = SettingsStore(flash)
-    store.commit(StoreContents(defaults() | {"depth.max_mm": 1.0}))
-    store.commit(StoreContents(defaults() | {"depth.max_mm": 0.8}))
+    store.commit(StoreContents(settings=defaults() | {"depth.max_mm": 1.0}))
+    store.commit(StoreContents(settings=defaults() | {"depth.max_mm": 0.8}))
     # Make the newest image (slot 1) intact but invalid: an unknown layout with a fresh CRC.
     import struct
     import zlib
@@ -162,10 +162,12 @@ def test_a_new_host_does_not_inherit_what_another_left_staged() -> None:
 
 
 def test_a_zone_change_while_running_is_refused() -> None:
-    ctl = running(SimBackend(cartridge=Cartridge(1)))
+    ctl = running(SimBackend(cartridge=CartridgeInfo(cartridge_id=1)))
     with pytest.raises(CommandRefusedError, match="pause before moving to another zone"):
-        ctl.select(Target(0.5, 120.0, None, "forehead"))
-    ctl.select(Target(0.8, 120.0, None, "abdomen"))  # the same zone: takes effect at the next stroke
+        ctl.select(Target(depth_mm=0.5, frequency_hz=120.0, zone_max_mm=None, zone="forehead"))
+    ctl.select(
+        Target(depth_mm=0.8, frequency_hz=120.0, zone_max_mm=None, zone="abdomen")
+    )  # the same zone: takes effect at the next stroke
 
 
 def test_a_preset_depth_beyond_the_cartridge_is_refused() -> None:
@@ -183,8 +185,8 @@ def test_a_history_date_after_the_session_is_an_error() -> None:
 
 
 def test_a_cartridge_with_an_unreadable_rating_is_not_recognised() -> None:
-    ctl = PenController(SimBackend(cartridge=Cartridge(9, max_depth_mm=math.nan)))
+    ctl = PenController(SimBackend(cartridge=CartridgeInfo(cartridge_id=9, max_depth_mm=math.nan)))
     ctl.power_on()
-    assert ctl.depth_limit() == DepthLimit(0.0, "cartridge")
+    assert ctl.depth_limit() == DepthLimit(depth_mm=0.0, owner="cartridge")
     with pytest.raises(CommandRefusedError, match="outside 0 < depth <= 0.0 mm"):
-        ctl.select(Target(0.5, 100.0))
+        ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))

@@ -14,9 +14,9 @@ from controller.firmware.limits import FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.state_machine import STATES, TRIGGERS, PenStateMachine
 from controller.firmware.target import Target
+from hal.backend import CartridgeInfo
 from hal.errors import CommandRefusedError
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 
 POWERED = ["self_test", "idle", "ready", "running", "paused", "fault", "estop"]
 EXPECTED: dict[tuple[str, str], str] = {
@@ -118,7 +118,7 @@ def test_arm_refused_without_a_cartridge() -> None:
     backend = SimBackend(seed=1, cartridge=None)
     ctl = PenController(backend)
     ctl.power_on()
-    ctl.select(Target(0.5, 100.0))
+    ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
     with pytest.raises(CommandRefusedError, match="no cartridge attached"):
         ctl.arm()
     assert ctl.state == "idle"
@@ -132,36 +132,36 @@ def test_depth_beyond_the_smallest_limit_is_refused_and_names_its_owner(
     pen_mm: float, cartridge_mm: float, zone_mm: float | None, owner: str
 ) -> None:
     ctl = PenController(
-        SimBackend(seed=1, cartridge=Cartridge(9, max_depth_mm=cartridge_mm)),
+        SimBackend(seed=1, cartridge=CartridgeInfo(cartridge_id=9, max_depth_mm=cartridge_mm)),
         limits=FirmwareLimits(pen_max_depth_mm=pen_mm),
     )
     ctl.power_on()
     with pytest.raises(
         CommandRefusedError, match=f"depth 1.3 mm is outside 0 < depth <= 1.2 mm \\(the {owner} limit\\)"
     ):
-        ctl.select(Target(1.3, 100.0, zone_mm, "cheeks"))
+        ctl.select(Target(depth_mm=1.3, frequency_hz=100.0, zone_max_mm=zone_mm, zone="cheeks"))
     assert ctl.target is None, "a refused selection changes nothing"
-    ctl.select(Target(1.2, 100.0, zone_mm, "cheeks"))
+    ctl.select(Target(depth_mm=1.2, frequency_hz=100.0, zone_max_mm=zone_mm, zone="cheeks"))
     ctl.arm()
 
 
 def test_stroke_rate_outside_the_pen_range_is_refused(controller: PenController) -> None:
     with pytest.raises(CommandRefusedError, match="300.0 Hz is outside 25.0-150.0 Hz"):
-        controller.select(Target(0.5, 300.0))
-    assert controller.target == Target(1.0, 100.0, 1.0, "cheeks")
+        controller.select(Target(depth_mm=0.5, frequency_hz=300.0))
+    assert controller.target == Target(depth_mm=1.0, frequency_hz=100.0, zone_max_mm=1.0, zone="cheeks")
 
 
 def test_low_battery_refuses_a_new_zone_but_self_test_passes() -> None:
-    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9), battery_soc=0.08))
+    ctl = PenController(SimBackend(seed=1, cartridge=CartridgeInfo(cartridge_id=9), battery_soc=0.08))
     ctl.power_on()
     assert ctl.state == "idle"
-    ctl.select(Target(0.5, 100.0))
+    ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
     with pytest.raises(CommandRefusedError, match="battery low"):
         ctl.arm()
 
 
 def test_critical_battery_fails_the_self_test_into_a_latched_fault() -> None:
-    ctl = PenController(SimBackend(seed=1, cartridge=Cartridge(9), battery_soc=0.01))
+    ctl = PenController(SimBackend(seed=1, cartridge=CartridgeInfo(cartridge_id=9), battery_soc=0.01))
     ctl.power_on()
     assert ctl.state == "fault"
     assert ctl.faults[0].kind == "self_test"
@@ -174,7 +174,7 @@ def test_changing_depth_while_running_takes_effect_at_the_next_stroke(controller
     controller.arm()
     controller.start()
     first = controller.run(10)
-    controller.select(Target(0.5, 100.0, 1.0, "cheeks"))
+    controller.select(Target(depth_mm=0.5, frequency_hz=100.0, zone_max_mm=1.0, zone="cheeks"))
     second = controller.run(10)
     assert (first["depth_cmd_mm"] == 1.0).all()
     assert (second["depth_cmd_mm"] == 0.5).all()

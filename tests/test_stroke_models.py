@@ -60,13 +60,12 @@ def test_kernel_matches_the_reference_within_one_micrometre(depth_mm: float, hz:
 
 
 def test_the_pen_runs_either_model_to_the_same_telemetry() -> None:
-    from hal.backend import StrokeCommand
-    from sim.cartridge import Cartridge
+    from hal.backend import CartridgeInfo, StrokeCommand
 
     tels = []
     for model in ("kernel", "reference"):
-        pen = SimulatedPen(seed=3, cartridge=Cartridge(1), model=model)
-        pen.command = StrokeCommand(1.0, 120.0)
+        pen = SimulatedPen(seed=3, cartridge=CartridgeInfo(cartridge_id=1), model=model)
+        pen.command = StrokeCommand(depth_mm=1.0, frequency_hz=120.0)
         tels.append(pen.run(100))
     assert np.abs(tels[0]["depth_mm"] - tels[1]["depth_mm"]).max() <= 1e-3
     assert (tels[0]["flags"] == tels[1]["flags"]).all()
@@ -79,11 +78,10 @@ def test_an_unknown_stroke_model_is_refused() -> None:
 
 def test_a_thirty_minute_session_fits_the_telemetry_budget() -> None:
     """At 150 Hz (the fastest rate) 30 minutes is 270,000 strokes: at most 15 MB of telemetry."""
-    from hal.backend import StrokeCommand
-    from sim.cartridge import Cartridge
+    from hal.backend import CartridgeInfo, StrokeCommand
 
-    pen = SimulatedPen(seed=1, cartridge=Cartridge(1))
-    pen.command = StrokeCommand(0.5, 150.0)
+    pen = SimulatedPen(seed=1, cartridge=CartridgeInfo(cartridge_id=1))
+    pen.command = StrokeCommand(depth_mm=0.5, frequency_hz=150.0)
     tel = pen.run(270_000)
     assert tel.dtype.itemsize <= 64
     assert tel.nbytes <= 15e6

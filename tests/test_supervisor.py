@@ -9,11 +9,11 @@ from controller.firmware.limits import DepthLimit, FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.supervisor import CHECKS, Supervisor
 from controller.firmware.target import Target
+from hal.backend import CartridgeInfo
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.backend import SimBackend
-from sim.cartridge import Cartridge
 
-LIMIT = DepthLimit(1.0, "zone cheeks")
+LIMIT = DepthLimit(depth_mm=1.0, owner="zone cheeks")
 
 
 def healthy(n: int = 10) -> Telemetry:
@@ -109,12 +109,12 @@ def test_the_earliest_stroke_wins_and_ties_follow_the_check_order() -> None:
 
 
 def _overheating_controller(batch: int) -> tuple[PenController, SimBackend]:
-    backend = SimBackend(seed=5, cartridge=Cartridge(42))
+    backend = SimBackend(seed=5, cartridge=CartridgeInfo(cartridge_id=42))
     backend.pen.state.motor_temp_c = 59.0
     limits = FirmwareLimits(motor_temp_limit_c=59.5)
     ctl = PenController(backend, limits=limits, batch_strokes=batch)
     ctl.power_on()
-    ctl.select(Target(2.0, 120.0, None, "abdomen"))
+    ctl.select(Target(depth_mm=2.0, frequency_hz=120.0, zone_max_mm=None, zone="abdomen"))
     ctl.arm()
     ctl.start()
     return ctl, backend

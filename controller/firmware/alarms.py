@@ -13,7 +13,7 @@ from controller.firmware.hazards import BY_KIND, Priority, priority_of
 from hal.protocol import Alarm
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AlarmRecord:
     t_s: float
     kind: str
@@ -39,7 +39,16 @@ class AlarmLog:
         if self.is_active(kind):
             return None
         hazard = BY_KIND[kind].id if kind in BY_KIND else "-"
-        record = AlarmRecord(t_s, kind, hazard, priority_of(kind), message, value, limit, stroke)
+        record = AlarmRecord(
+            t_s=t_s,
+            kind=kind,
+            hazard=hazard,
+            priority=priority_of(kind),
+            message=message,
+            value=value,
+            limit=limit,
+            stroke=stroke,
+        )
         self.records.append(record)
         return record
 
@@ -56,7 +65,7 @@ class AlarmLog:
                 r.active = False
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class FaultRecord:
     """A latched fault: what, when, on which stroke, and the values seen."""
 

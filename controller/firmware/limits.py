@@ -17,7 +17,7 @@ DRIFT_WINDOW = 64
 """Strokes over which the mean depth error is taken for the drift check."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class FirmwareLimits:
     """Thresholds the firmware enforces; defaults are the pen's factory settings."""
 
@@ -74,7 +74,7 @@ class FirmwareLimits:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class DepthLimit:
     """The applicable depth limit and who sets it."""
 
@@ -91,9 +91,9 @@ def applicable_depth_limit(
     On a tie the pen is named first, then the cartridge: the owner that is
     hardest to change is the one worth telling.
     """
-    candidates = [DepthLimit(pen_mm, "pen")]
+    candidates = [DepthLimit(depth_mm=pen_mm, owner="pen")]
     if cartridge_mm is not None:
-        candidates.append(DepthLimit(cartridge_mm, "cartridge"))
+        candidates.append(DepthLimit(depth_mm=cartridge_mm, owner="cartridge"))
     if zone_mm is not None:
-        candidates.append(DepthLimit(zone_mm, zone))
+        candidates.append(DepthLimit(depth_mm=zone_mm, owner=zone))
     return min(candidates, key=lambda limit: limit.depth_mm)

@@ -49,7 +49,7 @@ class PenController:
         self._pen_max_override = pen_max_depth_mm
         self.limits = limits or FirmwareLimits()
         self.supervisor = Supervisor(self.limits)
-        self.loop = StrokeLoop(backend, self.supervisor, batch_strokes)
+        self.loop = StrokeLoop(backend=backend, supervisor=self.supervisor, batch_strokes=batch_strokes)
         self.faults: list[FaultRecord] = []
         self.target: Target | None = None
         self.identity: PenIdentity | None = None
@@ -99,7 +99,7 @@ class PenController:
         reported = status.pen_depth_limit_mm
         if reported is not None and status.cartridge is not None and reported < limit.depth_mm:
             # The pen's own limit (its settings and the cartridge it reads) binds too: the lower one wins.
-            return DepthLimit(reported, "pen's own")
+            return DepthLimit(depth_mm=reported, owner="pen's own")
         return limit
 
     # --- operator actions -----------------------------------------------------
@@ -115,7 +115,14 @@ class PenController:
         problems = self_test_problems(self.backend.status(), self.limits, [f.kind for f in self._latched])
         if problems:
             self._latch(
-                FaultRecord("self_test", self.clock.now(), self.counters.strokes, 0.0, 0.0, "; ".join(problems))
+                FaultRecord(
+                    kind="self_test",
+                    t_s=self.clock.now(),
+                    stroke=self.counters.strokes,
+                    value=0.0,
+                    limit=0.0,
+                    message="; ".join(problems),
+                )
             )
         else:
             self.machine.fire("self_test_passed")
@@ -236,7 +243,11 @@ class PenController:
 
     def fault(self, kind: str, message: str, value: float = 0.0, limit: float = 0.0) -> None:
         """Latch a fault found outside the stroke loop (e.g. the real-time pacer's overrun check)."""
-        self._latch(FaultRecord(kind, self.clock.now(), self.counters.strokes, value, limit, message))
+        self._latch(
+            FaultRecord(
+                kind=kind, t_s=self.clock.now(), stroke=self.counters.strokes, value=value, limit=limit, message=message
+            )
+        )
 
     def power_off(self) -> None:
         try:
@@ -297,12 +308,12 @@ class PenController:
     def _latch_violation(self, violation: Violation, had_strokes: bool) -> None:
         self._latch(
             FaultRecord(
-                violation.kind,
-                violation.t_s if had_strokes else self.clock.now(),
-                violation.stroke,
-                violation.value,
-                violation.limit,
-                violation.message,
+                kind=violation.kind,
+                t_s=violation.t_s if had_strokes else self.clock.now(),
+                stroke=violation.stroke,
+                value=violation.value,
+                limit=violation.limit,
+                message=violation.message,
             )
         )
 
@@ -346,7 +357,7 @@ class PenController:
 
     def _command(self) -> StrokeCommand:
         assert self.target is not None
-        return StrokeCommand(self.target.depth_mm, self.target.frequency_hz, motor_enabled=True)
+        return StrokeCommand(depth_mm=self.target.depth_mm, frequency_hz=self.target.frequency_hz, motor_enabled=True)
 
     def _target_problems(self, status: PenStatus) -> list[str]:
         target = self.target

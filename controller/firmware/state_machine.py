@@ -51,7 +51,7 @@ TRANSITIONS: tuple[dict[str, object], ...] = (
 TRIGGERS = tuple(dict.fromkeys(str(t["trigger"]) for t in TRANSITIONS))
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TransitionRecord:
     """One line of the state-transition log."""
 
@@ -133,7 +133,11 @@ class PenStateMachine:
             raise ValueError(f"only fault and off can be forced, not {dest}")
         source = self.state
         self._model.state = dest
-        self.log.append(TransitionRecord(self._now(), trigger, source, dest, reason + " (retract failed)"))
+        self.log.append(
+            TransitionRecord(
+                t_s=self._now(), trigger=trigger, source=source, dest=dest, reason=reason + " (retract failed)"
+            )
+        )
 
     def _guards_pass(self, event: EventData) -> bool:
         guard = self._guards.get(event.event.name)

@@ -34,7 +34,7 @@ DEFAULT_BATCH_STROKES = 2048
 """Strokes asked for at once from a speculative backend (about 17 s at 120 Hz)."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StrokeCounters:
     """Running totals since power-on."""
 
@@ -43,7 +43,7 @@ class StrokeCounters:
     batches: int = 0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StrokeLoop:
     """Runs strokes through the supervisor; see the module docstring."""
 
@@ -81,13 +81,13 @@ class StrokeLoop:
                 last = batches[-1][-1] if batches else None
                 silent_from = float(last["t_s"] + last["period_s"]) if last is not None else float("nan")
                 violation = Violation(
-                    "link_loss",
-                    0,
-                    self.counters.strokes,
-                    silent_from,
-                    0.0,
-                    0.0,
-                    "the pen reported no strokes while running",
+                    kind="link_loss",
+                    position=0,
+                    stroke=self.counters.strokes,
+                    t_s=silent_from,
+                    value=0.0,
+                    limit=0.0,
+                    message="the pen reported no strokes while running",
                 )
                 break
             violation, found = self.supervisor.inspect(tel, depth, frequency_hz, cartridge_id)
@@ -121,7 +121,9 @@ class StrokeLoop:
             message = f"the pen stopped itself: {exc}"
         else:
             kind, message = "link_loss", f"lost the pen: {exc}"
-        return Violation(kind, 0, self.counters.strokes, at, 0.0, 0.0, message)
+        return Violation(
+            kind=kind, position=0, stroke=self.counters.strokes, t_s=at, value=0.0, limit=0.0, message=message
+        )
 
     def _count(self, tel: Telemetry, needles: int) -> None:
         c = self.counters

@@ -39,7 +39,7 @@ CONDITIONS = ("battery_low", "depth_drift", "depth_envelope")
 ENVELOPE_MARGIN_MM = 0.05
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Violation:
     """A stroke that broke a limit, and what it saw."""
 
@@ -203,11 +203,11 @@ class Supervisor:
     ) -> Violation:
         value = float(values[position])
         return Violation(
-            kind,
-            position,
-            int(tel["index"][position]),
-            float(tel["t_s"][position]),
-            value,
-            float(limit),
-            message.format(value=value),
+            kind=kind,
+            position=position,
+            stroke=int(tel["index"][position]),
+            t_s=float(tel["t_s"][position]),
+            value=value,
+            limit=float(limit),
+            message=message.format(value=value),
         )

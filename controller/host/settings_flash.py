@@ -44,7 +44,7 @@ class VerifyError(UnverifiedError):
     """The read-back after a commit does not match what was flashed."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class FlashResult:
     written: dict[str, SettingValue]
     read_back: dict[str, SettingValue]
@@ -57,13 +57,13 @@ def check_changes(changes: Mapping[str, Any], source: str) -> dict[str, SettingV
     for key, value in changes.items():
         setting = BY_KEY.get(key)
         if setting is None:
-            problems.append(Problem(key, "a known setting (see `penctl settings list`)"))
+            problems.append(Problem(key=key, expected="a known setting (see `penctl settings list`)"))
             continue
         if setting.kind == "float" and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
             value = float(value)
         why = setting.check(value)
         if why:
-            problems.append(Problem(key, why, shown(value)))
+            problems.append(Problem(key=key, expected=why, got=shown(value)))
         else:
             clean[key] = value
     if problems:
@@ -75,7 +75,7 @@ def check_block(base: Mapping[str, SettingValue], changes: Mapping[str, SettingV
     """Rules between settings, on the block as it would be after the changes."""
     problems = validate_block(merged(base, changes))
     if problems:
-        raise InputFileError(source, [Problem(p.key, p.reason) for p in problems])
+        raise InputFileError(source, [Problem(key=p.key, expected=p.reason) for p in problems])
 
 
 def flash(pen: SettingsPort, changes: Mapping[str, SettingValue]) -> FlashResult:
@@ -106,7 +106,7 @@ def flash(pen: SettingsPort, changes: Mapping[str, SettingValue]) -> FlashResult
             "committed, but the read-back differs: "
             + ", ".join(f"{k} is {read_back.get(k)!r}, flashed {changes[k]!r}" for k in wrong)
         )
-    return FlashResult(dict(changes), read_back)
+    return FlashResult(written=dict(changes), read_back=read_back)
 
 
 def _read_back(pen: SettingsPort, what: str) -> dict[str, SettingValue]:
@@ -131,7 +131,7 @@ def _settle_lost_commit(pen: SettingsPort, changes: Mapping[str, SettingValue], 
     """
     read_back = _read_back(pen, "the commit's reply was lost (it may have been applied)")
     if all(read_back.get(k) == v for k, v in changes.items()):
-        return FlashResult(dict(changes), read_back)
+        return FlashResult(written=dict(changes), read_back=read_back)
     _abort_quietly(pen)
     raise PenTimeoutError(f"not applied: the commit's reply was lost and the read-back shows the old settings ({lost})")
 
@@ -152,7 +152,9 @@ def flatten(table: Mapping[str, Any], prefix: str = "", source: str = "settings"
         parts = flatten(value, name, source) if isinstance(value, dict) else {name: value}
         for part, item in parts.items():
             if part in flat:
-                raise InputFileError(source, [Problem(f"settings.{part}", "each setting once (it is given twice)")])
+                raise InputFileError(
+                    source, [Problem(key=f"settings.{part}", expected="each setting once (it is given twice)")]
+                )
             flat[part] = item
     return flat
 
@@ -164,7 +166,9 @@ def check_rules_among(changes: Mapping[str, SettingValue], source: str) -> None:
             lo, hi = changes[lower], changes[upper]
             assert isinstance(lo, (int, float)) and isinstance(hi, (int, float))
             if lo > hi or (lo == hi and lower != "frequency.min_hz"):
-                raise InputFileError(source, [Problem(lower, f"a value allowed by the rule: {message}", lo)])
+                raise InputFileError(
+                    source, [Problem(key=lower, expected=f"a value allowed by the rule: {message}", got=lo)]
+                )
 
 
 def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
@@ -173,16 +177,20 @@ def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise InputFileError(source, [Problem("", f"a readable settings file ({exc.strerror})")]) from None
+        raise InputFileError(source, [Problem(key="", expected=f"a readable settings file ({exc.strerror})")]) from None
     document = parse_document(data, source, "json" if source.endswith(".json") else "toml")
     if not isinstance(document, dict) or not isinstance(document.get("settings"), dict):
-        raise InputFileError(source, [Problem("settings", "a table of settings")])
+        raise InputFileError(source, [Problem(key="settings", expected="a table of settings")])
     unknown = sorted(set(document) - {"schema", "settings"})
     if unknown:
-        raise InputFileError(source, [Problem(k, "only the keys schema and settings at the top") for k in unknown])
+        raise InputFileError(
+            source, [Problem(key=k, expected="only the keys schema and settings at the top") for k in unknown]
+        )
     schema = document.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION or isinstance(schema, bool):
-        raise InputFileError(source, [Problem("schema", f"settings schema {SCHEMA_VERSION}", shown(schema))])
+        raise InputFileError(
+            source, [Problem(key="schema", expected=f"settings schema {SCHEMA_VERSION}", got=shown(schema))]
+        )
     changes = check_changes(flatten(document["settings"], source=source), source)
     check_rules_among(changes, source)
     return changes

@@ -18,7 +18,7 @@ from typing import Any
 from hal.errors import InputError
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Problem:
     """One thing wrong with an input file."""
 
@@ -69,7 +69,7 @@ def shown(value: object) -> object:
     return value
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TableReader:
     """Reads one table; ``path`` is its dotted name for messages (e.g. ``zone[2]``)."""
 
@@ -88,7 +88,7 @@ class TableReader:
         self._read.add(name)
         if name not in self.table:
             if required:
-                self.problems.append(Problem(self.key(name), expected + " (the key is missing)"))
+                self.problems.append(Problem(key=self.key(name), expected=expected + " (the key is missing)"))
             return _MISSING
         return self.table[name]
 
@@ -109,10 +109,10 @@ class TableReader:
         if value is _MISSING:
             return default
         if not is_finite_number(value):
-            self.problems.append(Problem(self.key(name), expected, shown(value)))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
             return default
         if value > hi or value < lo or (lo_open and value == lo):
-            self.problems.append(Problem(self.key(name), expected, shown(value)))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
             return default
         return float(value)
 
@@ -122,7 +122,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.problems.append(Problem(self.key(name), expected, shown(value)))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
             return default
         return value
 
@@ -132,7 +132,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in choices:
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return default
         return value
 
@@ -142,7 +142,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or len(value) > max_len:
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return default
         return value
 
@@ -151,7 +151,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, bool):
-            self.problems.append(Problem(self.key(name), "true or false", value))
+            self.problems.append(Problem(key=self.key(name), expected="true or false", got=value))
             return default
         return value
 
@@ -162,7 +162,7 @@ class TableReader:
         if value is _MISSING:
             return None
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date) or not self._year_ok(value):
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return None
         return value
 
@@ -177,7 +177,7 @@ class TableReader:
         if value is _MISSING:
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is not None or not self._year_ok(value):
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return None
         return value
 
@@ -188,14 +188,16 @@ class TableReader:
         if value is _MISSING:
             return []
         if not isinstance(value, list):
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return []
         good = []
         for k, item in enumerate(value):
             if isinstance(item, str) and item in choices:
                 good.append(item)
             else:
-                self.problems.append(Problem(f"{self.key(name)}[{k}]", "one of " + ", ".join(choices), item))
+                self.problems.append(
+                    Problem(key=f"{self.key(name)}[{k}]", expected="one of " + ", ".join(choices), got=item)
+                )
         return good
 
     def number_pair(
@@ -208,7 +210,7 @@ class TableReader:
             return default
         ok = isinstance(value, list) and len(value) == 2 and all(is_finite_number(v) for v in value)
         if not ok or not lo <= value[0] <= value[1] <= hi:
-            self.problems.append(Problem(self.key(name), expected, value))
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return default
         return float(value[0]), float(value[1])
 
@@ -217,9 +219,9 @@ class TableReader:
         if value is _MISSING:
             return None
         if not isinstance(value, dict):
-            self.problems.append(Problem(self.key(name), "a table", value))
+            self.problems.append(Problem(key=self.key(name), expected="a table", got=value))
             return None
-        return TableReader(value, self.key(name), self.problems)
+        return TableReader(table=value, path=self.key(name), problems=self.problems)
 
     def table_array(self, name: str, min_items: int = 1) -> list[TableReader]:
         expected = f"an array of tables ([[{name}]]) with at least {min_items}"
@@ -227,13 +229,17 @@ class TableReader:
         if value is _MISSING:
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value) or len(value) < min_items:
-            self.problems.append(Problem(self.key(name), expected, value if not isinstance(value, list) else None))
+            self.problems.append(
+                Problem(key=self.key(name), expected=expected, got=value if not isinstance(value, list) else None)
+            )
             return []
-        return [TableReader(v, f"{self.key(name)}[{k}]", self.problems) for k, v in enumerate(value)]
+        return [
+            TableReader(table=v, path=f"{self.key(name)}[{k}]", problems=self.problems) for k, v in enumerate(value)
+        ]
 
     def problem(self, name: str, expected: str, got: object = None) -> None:
         """Record a problem found by a check that spans keys."""
-        self.problems.append(Problem(self.key(name), expected, got))
+        self.problems.append(Problem(key=self.key(name), expected=expected, got=got))
 
     def finish(self) -> None:
         """Report every key that no read asked for: probably a typo."""
@@ -242,7 +248,10 @@ class TableReader:
                 close = difflib.get_close_matches(name, sorted(self._read), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 self.problems.append(
-                    Problem(self.key(name), f"a known key (this table has: {', '.join(sorted(self._read))}){hint}")
+                    Problem(
+                        key=self.key(name),
+                        expected=f"a known key (this table has: {', '.join(sorted(self._read))}){hint}",
+                    )
                 )
 
 
@@ -255,19 +264,25 @@ def parse_document(data: bytes, source: str, kind: str) -> object:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputFileError(source, [Problem("", f"UTF-8 text (byte {exc.start} is not)")]) from None
+        raise InputFileError(source, [Problem(key="", expected=f"UTF-8 text (byte {exc.start} is not)")]) from None
     try:
         if kind == "json":
             return json.loads(text, object_pairs_hook=_unique_keys)
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(source, [Problem("", f"valid {what} ({exc})")]) from None
+        raise InputFileError(source, [Problem(key="", expected=f"valid {what} ({exc})")]) from None
     except DuplicateKeyError as exc:
-        raise InputFileError(source, [Problem(str(exc), "each key once (this one is given twice)")]) from None
+        raise InputFileError(
+            source, [Problem(key=str(exc), expected="each key once (this one is given twice)")]
+        ) from None
     except RecursionError:
-        raise InputFileError(source, [Problem("", f"{what} nested less deeply (it nests too deep to read)")]) from None
+        raise InputFileError(
+            source, [Problem(key="", expected=f"{what} nested less deeply (it nests too deep to read)")]
+        ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise InputFileError(source, [Problem("", f"valid {what} with numbers of sane size ({exc})")]) from None
+        raise InputFileError(
+            source, [Problem(key="", expected=f"valid {what} with numbers of sane size ({exc})")]
+        ) from None
 
 
 class DuplicateKeyError(ValueError):

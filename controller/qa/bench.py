@@ -18,12 +18,13 @@ from controller.host.realtime import run_paced
 from hal.backend import PenBackend, StrokeCommand
 from hal.registry import open_backend
 from hal.telemetry import Telemetry
+from sim.factories import build_simulated_pen
 
 FULL_PASS_STROKES = 216_000
 """A 30-minute pass at 120 Hz."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Workload:
     depth_mm: float = 1.0
     frequency_hz: float = 120.0
@@ -31,15 +32,13 @@ class Workload:
 
 
 def _sim(model: str = "kernel", seed: int = 1) -> PenBackend:
-    from sim.cartridge import Cartridge  # the simulator is optional for real-pen installs
-
-    return open_backend("sim", seed=seed, cartridge=Cartridge(1), model=model)
+    return build_simulated_pen(seed=seed, model=model)
 
 
 def simulate(work: Workload, model: str = "kernel") -> tuple[Telemetry, float]:
     """Run ``work`` on a fresh simulated pen; return telemetry and wall seconds."""
     backend = _sim(model)
-    backend.apply(StrokeCommand(work.depth_mm, work.frequency_hz))
+    backend.apply(StrokeCommand(depth_mm=work.depth_mm, frequency_hz=work.frequency_hz))
     backend.read_strokes(1)  # first call compiles or loads the kernel; not part of the figure
     clock = WallClock()
     start = clock.now()
@@ -67,7 +66,7 @@ def realtime_lateness_us(seconds: float, rate_hz: float) -> dict[str, float]:
     """Serve stroke boundaries at ``rate_hz`` on the wall clock; lateness percentiles in us."""
     ctl = PenController(_sim(), batch_strokes=1)
     ctl.power_on()
-    ctl.select(Target(1.0, rate_hz, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=rate_hz, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
     late = run_paced(ctl, max(1, round(seconds * rate_hz)), Pacer(1.0 / rate_hz), stop_on_overrun=False)
@@ -96,7 +95,9 @@ def run_bench(seconds: float = 2.0, rate_hz: float = 150.0, full: bool = False) 
             "real_time_factor": simulated / wall,
         },
         "reference_vs_kernel": {"strokes": small.strokes, "speedup": ref_s / fast_s, "max_depth_diff_um": diff_um},
-        "controller_us_per_stroke": controller_us_per_stroke(tel, Target(1.0, 120.0, 1.0, "cheeks")),
+        "controller_us_per_stroke": controller_us_per_stroke(
+            tel, Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=1.0, zone="cheeks")
+        ),
         "realtime_lateness_us": realtime_lateness_us(seconds, rate_hz) | {"rate_hz": rate_hz},
     }
 

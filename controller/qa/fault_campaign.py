@@ -18,15 +18,15 @@ from controller.firmware.hazards import BY_KIND, HAZARDS, Hazard, Priority
 from controller.firmware.limits import FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
-from controller.host.clock import Pacer, WallClock
+from controller.host.clock import Pacer
 from controller.host.realtime import run_paced
+from controller.qa.stalled_host import StalledHost
 from controller.treatment.fault_outcome import FaultOutcome, fault_outcomes
 from controller.treatment.plan import Plan, PlannedFault, parse_plan
 from controller.treatment.session import SessionResult, run_session
-from hal.backend import CartridgeInfo, PenBackend
+from hal.backend import CartridgeInfo
 from hal.errors import CommandRefusedError
-from hal.registry import open_backend
-from hal.telemetry import Telemetry
+from sim.factories import Flash, SimBackend, StoreCondition, build_simulated_pen, new_store
 
 SEED = 7
 ZONE = """
@@ -51,7 +51,7 @@ ONE_ZONE = ("cheeks", 1.0, 120.0, 20.0)
 TWO_ZONES = (ONE_ZONE, ("forehead", 0.5, 120.0, 10.0))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScenarioResult:
     hazard: str
     name: str
@@ -67,11 +67,13 @@ class ScenarioResult:
     detail: str = ""
 
 
-def _sim(**options: Any) -> PenBackend:
-    from sim.cartridge import Cartridge
+CARTRIDGE = CartridgeInfo(cartridge_id=424242)
 
-    options.setdefault("cartridge", Cartridge(424242))
-    return open_backend("sim", **options)
+
+def _sim(
+    *, cartridge: CartridgeInfo | None = CARTRIDGE, store: Flash | StoreCondition = StoreCondition.FACTORY
+) -> SimBackend:
+    return build_simulated_pen(cartridge=cartridge, store=store)
 
 
 def _judge_injected(hazard: Hazard, result: SessionResult, outcome: FaultOutcome) -> tuple[bool, str]:
@@ -109,22 +111,22 @@ def injected(
     at_s: float = 5.0,
 ) -> Callable[[Hazard], ScenarioResult]:
     def scenario(hazard: Hazard) -> ScenarioResult:
-        result = run_session(plan(*zones), seed=SEED, faults=(PlannedFault(at_s, fault, value),))
+        result = run_session(plan(*zones), seed=SEED, faults=(PlannedFault(at_s=at_s, kind=fault, value=value),))
         outcome = fault_outcomes(result)[0]
         handled, detail = _judge_injected(hazard, result, outcome)
         return ScenarioResult(
-            hazard.id,
-            hazard.name,
-            f"inject {fault} at {at_s:g} s",
-            hazard.kind,
-            str(hazard.priority),
-            outcome.detected,
-            outcome.latency_ms,
-            outcome.latency_strokes,
-            outcome.max_depth_after_onset_mm,
-            result.final_state,
-            handled,
-            detail,
+            hazard=hazard.id,
+            name=hazard.name,
+            scenario=f"inject {fault} at {at_s:g} s",
+            expected=hazard.kind,
+            priority=str(hazard.priority),
+            detected=outcome.detected,
+            latency_ms=outcome.latency_ms,
+            latency_strokes=outcome.latency_strokes,
+            max_depth_after_onset_mm=outcome.max_depth_after_onset_mm,
+            final_state=result.final_state,
+            handled=handled,
+            detail=detail,
         )
 
     return scenario
@@ -134,12 +136,12 @@ def _result(
     hazard: Hazard, scenario: str, detected: str | None, state: str, handled: bool, detail: str
 ) -> ScenarioResult:
     return ScenarioResult(
-        hazard.id,
-        hazard.name,
-        scenario,
-        hazard.kind,
-        str(hazard.priority),
-        detected,
+        hazard=hazard.id,
+        name=hazard.name,
+        scenario=scenario,
+        expected=hazard.kind,
+        priority=str(hazard.priority),
+        detected=detected,
         final_state=state,
         handled=handled,
         detail=detail,
@@ -150,7 +152,7 @@ def depth_command(hazard: Hazard) -> ScenarioResult:
     ctl = PenController(_sim())
     ctl.power_on()
     try:
-        ctl.select(Target(2.0, 120.0, 1.0, "cheeks"))
+        ctl.select(Target(depth_mm=2.0, frequency_hz=120.0, zone_max_mm=1.0, zone="cheeks"))
     except CommandRefusedError as exc:
         ok = "zone cheeks limit" in str(exc) and ctl.target is None
         return _result(hazard, "select 2.0 mm on the cheeks (max 1.0 mm)", "depth_command", ctl.state, ok, str(exc))
@@ -172,7 +174,7 @@ def envelope(hazard: Hazard) -> ScenarioResult:
 
 
 def _arm_refusal(hazard: Hazard, ctl: PenController, scenario: str) -> ScenarioResult:
-    ctl.select(Target(1.0, 120.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=1.0, zone="cheeks"))
     try:
         ctl.arm()
     except CommandRefusedError as exc:
@@ -189,14 +191,10 @@ def unrecognised(hazard: Hazard) -> ScenarioResult:
 
 
 def reused(hazard: Hazard) -> ScenarioResult:
-    from sim.nvm import MemoryFlash, SettingsStore, StoreContents
-
-    flash = MemoryFlash()
-    SettingsStore(flash).commit(StoreContents(__import__("hal.settings", fromlist=["defaults"]).defaults()))
-    first = run_session(plan(("cheeks", 1.0, 120.0, 2.0)), seed=SEED, backend=_sim(flash=flash))
-    again = _sim(flash=flash)  # a new power-on of the same pen: the store remembers the cartridge
-    assert isinstance(again, __import__("hal.backend", fromlist=["SimulatedWorld"]).SimulatedWorld)
-    again.reset_world(SEED, CartridgeInfo(424242, 12, 2.5), 0.9)
+    store = new_store()
+    first = run_session(plan(("cheeks", 1.0, 120.0, 2.0)), seed=SEED, backend=_sim(store=store))
+    again = _sim(store=store)  # a new power-on of the same pen: the store remembers the cartridge
+    again.reset_world(SEED, CARTRIDGE, 0.9)
     ctl = PenController(again)
     ctl.power_on()
     result = _arm_refusal(hazard, ctl, "re-attach a used cartridge after a power cycle")
@@ -205,13 +203,7 @@ def reused(hazard: Hazard) -> ScenarioResult:
 
 
 def corrupt_store(hazard: Hazard) -> ScenarioResult:
-    from sim.backend import factory_programmed_flash
-    from sim.nvm import SLOT_SIZE, slot_offset
-
-    flash = factory_programmed_flash()
-    flash.data[slot_offset(0) + 20] ^= 0xFF  # a byte of the only image is gone
-    flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE] = b"\x00" * SLOT_SIZE
-    ctl = PenController(_sim(flash=flash))
+    ctl = PenController(_sim(store=StoreCondition.CORRUPT))
     ctl.power_on()
     result = _arm_refusal(hazard, ctl, "boot with a corrupt settings store")
     ctl.acknowledge("settings_corrupt")
@@ -221,24 +213,11 @@ def corrupt_store(hazard: Hazard) -> ScenarioResult:
 
 
 def overrun(hazard: Hazard) -> ScenarioResult:
-    backend = _sim()
-    slow_at = 20
-    clock = WallClock()
-    calls = [0]
-    read = backend.read_strokes
-
-    def slow_read(n: int) -> Telemetry:
-        calls[0] += 1
-        if calls[0] == slow_at:  # the host is descheduled for 3 stroke periods
-            end = clock.now() + 3.0 / 150.0
-            while clock.now() < end:
-                pass
-        return read(n)
-
-    backend.read_strokes = slow_read  # type: ignore[method-assign, assignment]
+    pen = _sim()
+    backend = StalledHost(pen, stall_at=20, stall_s=3.0 / 150.0)  # descheduled for 3 stroke periods
     ctl = PenController(backend, batch_strokes=1)
     ctl.power_on()
-    ctl.select(Target(1.0, 150.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=150.0, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
     run_paced(ctl, 60, Pacer(1.0 / 150.0))
@@ -257,7 +236,7 @@ def overrun(hazard: Hazard) -> ScenarioResult:
 def session_time(hazard: Hazard) -> ScenarioResult:
     ctl = PenController(_sim(), limits=replace(FirmwareLimits(), session_max_s=10.0))
     ctl.power_on()
-    ctl.select(Target(1.0, 120.0, 1.0, "cheeks"))
+    ctl.select(Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
     tel = ctl.run(120 * 20)
@@ -279,11 +258,7 @@ def session_time(hazard: Hazard) -> ScenarioResult:
 
 
 def store_write(hazard: Hazard) -> ScenarioResult:
-    from sim.backend import factory_programmed_flash
-    from sim.nvm import WornFlash
-
-    worn = WornFlash(factory_programmed_flash().data)
-    result = run_session(plan(ONE_ZONE), seed=SEED, backend=_sim(flash=worn))
+    result = run_session(plan(ONE_ZONE), seed=SEED, backend=_sim(store=StoreCondition.WORN))
     kinds = [f.kind for f in result.faults]
     strokes = sum(len(z.telemetry) for z in result.zones)
     tip = result.final_tip_mm

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class SessionSlot:
     number: int
     earliest: dt.date
@@ -24,10 +24,12 @@ def plan_course(start: dt.date, sessions: int, interval_weeks: tuple[int, int]) 
         raise ValueError("sessions must be from 1 to 12")
     if not 1 <= low <= high <= 52:
         raise ValueError("interval weeks must satisfy 1 <= low <= high <= 52")
-    slots = [SessionSlot(1, start, start)]
+    slots = [SessionSlot(number=1, earliest=start, latest=start)]
     for k in range(2, sessions + 1):
         base = slots[-1].earliest
-        slots.append(SessionSlot(k, base + dt.timedelta(weeks=low), base + dt.timedelta(weeks=high)))
+        slots.append(
+            SessionSlot(number=k, earliest=base + dt.timedelta(weeks=low), latest=base + dt.timedelta(weeks=high))
+        )
     return slots
 
 

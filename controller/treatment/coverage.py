@@ -38,7 +38,7 @@ def needle_pattern(needles: int, field_diameter_mm: float) -> FloatArray:
     return np.column_stack((radius * np.cos(k * golden), radius * np.sin(k * golden)))
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class RasterPath:
     """A boustrophedon path over a ``width`` x ``height`` rectangle."""
 
@@ -50,7 +50,7 @@ class RasterPath:
     def for_area(cls, area_cm2: float, row_spacing_mm: float) -> RasterPath:
         """A square of ``area_cm2`` with rows at most ``row_spacing_mm`` apart."""
         side = math.sqrt(area_cm2 * 100.0)
-        return cls(side, side, max(1, math.ceil(side / row_spacing_mm)))
+        return cls(width_mm=side, height_mm=side, rows=max(1, math.ceil(side / row_spacing_mm)))
 
     @property
     def length_mm(self) -> float:
@@ -67,7 +67,7 @@ class RasterPath:
         return x, y
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class DensityMap:
     """Punctures per cm2 on a grid of cells over the zone rectangle."""
 
@@ -117,4 +117,10 @@ def density_map(
     counts, _, _ = np.histogram2d(py, px, bins=(ny, nx), range=((0.0, path.height_mm), (0.0, path.width_mm)))
     cell_w, cell_h = path.width_mm / nx, path.height_mm / ny
     inside = int(counts.sum())
-    return DensityMap(counts * (100.0 / (cell_w * cell_h)), cell_w, cell_h, inside, int(px.size) - inside)
+    return DensityMap(
+        per_cm2=counts * (100.0 / (cell_w * cell_h)),
+        cell_width_mm=cell_w,
+        cell_height_mm=cell_h,
+        punctures_inside=inside,
+        punctures_outside=int(px.size) - inside,
+    )

@@ -15,7 +15,7 @@ from controller.treatment.session import SessionResult
 from hal.telemetry import Telemetry, empty_telemetry
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class FaultOutcome:
     kind: str
     scheduled_s: float

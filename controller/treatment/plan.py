@@ -20,7 +20,7 @@ from controller.host.table_reader import InputFileError, Problem, TableReader, p
 from controller.treatment.coverage import RasterPath
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
-from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES
+from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 from hal.settings import BY_KEY as SETTINGS_BY_KEY
 
@@ -28,7 +28,7 @@ BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class PenSpec:
     """The pen: its depth maximum setting and (simulation) starting battery charge."""
 
@@ -36,15 +36,7 @@ class PenSpec:
     battery_soc: float = 0.9
 
 
-@dataclass(frozen=True)
-class CartridgeSpec:
-    cartridge_id: int
-    needles: int
-    max_depth_mm: float
-    field_diameter_mm: float = 3.5
-
-
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Zone:
     """One area treated at one depth and rate."""
 
@@ -75,7 +67,7 @@ class Zone:
         return (self.passes or 1) * path.length_mm / self.speed_mm_s
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class PlannedFault:
     """A hardware fault the simulated pen should suffer (QA fault injection)."""
 
@@ -84,13 +76,13 @@ class PlannedFault:
     value: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Plan:
     name: str
     source: str
     sha256: str
     pen: PenSpec
-    cartridge: CartridgeSpec
+    cartridge: CartridgeInfo
     zones: tuple[Zone, ...]
     faults: tuple[PlannedFault, ...] = ()
     start: dt.datetime | None = None
@@ -113,7 +105,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise InputFileError(source, [Problem("", f"a readable plan file ({exc.strerror})")]) from None
+        raise InputFileError(source, [Problem(key="", expected=f"a readable plan file ({exc.strerror})")]) from None
     return parse_plan(data, source)
 
 
@@ -122,7 +114,7 @@ def parse_plan(data: bytes, source: str) -> Plan:
     document = parse_document(data, source, "toml")
     assert isinstance(document, dict)
     problems: list[Problem] = []
-    root = TableReader(document, "", problems)
+    root = TableReader(table=document, path="", problems=problems)
 
     header = root.sub_table("plan")
     name, start, interval_override = "unnamed plan", None, None
@@ -144,19 +136,19 @@ def parse_plan(data: bytes, source: str) -> Plan:
     patient = _read_patient(patient_reader) if patient_reader else None
     root.finish()
     if problems or cartridge is None:
-        raise InputFileError(source, problems or [Problem("cartridge", "a table")])
+        raise InputFileError(source, problems or [Problem(key="cartridge", expected="a table")])
     plan = Plan(
-        str(name),
-        source,
-        hashlib.sha256(data).hexdigest(),
-        pen,
-        cartridge,
-        zones,
-        faults,
-        start,
-        patient,
-        None,
-        interval_override,
+        name=str(name),
+        source=source,
+        sha256=hashlib.sha256(data).hexdigest(),
+        pen=pen,
+        cartridge=cartridge,
+        zones=zones,
+        faults=faults,
+        start=start,
+        patient=patient,
+        screening=None,
+        interval_override_reason=interval_override,
     )
     return _check_session(plan)
 
@@ -169,20 +161,26 @@ def _check_session(plan: Plan) -> Plan:
     if minutes > limit_min:
         problems.append(
             Problem(
-                "zone",
-                f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
-                f"{minutes:.1f} min planned",
+                key="zone",
+                expected=f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
+                got=f"{minutes:.1f} min planned",
             )
         )
     screening = None
     if plan.patient is not None:
         if plan.start is None:
-            problems.append(Problem("plan.start", "the session's date and time (history rules are judged by it)"))
+            problems.append(
+                Problem(key="plan.start", expected="the session's date and time (history rules are judged by it)")
+            )
         else:
             for k, item in enumerate(plan.patient.history):
                 if item.date > plan.start.date():
                     problems.append(
-                        Problem(f"patient.history[{k}].date", "a date on or before the session", item.date.isoformat())
+                        Problem(
+                            key=f"patient.history[{k}].date",
+                            expected="a date on or before the session",
+                            got=item.date.isoformat(),
+                        )
                     )
             screening = screen(
                 plan.patient,
@@ -190,21 +188,26 @@ def _check_session(plan: Plan) -> Plan:
                 {z.area for z in plan.zones},
                 int(SETTINGS_BY_KEY["patient.min_age_years"].default),
             )
-            problems += [Problem(f.key, f"no contraindication: {f.text}", "hard stop") for f in screening.hard_stops]
+            problems += [
+                Problem(key=f.key, expected=f"no contraindication: {f.text}", got="hard stop")
+                for f in screening.hard_stops
+            ]
             if screening.interval and not plan.interval_override_reason:
                 problems += [
                     Problem(
-                        f.key,
-                        f"no session closer than the course interval: {f.text} (or "
+                        key=f.key,
+                        expected=f"no session closer than the course interval: {f.text} (or "
                         "plan.interval_override_reason documenting why)",
-                        "refused",
+                        got="refused",
                     )
                     for f in screening.interval
                 ]
             if plan.patient.anaesthetic_applied is not None and plan.patient.anaesthetic_applied > plan.start:
                 problems.append(
                     Problem(
-                        "patient.anaesthetic_applied", "a time before plan.start", str(plan.patient.anaesthetic_applied)
+                        key="patient.anaesthetic_applied",
+                        expected="a time before plan.start",
+                        got=str(plan.patient.anaesthetic_applied),
                     )
                 )
     if problems:
@@ -227,11 +230,20 @@ def _read_patient(reader: TableReader) -> Patient | None:
         area = item.choice("area", list(areas()), default="") or None
         item.finish()
         if kind and date:
-            history.append(HistoryItem(kind, date, area))
+            history.append(HistoryItem(kind=kind, date=date, area=area))
     reader.finish()
     if age is None or fitzpatrick is None:
         return None
-    return Patient(str(pid), age, fitzpatrick, pregnant, breastfeeding, tuple(found), tuple(history), applied)
+    return Patient(
+        id=str(pid),
+        age=age,
+        fitzpatrick=fitzpatrick,
+        pregnant=pregnant,
+        breastfeeding=breastfeeding,
+        conditions=tuple(found),
+        history=tuple(history),
+        anaesthetic_applied=applied,
+    )
 
 
 def _read_fault(reader: TableReader) -> PlannedFault | None:
@@ -246,7 +258,7 @@ def _read_fault(reader: TableReader) -> PlannedFault | None:
     reader.finish()
     if at_s is None or kind is None or (reader.has("value") and value is None):
         return None
-    return PlannedFault(at_s, kind, value)
+    return PlannedFault(at_s=at_s, kind=kind, value=value)
 
 
 def _read_pen(reader: TableReader | None) -> PenSpec:
@@ -263,7 +275,7 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
     return spec
 
 
-def _read_cartridge(reader: TableReader | None) -> CartridgeSpec | None:
+def _read_cartridge(reader: TableReader | None) -> CartridgeInfo | None:
     if reader is None:
         return None
     ids, needle_range = CARTRIDGE_RANGES["cartridge_id"], CARTRIDGE_RANGES["needles"]
@@ -274,10 +286,12 @@ def _read_cartridge(reader: TableReader | None) -> CartridgeSpec | None:
     reader.finish()
     if cartridge_id is None or needles is None or max_depth is None or field_diameter is None:
         return None
-    return CartridgeSpec(cartridge_id, needles, max_depth, field_diameter)
+    return CartridgeInfo(
+        cartridge_id=cartridge_id, needles=needles, max_depth_mm=max_depth, field_diameter_mm=field_diameter
+    )
 
 
-def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | None) -> Zone | None:
+def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | None) -> Zone | None:
     known = areas()
     area_name = reader.choice("area", list(known))
     area = known.get(area_name or "")
@@ -332,18 +346,18 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeSpec | Non
         return None
     assert depth is not None and zone_max is not None
     return Zone(
-        str(area_name),
-        float(depth),
-        float(frequency or 0),
-        float(area_cm2 or 0),
-        float(speed or 0),
-        passes,
-        duration,
-        skin,
-        max(float(zone_max), float(depth)) if override else float(zone_max),
-        float(pause or 0),
-        indication_name,
-        override,
-        not reader.has("depth_mm"),
-        target,
+        area=str(area_name),
+        depth_mm=float(depth),
+        frequency_hz=float(frequency or 0),
+        area_cm2=float(area_cm2 or 0),
+        speed_mm_s=float(speed or 0),
+        passes=passes,
+        duration_s=duration,
+        skin=skin,
+        max_depth_mm=max(float(zone_max), float(depth)) if override else float(zone_max),
+        pause_s=float(pause or 0),
+        indication=indication_name,
+        override_reason=override,
+        default_depth=not reader.has("depth_mm"),
+        target_density_per_cm2=target,
     )

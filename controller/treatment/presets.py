@@ -20,7 +20,7 @@ SKIN_SHIFT = {"sensitive": -0.25, "normal": 0.0, "thick": 0.25}
 """Default-depth shift by skin type, as a fraction of the area's depth range."""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class DepthRange:
     """A named clinical depth range with its source."""
 

@@ -20,7 +20,7 @@ from importlib import resources
 FDA_MIN_AGE = 22
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Rule:
     rule: str
     kind: str
@@ -39,14 +39,14 @@ def rules() -> dict[str, Rule]:
     text = resources.files("controller.treatment").joinpath("data/contraindications.csv").read_text(encoding="utf-8")
     return {
         row["rule"]: Rule(
-            row["rule"],
-            row["kind"],
-            row["severity"],
-            int(row["window_days"]) if row["window_days"] else None,
-            int(row["caution_days"]) if row["caution_days"] else None,
-            row["area_specific"] == "yes",
-            row["text"],
-            row["source"],
+            rule=row["rule"],
+            kind=row["kind"],
+            severity=row["severity"],
+            window_days=int(row["window_days"]) if row["window_days"] else None,
+            caution_days=int(row["caution_days"]) if row["caution_days"] else None,
+            area_specific=row["area_specific"] == "yes",
+            text=row["text"],
+            source=row["source"],
         )
         for row in csv.DictReader(io.StringIO(text))
     }
@@ -60,14 +60,14 @@ def history_kinds() -> list[str]:
     return [r.rule for r in rules().values() if r.kind == "history"]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class HistoryItem:
     kind: str
     date: dt.date
     area: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Patient:
     id: str
     age: int
@@ -79,7 +79,7 @@ class Patient:
     anaesthetic_applied: dt.datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Finding:
     key: str
     """Where in the plan the reason is (e.g. ``patient.history[0]``)."""
@@ -89,7 +89,7 @@ class Finding:
     source: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Screening:
     hard_stops: list[Finding] = field(default_factory=list)
     cautions: list[Finding] = field(default_factory=list)
@@ -103,7 +103,9 @@ def screen(patient: Patient, session_date: dt.date, areas: set[str], min_age: in
     result = Screening()
 
     def hit(key: str, rule: Rule, text: str | None = None, severity: str | None = None) -> None:
-        finding = Finding(key, rule.rule, severity or rule.severity, text or rule.text, rule.source)
+        finding = Finding(
+            key=key, rule=rule.rule, severity=severity or rule.severity, text=text or rule.text, source=rule.source
+        )
         {"hard": result.hard_stops, "caution": result.cautions, "interval": result.interval}[finding.severity].append(
             finding
         )

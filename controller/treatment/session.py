@@ -21,7 +21,7 @@ from controller.firmware.state_machine import TransitionRecord
 from controller.firmware.target import Target
 from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.treatment.plan import Plan, PlannedFault, Zone
-from hal.backend import CartridgeInfo, PenBackend, PenIdentity, SimulatedWorld
+from hal.backend import PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
 from hal.registry import open_backend
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
@@ -32,7 +32,7 @@ CHUNK_STROKES = 4096
 """Strokes per progress update; chunking does not change results."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ZoneResult:
     """What happened in one zone."""
 
@@ -48,7 +48,7 @@ class ZoneResult:
     refusal: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SessionResult:
     """A whole pass: per zone, faults, the transition log and how it ended."""
 
@@ -112,10 +112,11 @@ def run_session(
     coverage_seed = np.random.SeedSequence(seed).spawn(2)[1]
     backend = backend or open_sim_backend()
     world = backend if backend.simulated and isinstance(backend, SimulatedWorld) else None
-    c = plan.cartridge
     if world is not None:
         world.reset_world(
-            seed, CartridgeInfo(c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm), plan.pen.battery_soc
+            seed,
+            plan.cartridge,
+            plan.pen.battery_soc,
         )
         for fault in faults:
             world.inject_fault(fault.at_s, fault.kind, fault.value)
@@ -125,7 +126,10 @@ def run_session(
     field_mm = plan.cartridge.field_diameter_mm
     pattern = needle_pattern(plan.cartridge.needles, field_mm)
     zone_seeds = coverage_seed.spawn(len(plan.zones))
-    results = [ZoneResult(k, z, planned_strokes(z, field_mm), None) for k, z in enumerate(plan.zones)]
+    results = [
+        ZoneResult(index=k, zone=z, planned_strokes=planned_strokes(z, field_mm), depth_limit=None)
+        for k, z in enumerate(plan.zones)
+    ]
     total = sum(r.planned_strokes for r in results)
     done = 0
     outcome = "completed"
@@ -151,7 +155,14 @@ def run_session(
             if world is not None:
                 world.set_skin(zone.skin)
             try:
-                ctl.select(Target(zone.depth_mm, zone.frequency_hz, zone.max_depth_mm, zone.area))
+                ctl.select(
+                    Target(
+                        depth_mm=zone.depth_mm,
+                        frequency_hz=zone.frequency_hz,
+                        zone_max_mm=zone.max_depth_mm,
+                        zone=zone.area,
+                    )
+                )
                 result.depth_limit = ctl.depth_limit()
                 if ctl.state == "idle":
                     ctl.arm()

@@ -1,0 +1,79 @@
+"""Public factories for simulated pens: what tooling outside ``sim`` builds pens with.
+
+Like Opentrons' ``build_hardware_simulator()``: the QA harness, the bench and the
+tests ask for a pen in a named condition (a fresh factory store, a corrupt one,
+worn flash that no longer takes writes) instead of building flash images and
+flipping their bytes themselves. What a condition means is defined here, once,
+next to the simulator that gives it meaning; faults that happen while the pen
+runs go through the documented fault API (``inject_fault``, hal/faults.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+import numpy as np
+
+from hal.backend import CartridgeInfo
+from sim.backend import SimBackend, factory_programmed_flash
+from sim.nvm import SLOT_SIZE, Flash, MemoryFlash, WornFlash, slot_offset
+
+__all__ = ["DEFAULT_CARTRIDGE", "Flash", "SimBackend", "StoreCondition", "build_simulated_pen", "new_store"]
+"""``Flash`` and ``SimBackend`` are re-exported as the types of what the factories return."""
+
+DEFAULT_CARTRIDGE = CartridgeInfo(cartridge_id=1)
+"""A fresh 12-needle cartridge rated for 2.5 mm."""
+
+
+class StoreCondition(StrEnum):
+    """The state a pen's settings store is in at power-on."""
+
+    FACTORY = "factory"
+    """One valid image of the default settings: boots without an alarm."""
+    CORRUPT = "corrupt"
+    """The only image has a damaged byte and the other slot is empty: boots defaults with STORE_CORRUPT."""
+    BLANK = "blank"
+    """Erased flash, never programmed: boots defaults with STORE_BLANK."""
+    WORN = "worn"
+    """A valid factory image on flash that no longer accepts writes: every commit fails (NAK STORE)."""
+
+
+def new_store(condition: StoreCondition = StoreCondition.FACTORY) -> Flash:
+    """A settings store in ``condition``; pass the same object to two pens to model a power cycle."""
+    if condition is StoreCondition.BLANK:
+        return MemoryFlash()
+    flash = factory_programmed_flash()
+    if condition is StoreCondition.WORN:
+        return WornFlash(data=flash.data)
+    if condition is StoreCondition.CORRUPT:
+        flash.data[slot_offset(0) + 20] ^= 0xFF  # a payload byte of the only image
+        flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE] = b"\x00" * SLOT_SIZE
+    return flash
+
+
+def build_simulated_pen(
+    *,
+    seed: int | np.random.SeedSequence = 0,
+    cartridge: CartridgeInfo | None = DEFAULT_CARTRIDGE,
+    battery_soc: float = 0.9,
+    store: Flash | StoreCondition = StoreCondition.FACTORY,
+    model: str = "kernel",
+    service_key: bytes | None = None,
+    uptime: Callable[[], float] | None = None,
+) -> SimBackend:
+    """A powered simulated pen behind the HAL contract.
+
+    ``cartridge=None`` is a pen with no cartridge attached; ``model`` is
+    ``"kernel"`` (compiled, fast) or ``"reference"`` (plain Python, the oracle).
+    """
+    flash = new_store(store) if isinstance(store, StoreCondition) else store
+    return SimBackend(
+        seed=seed,
+        cartridge=cartridge,
+        battery_soc=battery_soc,
+        model=model,
+        flash=flash,
+        service_key=service_key,
+        uptime=uptime,
+    )
