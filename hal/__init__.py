@@ -8,6 +8,7 @@ from hal.backend import (
     PenStatus,
     SettingsPort,
     SimulatedWorld,
+    Skin,
     StrokeCommand,
 )
 from hal.errors import (
@@ -41,6 +42,7 @@ __all__ = [
     "PenTimeoutError",
     "SettingsPort",
     "SimulatedWorld",
+    "Skin",
     "StrokeCommand",
     "StrokeFlag",
     "Telemetry",

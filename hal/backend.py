@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from hal.settings import SettingValue
@@ -149,8 +150,17 @@ class PenBackend(Protocol):
         ...
 
 
-SKIN_TYPES = ("sensitive", "normal", "thick")
-"""The skin types a simulated backend knows (plan files name them)."""
+class Skin(StrEnum):
+    """The skin types a simulated pen knows: plan files and the wire name them, sim/tissue.py gives each its
+    mechanics."""
+
+    SENSITIVE = "sensitive"
+    NORMAL = "normal"
+    THICK = "thick"
+
+
+SKIN_TYPES: tuple[str, ...] = tuple(Skin)
+"""The names of :class:`Skin`, in order, for choosing among them."""
 
 
 @runtime_checkable

@@ -28,7 +28,7 @@ from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
 from sim.pen import SimulatedPen
 from sim.pen_settings import PenSettings
 from sim.service_access import ServiceAccess
-from sim.tissue import SKIN_TYPES
+from sim.tissue import SKINS
 
 FIRMWARE_VERSION = "0.1.0-sim"
 HARDWARE_MAX_DEPTH_MM = 2.5
@@ -270,9 +270,9 @@ class SimBackend:
 
     # --- SimulatedWorld -----------------------------------------------------------------------
     def set_skin(self, skin: str) -> None:
-        if skin not in SKIN_TYPES:
-            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"skin {skin!r}: expected one of {', '.join(SKIN_TYPES)}")
-        self.pen.skin = SKIN_TYPES[skin]
+        if skin not in SKINS:
+            raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"skin {skin!r}: expected one of {', '.join(SKINS)}")
+        self.pen.skin = SKINS[skin]
 
     def wait(self, seconds: float) -> None:
         """Let pen time pass with the motor still (pauses, moving between zones)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hal.backend import CartridgeInfo, StrokeCommand
+from hal.backend import CartridgeInfo, Skin, StrokeCommand
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
@@ -27,7 +27,7 @@ from sim.kernel import run_kernel
 from sim.reference import run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
 from sim.thermal import ThermalParams, temperature_after
-from sim.tissue import SKIN_TYPES, SkinType
+from sim.tissue import SKINS, SkinType
 
 MIN_PHYSICS_RATE_HZ = 20_000.0
 SENSOR_NOISE_MM = 0.002
@@ -99,7 +99,7 @@ class SimulatedPen:
         self.battery = battery or BatteryParams()
         self.dt = 1.0 / physics_rate_hz
         self.cartridge = cartridge
-        self.skin: SkinType = SKIN_TYPES["normal"]
+        self.skin: SkinType = SKINS[Skin.NORMAL]
         self.command = StrokeCommand(depth_mm=0.0, frequency_hz=100.0, motor_enabled=False)
         self.state = PenState(
             x_m=self.coil.home_mm * 1e-3,

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hal.backend import Skin
+
 
 @dataclass(kw_only=True, frozen=True)
 class SkinType:
     """Mechanical properties of one kind of skin, per needle."""
 
-    name: str
+    name: Skin
     stiffness_n_per_m: float
     """Linear contact stiffness per needle at the surface."""
     stiffening_mm: float
@@ -30,11 +32,11 @@ class SkinType:
     """Standard deviation of the skin surface height under the cartridge from stroke to stroke."""
 
 
-SKIN_TYPES: dict[str, SkinType] = {
+SKINS: dict[str, SkinType] = {
     skin.name: skin
     for skin in (
         SkinType(
-            name="sensitive",
+            name=Skin.SENSITIVE,
             stiffness_n_per_m=30.0,
             stiffening_mm=2.5,
             damping_ns_per_m=0.004,
@@ -42,7 +44,7 @@ SKIN_TYPES: dict[str, SkinType] = {
             surface_jitter_mm=0.004,
         ),
         SkinType(
-            name="normal",
+            name=Skin.NORMAL,
             stiffness_n_per_m=50.0,
             stiffening_mm=2.0,
             damping_ns_per_m=0.006,
@@ -50,7 +52,7 @@ SKIN_TYPES: dict[str, SkinType] = {
             surface_jitter_mm=0.004,
         ),
         SkinType(
-            name="thick",
+            name=Skin.THICK,
             stiffness_n_per_m=90.0,
             stiffening_mm=1.6,
             damping_ns_per_m=0.010,
@@ -59,4 +61,4 @@ SKIN_TYPES: dict[str, SkinType] = {
         ),
     )
 }
-"""The skin types a plan may name."""
+"""Every :class:`hal.backend.Skin` with its mechanics (a test checks none is missing)."""

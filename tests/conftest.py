@@ -25,10 +25,10 @@ def make_pen(
     battery_soc: float = 0.9,
 ) -> SimulatedPen:
     """A simulated pen already commanded to stroke."""
-    from sim.tissue import SKIN_TYPES
+    from sim.tissue import SKINS
 
     pen = SimulatedPen(seed=seed, cartridge=CartridgeInfo(cartridge_id=101, needles=needles), battery_soc=battery_soc)
-    pen.skin = SKIN_TYPES[skin]
+    pen.skin = SKINS[skin]
     pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz, motor_enabled=True)
     return pen
 

@@ -91,7 +91,7 @@ def test_readme_documents_the_exit_codes_of_the_cli() -> None:
 
 
 def test_simulation_doc_skin_table_matches_the_code() -> None:
-    from sim.tissue import SKIN_TYPES
+    from sim.tissue import SKINS
 
     doc = (ROOT / "docs/simulation.md").read_text()
     rows = re.findall(
@@ -108,15 +108,15 @@ def test_simulation_doc_skin_table_matches_the_code() -> None:
             round(s.variability * 100),
             s.surface_jitter_mm,
         )
-        for s in SKIN_TYPES.values()
+        for s in SKINS.values()
     }
 
 
 def test_skin_type_names_agree_between_contract_and_simulator() -> None:
-    from hal.backend import SKIN_TYPES as NAMES
-    from sim.tissue import SKIN_TYPES
+    from hal.backend import Skin
+    from sim.tissue import SKINS
 
-    assert tuple(SKIN_TYPES) == NAMES
+    assert tuple(SKINS) == tuple(Skin)
 
 
 PROTOCOL_DOC = (ROOT / "docs/protocol.md").read_text()

@@ -83,7 +83,6 @@ def test_every_trigger_in_every_state(state: str, trigger: str) -> None:
 def test_no_automatic_to_state_shortcuts() -> None:
     m, _ = machine_in("idle")
     assert not hasattr(m, "to_running")
-    assert not hasattr(m._model, "to_running")
 
 
 def test_unknown_trigger_is_an_error_not_a_skip() -> None:

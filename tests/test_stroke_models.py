@@ -12,7 +12,7 @@ from sim.pen import SimulatedPen
 from sim.reference import run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch
 from sim.thermal import ThermalParams
-from sim.tissue import SKIN_TYPES
+from sim.tissue import SKINS
 
 
 def batch(depth_mm: float, hz: float, skin: str, strokes: int = 40, soc: float = 0.9, seed: int = 0) -> StrokeBatch:
@@ -20,7 +20,7 @@ def batch(depth_mm: float, hz: float, skin: str, strokes: int = 40, soc: float =
     dt = 1.0 / 24_000
     ticks = round(1.0 / (hz * dt))
     rng = np.random.default_rng(seed)
-    s = SKIN_TYPES[skin]
+    s = SKINS[skin]
     bat = BatteryParams()
     return StrokeBatch(
         trajectory=Trajectory.raised_cosine(coil.home_mm, depth_mm, ticks, dt, coil.max_reference_accel_m_s2),

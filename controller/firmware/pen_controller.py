@@ -18,7 +18,7 @@ from controller.firmware.clock import Clock, SimClock
 from controller.firmware.guards import cause_present, self_test_problems, target_problems
 from controller.firmware.hazards import Priority, priority_of
 from controller.firmware.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
-from controller.firmware.state_machine import PenStateMachine, TransitionRecord
+from controller.firmware.state_machine import Mode, PenStateMachine, TransitionRecord, Trigger
 from controller.firmware.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
 from controller.firmware.supervisor import Supervisor, Violation
 from controller.firmware.target import Target
@@ -105,7 +105,7 @@ class PenController:
     # --- operator actions -----------------------------------------------------
     def power_on(self) -> None:
         """Power on and run the self-test; a failed self-test latches a fault."""
-        self.machine.fire("power_on")
+        self.machine.fire(Trigger.POWER_ON)
         self.identity = self.backend.identify()
         self._load_limits()
         self._check_store()
@@ -125,7 +125,7 @@ class PenController:
                 )
             )
         else:
-            self.machine.fire("self_test_passed")
+            self.machine.fire(Trigger.SELF_TEST_PASSED)
 
     def _check_store(self) -> None:
         """A blank or corrupt settings store means factory defaults are in force: say so, block arming."""
@@ -161,20 +161,20 @@ class PenController:
             self.backend.apply(self._command())
 
     def arm(self) -> None:
-        self._fire_guarded("arm")
+        self._fire_guarded(Trigger.ARM)
 
     def disarm(self) -> None:
-        self.machine.fire("disarm")
+        self.machine.fire(Trigger.DISARM)
 
     def start(self) -> None:
-        self._fire_guarded("start")
+        self._fire_guarded(Trigger.START)
         self._begin_stroking()
 
     def pause(self) -> None:
-        self.machine.fire("pause")
+        self.machine.fire(Trigger.PAUSE)
 
     def resume(self) -> None:
-        self._fire_guarded("resume")
+        self._fire_guarded(Trigger.RESUME)
         self._begin_stroking()
 
     def _begin_stroking(self) -> None:
@@ -187,7 +187,7 @@ class PenController:
     def _new_zone(self) -> bool:
         return self.target is None or self.target.zone != self._running_zone
 
-    def _fire_guarded(self, trigger: str) -> None:
+    def _fire_guarded(self, trigger: Trigger) -> None:
         """Fire a guarded trigger; a refusal for a hazard (battery low, cartridge) also raises its alarm."""
         self._guard_alarms = []
         self._load_limits()  # a setting committed since the last mode change governs from now on
@@ -199,22 +199,22 @@ class PenController:
             raise
 
     def stop(self) -> None:
-        self.machine.fire("stop")
+        self.machine.fire(Trigger.STOP)
 
     def estop(self) -> None:
         """Emergency stop from any powered state; pressing it again changes nothing."""
         if self.state != "estop":
-            self.machine.fire("estop", reason="emergency stop")
+            self.machine.fire(Trigger.ESTOP, reason="emergency stop")
 
     def release(self) -> None:
         """Release the emergency stop: the pen runs its self-test again (a latched fault latches again)."""
-        self.machine.fire("release")
+        self.machine.fire(Trigger.RELEASE)
         self._self_test()
 
     def clear(self) -> None:
         """Clear the latched faults; refused while the cause of any of them is still present."""
         kinds = [f.kind for f in self._latched]
-        self.machine.fire("clear", reason=", ".join(kinds))
+        self.machine.fire(Trigger.CLEAR, reason=", ".join(kinds))
         for kind in kinds:
             self.alarms.resolve(kind)
         self._latched = []
@@ -251,11 +251,11 @@ class PenController:
 
     def power_off(self) -> None:
         try:
-            self.machine.fire("power_off")
+            self.machine.fire(Trigger.POWER_OFF)
         except CommandRefusedError:
             raise
         except PenError as exc:
-            self.machine.force("power_off", "off", f"pen unreachable: {exc}")
+            self.machine.force(Trigger.POWER_OFF, Mode.OFF, f"pen unreachable: {exc}")
 
     def run(self, strokes: int) -> Telemetry:
         """Stroke until ``strokes`` are done or a fault stops the pen; return what was done.
@@ -303,7 +303,7 @@ class PenController:
             f"session maximum of {self.limits.session_max_s / 60:.0f} min reached: stopped",
         )
         if self.state == "running":
-            self.machine.fire("pause", reason="session_time")
+            self.machine.fire(Trigger.PAUSE, reason="session_time")
 
     def _latch_violation(self, violation: Violation, had_strokes: bool) -> None:
         self._latch(
@@ -350,10 +350,10 @@ class PenController:
                 self.backend.retract()
             return
         try:
-            self.machine.fire("fault", reason=f"{fault.kind}: {fault.message}")
+            self.machine.fire(Trigger.FAULT, reason=f"{fault.kind}: {fault.message}")
         except PenError:
             # The pen cannot be reached to retract (link lost): the fault latches all the same.
-            self.machine.force("fault", "fault", f"{fault.kind}: {fault.message}")
+            self.machine.force(Trigger.FAULT, Mode.FAULT, f"{fault.kind}: {fault.message}")
 
     def _command(self) -> StrokeCommand:
         assert self.target is not None

@@ -23,30 +23,75 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from transitions import EventData, Machine
 
 from hal.errors import CommandRefusedError
 
-STATES = ("off", "self_test", "idle", "ready", "running", "paused", "fault", "estop")
-POWERED = tuple(s for s in STATES if s != "off")
-FAULTABLE = ("self_test", "idle", "ready", "running", "paused")
+
+class Mode(StrEnum):
+    """The pen's modes: the states of the machine."""
+
+    OFF = "off"
+    SELF_TEST = "self_test"
+    IDLE = "idle"
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FAULT = "fault"
+    ESTOP = "estop"
+
+
+class Trigger(StrEnum):
+    """The events that move the pen between modes; :data:`TRANSITIONS` says from where to where."""
+
+    POWER_ON = "power_on"
+    SELF_TEST_PASSED = "self_test_passed"
+    ARM = "arm"
+    DISARM = "disarm"
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    FAULT = "fault"
+    CLEAR = "clear"
+    ESTOP = "estop"
+    RELEASE = "release"
+    POWER_OFF = "power_off"
+
+
+STATES: tuple[str, ...] = tuple(m.value for m in Mode)
+POWERED = tuple(s for s in STATES if s != Mode.OFF)
+FAULTABLE = (Mode.SELF_TEST, Mode.IDLE, Mode.READY, Mode.RUNNING, Mode.PAUSED)
 """States a fault can latch from (fault itself stays latched; estop outranks it)."""
+RETRACT = "_retract_needles"
+"""The ``before`` callback of every trigger that stops the needles."""
 
 TRANSITIONS: tuple[dict[str, object], ...] = (
-    {"trigger": "power_on", "source": "off", "dest": "self_test"},
-    {"trigger": "self_test_passed", "source": "self_test", "dest": "idle"},
-    {"trigger": "arm", "source": "idle", "dest": "ready"},
-    {"trigger": "disarm", "source": "ready", "dest": "idle", "before": "retract"},
-    {"trigger": "start", "source": "ready", "dest": "running"},
-    {"trigger": "pause", "source": "running", "dest": "paused", "before": "retract"},
-    {"trigger": "resume", "source": "paused", "dest": "running"},
-    {"trigger": "stop", "source": ["running", "paused", "ready"], "dest": "idle", "before": "retract"},
-    {"trigger": "fault", "source": list(FAULTABLE), "dest": "fault", "before": "retract"},
-    {"trigger": "clear", "source": "fault", "dest": "idle"},
-    {"trigger": "estop", "source": [s for s in POWERED if s != "estop"], "dest": "estop", "before": "retract"},
-    {"trigger": "release", "source": "estop", "dest": "self_test"},
-    {"trigger": "power_off", "source": list(POWERED), "dest": "off", "before": "retract"},
+    {"trigger": Trigger.POWER_ON, "source": Mode.OFF, "dest": Mode.SELF_TEST},
+    {"trigger": Trigger.SELF_TEST_PASSED, "source": Mode.SELF_TEST, "dest": Mode.IDLE},
+    {"trigger": Trigger.ARM, "source": Mode.IDLE, "dest": Mode.READY},
+    {"trigger": Trigger.DISARM, "source": Mode.READY, "dest": Mode.IDLE, "before": RETRACT},
+    {"trigger": Trigger.START, "source": Mode.READY, "dest": Mode.RUNNING},
+    {"trigger": Trigger.PAUSE, "source": Mode.RUNNING, "dest": Mode.PAUSED, "before": RETRACT},
+    {"trigger": Trigger.RESUME, "source": Mode.PAUSED, "dest": Mode.RUNNING},
+    {
+        "trigger": Trigger.STOP,
+        "source": [Mode.RUNNING, Mode.PAUSED, Mode.READY],
+        "dest": Mode.IDLE,
+        "before": RETRACT,
+    },
+    {"trigger": Trigger.FAULT, "source": list(FAULTABLE), "dest": Mode.FAULT, "before": RETRACT},
+    {"trigger": Trigger.CLEAR, "source": Mode.FAULT, "dest": Mode.IDLE},
+    {
+        "trigger": Trigger.ESTOP,
+        "source": [s for s in POWERED if s != Mode.ESTOP],
+        "dest": Mode.ESTOP,
+        "before": RETRACT,
+    },
+    {"trigger": Trigger.RELEASE, "source": Mode.ESTOP, "dest": Mode.SELF_TEST},
+    {"trigger": Trigger.POWER_OFF, "source": list(POWERED), "dest": Mode.OFF, "before": RETRACT},
 )
 TRIGGERS = tuple(dict.fromkeys(str(t["trigger"]) for t in TRANSITIONS))
 
@@ -66,14 +111,14 @@ Guard = Callable[[], list[str]]
 """Returns the reasons a trigger must be refused now; empty means allowed."""
 
 
-class _Model:
-    """The object ``transitions`` decorates; it holds only the state."""
+class PenStateMachine:
+    """The pen's mode, its allowed transitions, their guards and the transition log.
+
+    It is its own ``transitions`` model: the library keeps :attr:`state` on it and
+    calls the callbacks the table names (guard, retract, record) on it.
+    """
 
     state: str
-
-
-class PenStateMachine:
-    """The pen's mode, its allowed transitions, their guards and the transition log."""
 
     def __init__(
         self,
@@ -87,32 +132,23 @@ class PenStateMachine:
         self._refusals: list[str] = []
         self._reason = ""
         self.log: list[TransitionRecord] = []
-        self._model = _Model()
         self._machine = Machine(
-            model=self._model,
+            model=self,
             states=list(STATES),
-            transitions=[dict(t, conditions="guards_pass") for t in TRANSITIONS],
+            transitions=[dict(_plain(t), conditions="_guards_pass") for t in TRANSITIONS],
             initial="off",
             auto_transitions=False,
             send_event=True,
-            after_state_change="record",
+            after_state_change="_record",
             model_attribute="state",
         )
-        # Callbacks named in the table resolve on the model; point them here.
-        self._model.guards_pass = self._guards_pass  # type: ignore[attr-defined]
-        self._model.retract = lambda event: self._retract()  # type: ignore[attr-defined]
-        self._model.record = self._record  # type: ignore[attr-defined]
-
-    @property
-    def state(self) -> str:
-        return self._model.state
 
     def allowed(self) -> list[str]:
         """Triggers defined from the current state (guards not evaluated)."""
         return [t for t in TRIGGERS if t in self._machine.get_triggers(self.state)]
 
     def fire(self, trigger: str, reason: str = "") -> None:
-        """Fire ``trigger``; raise :class:`CommandRefusedError` if it is invalid or refused."""
+        """Fire ``trigger`` (a :class:`Trigger`; any other name is refused as no such trigger)."""
         state = self.state
         if trigger not in self._machine.get_triggers(state):
             sources = sorted({s for t in TRANSITIONS if t["trigger"] == trigger for s in _as_list(t["source"])})
@@ -120,24 +156,27 @@ class PenStateMachine:
             raise CommandRefusedError(trigger, state, [why])
         self._refusals = []
         self._reason = reason
-        if not self._model.trigger(trigger):  # type: ignore[attr-defined]
+        if not self._machine.events[trigger].trigger(self):
             raise CommandRefusedError(trigger, state, self._refusals or ["guard refused"])
 
-    def force(self, trigger: str, dest: str, reason: str) -> None:
+    def force(self, trigger: Trigger, dest: Mode, reason: str) -> None:
         """Take a stopping transition whose retract callback failed (the pen is unreachable).
 
         The before-callback raised, so ``transitions`` left the state as it was; but the firmware
         must not go on believing the pen runs. Only fault and off may be forced; the log records it.
         """
-        if dest not in ("fault", "off"):
+        if dest not in (Mode.FAULT, Mode.OFF):
             raise ValueError(f"only fault and off can be forced, not {dest}")
         source = self.state
-        self._model.state = dest
+        self.state = dest
         self.log.append(
             TransitionRecord(
                 t_s=self._now(), trigger=trigger, source=source, dest=dest, reason=reason + " (retract failed)"
             )
         )
+
+    def _retract_needles(self, event: EventData) -> None:
+        self._retract()
 
     def _guards_pass(self, event: EventData) -> bool:
         guard = self._guards.get(event.event.name)
@@ -155,6 +194,11 @@ class PenStateMachine:
                 reason=self._reason,
             )
         )
+
+
+def _plain(transition: dict[str, object]) -> dict[str, object]:
+    """The table with plain strings: ``transitions`` names Enum states by member name ("OFF"), not value."""
+    return {k: [str(s) for s in v] if isinstance(v, list) else str(v) for k, v in transition.items()}
 
 
 def _as_list(source: object) -> list[str]:

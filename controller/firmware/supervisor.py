@@ -56,6 +56,17 @@ class Violation:
 Mask = NDArray[np.bool_]
 
 
+@dataclass(kw_only=True, frozen=True, slots=True)
+class Check:
+    """One limit applied to a whole batch: which strokes break it, what each showed, and how to say it."""
+
+    broken: Mask
+    values: NDArray[np.float64]
+    limit: float
+    message: str
+    """A format string; ``{value}`` is the offending stroke's reading."""
+
+
 class Supervisor:
     """Checks telemetry batches against the limits that apply."""
 
@@ -84,104 +95,104 @@ class Supervisor:
         margin = lim.over_depth_margin_mm
         ids = tel["cartridge_id"]
         target = tel["depth_target_mm"].astype(np.float64)
-        high: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
-            "over_depth": (
-                ~(depth_mm <= depth.depth_mm + margin),
-                depth_mm,
-                depth.depth_mm + margin,
-                f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit {depth.depth_mm:.2f} mm "
+        high: dict[str, Check] = {
+            "over_depth": Check(
+                broken=~(depth_mm <= depth.depth_mm + margin),
+                values=depth_mm,
+                limit=depth.depth_mm + margin,
+                message=f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit {depth.depth_mm:.2f} mm "
                 f"+ {margin:.2f} mm margin",
             ),
-            "not_retracted": (
-                ((tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0) | ~np.isfinite(tel["end_mm"]),
-                tel["end_mm"].astype(np.float64),
-                0.0,
-                "needles still at {value:.3f} mm at the end of the stroke: not retracted",
+            "not_retracted": Check(
+                broken=((tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0) | ~np.isfinite(tel["end_mm"]),
+                values=tel["end_mm"].astype(np.float64),
+                limit=0.0,
+                message="needles still at {value:.3f} mm at the end of the stroke: not retracted",
             ),
-            "overcurrent": (
-                ~(tel["current_a"] <= lim.overcurrent_a),
-                tel["current_a"].astype(np.float64),
-                lim.overcurrent_a,
-                f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A",
+            "overcurrent": Check(
+                broken=~(tel["current_a"] <= lim.overcurrent_a),
+                values=tel["current_a"].astype(np.float64),
+                limit=lim.overcurrent_a,
+                message=f"coil current {{value:.2f}} A above {lim.overcurrent_a:.2f} A",
             ),
-            "stall": (
-                ((tel["flags"] & StrokeFlag.CURRENT_LIMITED) != 0)
+            "stall": Check(
+                broken=((tel["flags"] & StrokeFlag.CURRENT_LIMITED) != 0)
                 & (target - depth_mm > np.minimum(lim.stall_margin_mm, 0.5 * target)),
-                depth_mm,
-                float(tel["depth_target_mm"][0]) if n else 0.0,
-                "carriage stalled: {value:.3f} mm reached at the current limit",
+                values=depth_mm,
+                limit=float(tel["depth_target_mm"][0]) if n else 0.0,
+                message="carriage stalled: {value:.3f} mm reached at the current limit",
             ),
-            "cartridge_changed": (
-                (ids != cartridge_id) if cartridge_id is not None else np.zeros(n, dtype=bool),
-                ids.astype(np.float64),
-                float(cartridge_id or 0),
-                "cartridge id changed to {value:.0f} mid-treatment (0: removed)",
+            "cartridge_changed": Check(
+                broken=(ids != cartridge_id) if cartridge_id is not None else np.zeros(n, dtype=bool),
+                values=ids.astype(np.float64),
+                limit=float(cartridge_id or 0),
+                message="cartridge id changed to {value:.0f} mid-treatment (0: removed)",
             ),
-            "over_temperature": (
-                ~(tel["motor_temp_c"] <= lim.motor_temp_limit_c),
-                tel["motor_temp_c"].astype(np.float64),
-                lim.motor_temp_limit_c,
-                f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC",
+            "over_temperature": Check(
+                broken=~(tel["motor_temp_c"] <= lim.motor_temp_limit_c),
+                values=tel["motor_temp_c"].astype(np.float64),
+                limit=lim.motor_temp_limit_c,
+                message=f"motor at {{value:.1f}} degC above {lim.motor_temp_limit_c:.1f} degC",
             ),
-            "battery_overheat": (
-                ~(tel["battery_temp_c"] <= lim.battery_temp_limit_c),
-                tel["battery_temp_c"].astype(np.float64),
-                lim.battery_temp_limit_c,
-                f"battery at {{value:.1f}} degC above {lim.battery_temp_limit_c:.1f} degC",
+            "battery_overheat": Check(
+                broken=~(tel["battery_temp_c"] <= lim.battery_temp_limit_c),
+                values=tel["battery_temp_c"].astype(np.float64),
+                limit=lim.battery_temp_limit_c,
+                message=f"battery at {{value:.1f}} degC above {lim.battery_temp_limit_c:.1f} degC",
             ),
-            "battery_critical": (
-                ~(tel["battery_v"] >= lim.battery_critical_v),
-                tel["battery_v"].astype(np.float64),
-                lim.battery_critical_v,
-                f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
+            "battery_critical": Check(
+                broken=~(tel["battery_v"] >= lim.battery_critical_v),
+                values=tel["battery_v"].astype(np.float64),
+                limit=lim.battery_critical_v,
+                message=f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
             ),
-            "stroke_rate": (
-                ~(np.abs(rate - frequency_hz) <= lim.stroke_rate_tolerance * frequency_hz),
-                rate,
-                frequency_hz,
-                f"stroke rate {{value:.1f}} Hz deviates from {frequency_hz:.1f} Hz by more than "
+            "stroke_rate": Check(
+                broken=~(np.abs(rate - frequency_hz) <= lim.stroke_rate_tolerance * frequency_hz),
+                values=rate,
+                limit=frequency_hz,
+                message=f"stroke rate {{value:.1f}} Hz deviates from {frequency_hz:.1f} Hz by more than "
                 f"{lim.stroke_rate_tolerance:.0%}",
             ),
         }
         bad = np.zeros(n, dtype=bool)
-        for mask, _, _, _ in high.values():
-            bad |= mask
+        for check in high.values():
+            bad |= check.broken
         violation = None
         end = n
         if bad.any():
             position = int(np.argmax(bad))
-            kind = next(k for k in CHECKS if high[k][0][position])
-            violation = self._violation(tel, kind, position, high[kind][1], high[kind][2], high[kind][3])
+            kind = next(k for k in CHECKS if high[k].broken[position])
+            violation = self._violation(tel, kind, position, high[kind])
             end = position + 1
 
         drift, drift_values = self._drift(tel)
-        lower: dict[str, tuple[Mask, NDArray[np.float64], float, str]] = {
-            "battery_low": (
-                tel["battery_v"] < lim.battery_arm_v,
-                tel["battery_v"].astype(np.float64),
-                lim.battery_arm_v,
-                f"battery at {{value:.2f}} V below {lim.battery_arm_v:.2f} V: no new zone",
+        lower: dict[str, Check] = {
+            "battery_low": Check(
+                broken=tel["battery_v"] < lim.battery_arm_v,
+                values=tel["battery_v"].astype(np.float64),
+                limit=lim.battery_arm_v,
+                message=f"battery at {{value:.2f}} V below {lim.battery_arm_v:.2f} V: no new zone",
             ),
-            "depth_drift": (
-                drift,
-                drift_values,
-                lim.depth_drift_tolerance_mm,
-                f"mean depth error {{value:+.3f}} mm over {DRIFT_WINDOW} strokes exceeds "
+            "depth_drift": Check(
+                broken=drift,
+                values=drift_values,
+                limit=lim.depth_drift_tolerance_mm,
+                message=f"mean depth error {{value:+.3f}} mm over {DRIFT_WINDOW} strokes exceeds "
                 f"{lim.depth_drift_tolerance_mm:.2f} mm",
             ),
-            "depth_envelope": (
-                tel["depth_target_mm"] < tel["depth_cmd_mm"] - ENVELOPE_MARGIN_MM,
-                tel["depth_target_mm"].astype(np.float64),
-                float(tel["depth_cmd_mm"][0]) if n else 0.0,
-                "the pen cannot reach the commanded depth at this rate: strokes shortened to {value:.2f} mm",
+            "depth_envelope": Check(
+                broken=tel["depth_target_mm"] < tel["depth_cmd_mm"] - ENVELOPE_MARGIN_MM,
+                values=tel["depth_target_mm"].astype(np.float64),
+                limit=float(tel["depth_cmd_mm"][0]) if n else 0.0,
+                message="the pen cannot reach the commanded depth at this rate: strokes shortened to {value:.2f} mm",
             ),
         }
         findings = []
         for kind in CONDITIONS:
-            mask = lower[kind][0][:end]
+            mask = lower[kind].broken[:end]
             if mask.any():
                 position = int(np.argmax(mask))
-                findings.append(self._violation(tel, kind, position, lower[kind][1], lower[kind][2], lower[kind][3]))
+                findings.append(self._violation(tel, kind, position, lower[kind]))
         return violation, findings
 
     def _drift(self, tel: Telemetry) -> tuple[Mask, NDArray[np.float64]]:
@@ -198,16 +209,14 @@ class Supervisor:
             return np.abs(means) > self.limits.depth_drift_tolerance_mm, means
 
     @staticmethod
-    def _violation(
-        tel: Telemetry, kind: str, position: int, values: NDArray[np.float64], limit: float, message: str
-    ) -> Violation:
-        value = float(values[position])
+    def _violation(tel: Telemetry, kind: str, position: int, check: Check) -> Violation:
+        value = float(check.values[position])
         return Violation(
             kind=kind,
             position=position,
             stroke=int(tel["index"][position]),
             t_s=float(tel["t_s"][position]),
             value=value,
-            limit=float(limit),
-            message=message.format(value=value),
+            limit=float(check.limit),
+            message=check.message.format(value=value),
         )
