@@ -290,3 +290,17 @@ def test_a_zone_can_set_its_own_density_band() -> None:
 
 def test_the_builtin_plan_is_still_valid() -> None:
     assert load_plan(None).patient is None
+
+
+def test_a_preset_depth_beyond_the_cartridge_is_refused() -> None:
+    body = text(area="forehead", depth="", patient=False).replace("max_depth_mm = 2.5", "max_depth_mm = 0.3")
+    with pytest.raises(InputFileError) as info:
+        parse_plan(body.encode(), "p")
+    assert str(info.value.problems[0]).startswith("zone[0].depth_mm: expected a depth within the cartridge limit")
+
+
+def test_a_history_date_after_the_session_is_an_error() -> None:
+    body = text(patient_extra='[[patient.history]]\nkind = "isotretinoin"\ndate = 2027-09-01')
+    with pytest.raises(InputFileError) as info:
+        parse_plan(body.encode(), "p")
+    assert [p.key for p in info.value.problems] == ["patient.history[0].date"]

@@ -15,6 +15,7 @@ from sim.nvm import (
     LAYOUT_VERSION,
     RECORD,
     RECORD_COPIES,
+    SLOT_SIZE,
     SLOTS,
     STORE_SIZE,
     FileFlash,
@@ -225,3 +226,23 @@ def test_a_store_file_with_a_damaged_magic_still_boots_and_says_so(tmp_path: Pat
     path.write_bytes(flipped(two_commit_store(), at, 0xFF))
     kind = outcome(bytes(SettingsStore(FileFlash(path)).flash.read(0, STORE_SIZE)))
     assert kind in ("newest", "older, rolled-back alarm"), kind
+
+
+def test_an_unusable_newest_image_is_not_a_silent_rollback() -> None:
+    flash = MemoryFlash()
+    store = SettingsStore(flash)
+    store.commit(StoreContents(settings=defaults() | {"depth.max_mm": 1.0}))
+    store.commit(StoreContents(settings=defaults() | {"depth.max_mm": 0.8}))
+    # Make the newest image (slot 1) intact but invalid: an unknown layout with a fresh CRC.
+    import struct
+    import zlib
+
+    raw = bytearray(flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE])
+    raw[4:6] = struct.pack("<H", 9)
+    length = struct.unpack_from("<I", raw, 10)[0]
+    end = 14 + length
+    raw[end : end + 4] = struct.pack("<I", zlib.crc32(bytes(raw[:end])))
+    flash.data[slot_offset(1) : slot_offset(1) + SLOT_SIZE] = raw
+    result = SettingsStore(flash).boot()
+    assert result.contents.settings["depth.max_mm"] == 1.0
+    assert Alarm.STORE_ROLLED_BACK in result.alarms

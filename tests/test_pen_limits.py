@@ -17,11 +17,19 @@ from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.errors import CommandRefusedError, PenRefusedError
-from hal.protocol import ErrorCode, Frame, FrameDecoder, Msg, encode_frame, unpack_nak
+from hal.protocol import (
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Msg,
+    encode_frame,
+    unpack_nak,
+)
 from hal.serial_backend import SerialBackend
 from hal.service_auth import unlock_response
 from hal.settings import SETTINGS, SettingValue, defaults
 from sim.backend import SimBackend
+from sim.nvm import MemoryFlash, SettingsStore
 from sim.serve import BUSY_TEXT, listen_tcp, serve_tcp
 from sim.virtual_pen import VirtualPen
 from tests.faulty_link import Faults, FaultyLink
@@ -242,3 +250,22 @@ def test_the_link_counters_of_the_pen_count_what_it_dropped() -> None:
     stats = host.pen_link_stats()
     assert stats["bad_frames"] >= 1 and stats["frames"] >= 1 and stats["internal_errors"] == 0
     assert struct.calcsize(f"<{len(stats)}I") == 4 * len(stats)
+
+
+def test_the_used_cartridge_record_does_not_depend_on_batching() -> None:
+    stores = []
+    for batch in (1, 64, 2048):
+        backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=555))
+        backend.inject_fault(0.0, "depth_overshoot", 2.0)
+        ctl = PenController(backend, batch_strokes=batch)
+        ctl.power_on()
+        ctl.select(Target(depth_mm=1.0, frequency_hz=120.0, zone_max_mm=None, zone="abdomen"))
+        ctl.arm()
+        ctl.start()
+        ctl.run(3000)
+        backend.close()
+        flash = backend.settings.store.flash
+        assert isinstance(flash, MemoryFlash)
+        stores.append(bytes(flash.data))
+    assert stores[0] == stores[1] == stores[2]
+    assert SettingsStore(MemoryFlash(data=bytearray(stores[0]))).boot().contents.used_cartridges == {555: 1}

@@ -9,7 +9,7 @@ import pytest
 
 from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
-from controller.host.clock import Pacer
+from controller.host.clock import Pacer, WallClock
 from controller.host.realtime import run_paced
 from hal.errors import InputError, PenOperationError
 from hal.registry import open_backend
@@ -26,11 +26,13 @@ def test_paced_run_serves_every_boundary_in_order() -> None:
     ctl.select(Target(depth_mm=0.5, frequency_hz=50.0, zone_max_mm=0.5, zone="forehead"))
     ctl.arm()
     ctl.start()
+    clock = WallClock()
     late = run_paced(ctl, 30, Pacer(1.0 / 50.0), stop_on_overrun=False)  # a busy machine must not flake this
-    assert len(late.seconds) == 30
-    assert (late.seconds >= 0).all()
-    assert ctl.counters.strokes == 30
-    assert late.percentile_us(50) <= late.percentile_us(99)
+    took = clock.now()
+    assert len(late.seconds) == 30 and ctl.counters.strokes == 30
+    # Paced, not run free: boundary 29 is 29 periods after boundary 0, so the run cannot take less. (A slow
+    # machine only makes it longer.) Unpaced, 30 simulated strokes take about a millisecond.
+    assert took >= 29 / 50.0
 
 
 def test_replayed_telemetry_is_supervised_like_live_telemetry() -> None:

@@ -7,10 +7,11 @@ so that a change to the machine has to be a change to this specification too.
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
-from controller.firmware.limits import FirmwareLimits
+from controller.firmware.limits import DepthLimit, FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.state_machine import STATES, TRIGGERS, PenStateMachine
 from controller.firmware.target import Target
@@ -212,3 +213,67 @@ def test_over_temperature_fault_clears_only_after_cooling(controller: PenControl
     controller.clear()
     assert controller.state == "idle"
     assert controller.log[-1].reason == "over_temperature"
+
+
+def running(backend: SimBackend, depth: float = 1.0, hz: float = 120.0) -> PenController:
+    ctl = PenController(backend)
+    ctl.power_on()
+    ctl.select(Target(depth_mm=depth, frequency_hz=hz, zone_max_mm=None, zone="abdomen"))
+    ctl.arm()
+    ctl.start()
+    return ctl
+
+
+def test_a_latched_fault_survives_estop_release_and_a_second_fault() -> None:
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
+    ctl = running(backend)
+    backend.pen.state.motor_temp_c = 61.0
+    ctl.run(5)
+    assert ctl.state == "fault"
+    backend.pen.state.motor_temp_c = 57.9  # cooler, not cool enough to clear
+    ctl.estop()
+    ctl.release()
+    assert ctl.state == "fault", "releasing an e-stop does not clear a latched fault"
+    ctl.fault("overrun", "a second fault")
+    with pytest.raises(CommandRefusedError, match="must cool"):
+        ctl.clear()
+    backend.wait(900.0)
+    ctl.clear()
+    assert ctl.state == "idle"
+
+
+def test_a_high_alarm_still_active_blocks_arming() -> None:
+    ctl = PenController(SimBackend(cartridge=CartridgeInfo(cartridge_id=1)))
+    ctl.power_on()
+    ctl.alarms.raise_alarm(0.0, "overcurrent", "seen elsewhere")
+    ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
+    with pytest.raises(CommandRefusedError, match="unresolved high alarm overcurrent"):
+        ctl.arm()
+
+
+def test_a_stuck_carriage_keeps_the_fault_latched() -> None:
+    backend = SimBackend(cartridge=CartridgeInfo(cartridge_id=1))
+    ctl = running(backend)
+    backend.inject_fault(0.05, "retract_failure")
+    ctl.run(100)
+    assert ctl.faults[-1].kind == "not_retracted"
+    assert backend.status().tip_mm > 0, "the needles are honestly still out"
+    with pytest.raises(CommandRefusedError, match="needles still out"):
+        ctl.clear()
+
+
+def test_a_zone_change_while_running_is_refused() -> None:
+    ctl = running(SimBackend(cartridge=CartridgeInfo(cartridge_id=1)))
+    with pytest.raises(CommandRefusedError, match="pause before moving to another zone"):
+        ctl.select(Target(depth_mm=0.5, frequency_hz=120.0, zone_max_mm=None, zone="forehead"))
+    ctl.select(
+        Target(depth_mm=0.8, frequency_hz=120.0, zone_max_mm=None, zone="abdomen")
+    )  # the same zone: takes effect at the next stroke
+
+
+def test_a_cartridge_with_an_unreadable_rating_is_not_recognised() -> None:
+    ctl = PenController(SimBackend(cartridge=CartridgeInfo(cartridge_id=9, max_depth_mm=math.nan)))
+    ctl.power_on()
+    assert ctl.depth_limit() == DepthLimit(depth_mm=0.0, owner="cartridge")
+    with pytest.raises(CommandRefusedError, match="outside 0 < depth <= 0.0 mm"):
+        ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))

@@ -142,3 +142,11 @@ def test_a_fault_lands_on_the_same_stroke_whatever_the_batch_size() -> None:
     assert outcomes[0][0] == "over_temperature"
     assert outcomes[0] == outcomes[1] == outcomes[2]
     assert outcomes[0][3] == outcomes[0][1] + 1, "the pen did the violating stroke and not one more"
+
+
+@pytest.mark.parametrize("field", ["depth_mm", "end_mm", "current_a", "motor_temp_c", "battery_temp_c", "battery_v"])
+def test_a_reading_that_is_not_a_number_is_a_violation(field: str) -> None:
+    tel = healthy()
+    tel[field][3] = np.nan
+    violation = Supervisor(FirmwareLimits()).first_violation(tel, LIMIT, 100.0, 42)
+    assert violation is not None and violation.position == 3
