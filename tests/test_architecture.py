@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -155,3 +156,10 @@ def test_sim_uses_only_seeded_generators() -> None:
         text = path.read_text()
         for banned in ("np.random.rand", "np.random.seed", "np.random.normal", "np.random.uniform", "import random"):
             assert banned not in text, path
+
+
+def test_the_architecture_doc_lists_exactly_the_modules_of_the_tree() -> None:
+    doc = (ROOT / "docs/architecture.md").read_text()
+    listed = set(re.findall(r"`((?:controller|hal|sim)/[\w/]+\.py)`", doc))
+    tree = {str(p.relative_to(ROOT)) for p in project_files() if p.name != "__init__.py"}
+    assert listed == tree

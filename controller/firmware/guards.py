@@ -7,7 +7,11 @@ every reason (hal.errors.CommandRefusedError).
 
 from __future__ import annotations
 
-from controller.firmware.limits import DepthLimit, FirmwareLimits
+import math
+from dataclasses import dataclass
+
+from controller.firmware.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
+from controller.firmware.target import Target
 from hal.backend import PenStatus
 
 
@@ -48,3 +52,68 @@ def cause_present(kind: str, status: PenStatus, limits: FirmwareLimits, armed_ca
     if kind == "cartridge_changed" and (status.cartridge is None or status.cartridge.cartridge_id != armed_cartridge):
         problems.append("the cartridge that was armed is not attached")
     return problems
+
+
+@dataclass(kw_only=True, frozen=True)
+class Refusal:
+    """One reason the needles may not move now, and the alarm it raises (None: a plain refusal)."""
+
+    reason: str
+    alarm: str | None = None
+
+
+def pen_refusals(status: PenStatus, limits: FirmwareLimits, new_zone: bool) -> list[Refusal]:
+    """What in the pen itself forbids stroking: the cartridge, the battery, the temperatures.
+
+    A new zone asks more of the battery (the arming floor) than carrying on does (the critical floor).
+    """
+    refusals = []
+    cartridge = status.cartridge
+    if cartridge is None or cartridge.cartridge_id == 0 or cartridge.needles <= 0:
+        why = "no cartridge attached" if cartridge is None else "cartridge not recognised"
+        refusals.append(Refusal(reason=why, alarm="cartridge_unrecognised"))
+    elif not 0.0 < cartridge.max_depth_mm < math.inf:
+        refusals.append(Refusal(reason="cartridge not recognised", alarm="cartridge_unrecognised"))
+    elif cartridge.locked:
+        why = f"cartridge {cartridge.cartridge_id} was already used: single-use cartridges are locked out"
+        refusals.append(Refusal(reason=why, alarm="cartridge_reused"))
+    floor = limits.battery_arm_v if new_zone else limits.battery_critical_v
+    if status.battery_v < floor:
+        why = f"battery {status.battery_v:.2f} V below {floor:.2f} V" + (
+            " (battery low: no new zone)" if new_zone else ""
+        )
+        refusals.append(Refusal(reason=why, alarm="battery_low" if new_zone else None))
+    if status.motor_temp_c > limits.motor_temp_limit_c:
+        refusals.append(
+            Refusal(reason=f"motor {status.motor_temp_c:.1f} degC above {limits.motor_temp_limit_c:.1f} degC")
+        )
+    if status.battery_temp_c > limits.battery_temp_limit_c:
+        why = f"battery {status.battery_temp_c:.1f} degC above {limits.battery_temp_limit_c:.1f} degC"
+        refusals.append(Refusal(reason=why))
+    return refusals
+
+
+def depth_limit_now(
+    status: PenStatus, limits: FirmwareLimits, identity_max_mm: float, target: Target | None
+) -> DepthLimit:
+    """The applicable depth limit: the smallest of the pen's, the cartridge's, the zone's and the pen's own report."""
+    cartridge = status.cartridge.max_depth_mm if status.cartridge else None
+    if cartridge is not None and not math.isfinite(cartridge):
+        cartridge = 0.0  # an unreadable rating allows no depth at all
+    pen_max = min(limits.pen_max_depth_mm, identity_max_mm)
+    zone = target.zone_max_mm if target else None
+    limit = applicable_depth_limit(pen_max, cartridge, zone, f"zone {target.zone}" if target else "zone")
+    reported = status.pen_depth_limit_mm
+    if reported is not None and status.cartridge is not None and reported < limit.depth_mm:
+        # The pen's own limit (its settings and the cartridge it reads) binds too: the lower one wins.
+        return DepthLimit(depth_mm=reported, owner="pen's own")
+    return limit
+
+
+def acknowledge_problems(kind: str, status: PenStatus, limits: FirmwareLimits) -> list[str]:
+    """Why the operator may not acknowledge alarm ``kind`` yet: its cause is still there."""
+    if kind == "battery_low" and status.battery_v < limits.battery_arm_v:
+        return [f"battery still {status.battery_v:.2f} V"]
+    if kind == "session_time":
+        return ["the session maximum has been reached; start a new session"]
+    return []

@@ -11,13 +11,19 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import replace
-from typing import NoReturn
 
 from controller.firmware.alarms import STORE_ALARMS, AlarmLog, FaultRecord
 from controller.firmware.clock import Clock, SimClock
-from controller.firmware.guards import cause_present, self_test_problems, target_problems
+from controller.firmware.guards import (
+    acknowledge_problems,
+    cause_present,
+    depth_limit_now,
+    pen_refusals,
+    self_test_problems,
+    target_problems,
+)
 from controller.firmware.hazards import Priority, priority_of
-from controller.firmware.limits import DepthLimit, FirmwareLimits, applicable_depth_limit
+from controller.firmware.limits import DepthLimit, FirmwareLimits
 from controller.firmware.state_machine import Mode, PenStateMachine, TransitionRecord, Trigger
 from controller.firmware.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
 from controller.firmware.supervisor import Supervisor, Violation
@@ -89,18 +95,8 @@ class PenController:
 
     def depth_limit(self, status: PenStatus | None = None) -> DepthLimit:
         """The applicable depth limit now: smallest of pen, cartridge and zone."""
-        status = status or self.backend.status()
-        cartridge = status.cartridge.max_depth_mm if status.cartridge else None
-        if cartridge is not None and not math.isfinite(cartridge):
-            cartridge = 0.0  # an unreadable rating allows no depth at all
-        pen_max = min(self.limits.pen_max_depth_mm, self.identity.max_depth_mm if self.identity else float("inf"))
-        zone = self.target.zone_max_mm if self.target else None
-        limit = applicable_depth_limit(pen_max, cartridge, zone, f"zone {self.target.zone}" if self.target else "zone")
-        reported = status.pen_depth_limit_mm
-        if reported is not None and status.cartridge is not None and reported < limit.depth_mm:
-            # The pen's own limit (its settings and the cartridge it reads) binds too: the lower one wins.
-            return DepthLimit(depth_mm=reported, owner="pen's own")
-        return limit
+        identity_max = self.identity.max_depth_mm if self.identity else math.inf
+        return depth_limit_now(status or self.backend.status(), self.limits, identity_max, self.target)
 
     # --- operator actions -----------------------------------------------------
     def power_on(self) -> None:
@@ -144,7 +140,7 @@ class PenController:
         Refused (nothing changes) if the depth or rate breaks a limit that applies.
         """
         if self.state == "running" and target.zone != self._running_zone:
-            raise_refused(
+            raise CommandRefusedError(
                 "select",
                 self.state,
                 ["pause before moving to another zone (a new zone is checked like arming: battery, alarms, cartridge)"],
@@ -155,7 +151,7 @@ class PenController:
         problems = self._target_problems(self.backend.status())
         if problems:
             self.target = previous
-            raise_refused("select", self.state, problems)
+            raise CommandRefusedError("select", self.state, problems)
         self.supervisor.new_command()
         if self.state == "running":
             self.backend.apply(self._command())
@@ -221,14 +217,9 @@ class PenController:
 
     def acknowledge(self, kind: str) -> None:
         """The operator acknowledges a medium or low alarm; refused while its cause is still present."""
-        problems = []
-        status = self.backend.status()
-        if kind == "battery_low" and status.battery_v < self.limits.battery_arm_v:
-            problems.append(f"battery still {status.battery_v:.2f} V")
-        if kind == "session_time":
-            problems.append("the session maximum has been reached; start a new session")
+        problems = acknowledge_problems(kind, self.backend.status(), self.limits)
         if problems:
-            raise_refused("acknowledge", self.state, problems)
+            raise CommandRefusedError("acknowledge", self.state, problems)
         if kind == "settings_corrupt" and isinstance(self.backend, SettingsPort):
             for code in STORE_ALARMS:
                 if code in self.backend.read_alarms():
@@ -264,7 +255,7 @@ class PenController:
         session cannot be resumed.
         """
         if self.state != "running" or self.target is None:
-            raise_refused("run", self.state, ["strokes run only in state running"])
+            raise CommandRefusedError("run", self.state, ["strokes run only in state running"])
         period = 1.0 / self.target.frequency_hz
         allowed = int((self.limits.session_max_s - self.session_s) / period + 1e-9)
         if allowed <= 0:
@@ -370,33 +361,11 @@ class PenController:
         status = self.backend.status()
         lim = self.limits
         problems = []
-        cartridge = status.cartridge
-        if (
-            cartridge is None
-            or cartridge.cartridge_id == 0
-            or cartridge.needles <= 0
-            or not 0.0 < cartridge.max_depth_mm < math.inf
-        ):
-            why = "no cartridge attached" if cartridge is None else "cartridge not recognised"
-            problems.append(why)
-            self._guard_alarms.append(("cartridge_unrecognised", why))
-        elif cartridge.locked:
-            why = f"cartridge {cartridge.cartridge_id} was already used: single-use cartridges are locked out"
-            problems.append(why)
-            self._guard_alarms.append(("cartridge_reused", why))
+        for refusal in pen_refusals(status, lim, new_zone):
+            problems.append(refusal.reason)
+            if refusal.alarm:
+                self._guard_alarms.append((refusal.alarm, refusal.reason))
         problems += self._target_problems(status)
-        floor = lim.battery_arm_v if new_zone else lim.battery_critical_v
-        if status.battery_v < floor:
-            why = f"battery {status.battery_v:.2f} V below {floor:.2f} V" + (
-                " (battery low: no new zone)" if new_zone else ""
-            )
-            problems.append(why)
-            if new_zone:
-                self._guard_alarms.append(("battery_low", why))
-        if status.motor_temp_c > lim.motor_temp_limit_c:
-            problems.append(f"motor {status.motor_temp_c:.1f} degC above {lim.motor_temp_limit_c:.1f} degC")
-        if status.battery_temp_c > lim.battery_temp_limit_c:
-            problems.append(f"battery {status.battery_temp_c:.1f} degC above {lim.battery_temp_limit_c:.1f} degC")
         for record in self.alarms.active(Priority.HIGH):
             problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
         if new_zone:
@@ -424,8 +393,3 @@ class PenController:
         for fault in self._latched:
             problems += cause_present(fault.kind, status, self.limits, self._armed_cartridge)
         return problems
-
-
-def raise_refused(trigger: str, state: str, reasons: list[str]) -> NoReturn:
-    """Raise the refusal error (a function so call sites read as one statement)."""
-    raise CommandRefusedError(trigger, state, reasons)
