@@ -33,6 +33,16 @@ def make_pen(
     return pen
 
 
+def running(backend: SimBackend, depth: float = 1.0, hz: float = 120.0) -> PenController:
+    """A controller stroking ``depth`` at ``hz`` on the abdomen (no zone maximum of its own)."""
+    ctl = PenController(backend)
+    ctl.power_on()
+    ctl.select(Target(depth_mm=depth, frequency_hz=hz, zone_max_mm=None, zone="abdomen"))
+    ctl.arm()
+    ctl.start()
+    return ctl
+
+
 @pytest.fixture
 def backend() -> Iterator[SimBackend]:
     b = SimBackend(seed=3, cartridge=CartridgeInfo(cartridge_id=555))

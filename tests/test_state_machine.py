@@ -18,6 +18,7 @@ from controller.firmware.target import Target
 from hal.backend import CartridgeInfo
 from hal.errors import CommandRefusedError
 from sim.backend import SimBackend
+from tests.conftest import running
 
 POWERED = ["self_test", "idle", "ready", "running", "paused", "fault", "estop"]
 EXPECTED: dict[tuple[str, str], str] = {
@@ -213,15 +214,6 @@ def test_over_temperature_fault_clears_only_after_cooling(controller: PenControl
     controller.clear()
     assert controller.state == "idle"
     assert controller.log[-1].reason == "over_temperature"
-
-
-def running(backend: SimBackend, depth: float = 1.0, hz: float = 120.0) -> PenController:
-    ctl = PenController(backend)
-    ctl.power_on()
-    ctl.select(Target(depth_mm=depth, frequency_hz=hz, zone_max_mm=None, zone="abdomen"))
-    ctl.arm()
-    ctl.start()
-    return ctl
 
 
 def test_a_latched_fault_survives_estop_release_and_a_second_fault() -> None:

@@ -7,22 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from controller.firmware.pen_controller import PenController
-from controller.firmware.target import Target
 from hal.backend import CartridgeInfo
 from hal.errors import PenError, PenOperationError
 from hal.protocol import Msg, PayloadError, Reader, encode_frame, pack_settings, pack_str
 from sim.backend import SimBackend
 from sim.virtual_pen import VirtualPen
-
-
-def running(backend: SimBackend, depth: float = 1.0, hz: float = 120.0) -> PenController:
-    ctl = PenController(backend)
-    ctl.power_on()
-    ctl.select(Target(depth_mm=depth, frequency_hz=hz, zone_max_mm=None, zone="abdomen"))
-    ctl.arm()
-    ctl.start()
-    return ctl
+from tests.conftest import running
 
 
 def test_a_garbled_reply_is_a_pen_error_and_faults_the_pen() -> None:
