@@ -498,13 +498,16 @@ class Client:
             frames = self._read_frames(deadline)
             if not frames and time.monotonic() >= deadline:
                 raise PenTimeout(f"no reply to seq {seq} within {timeout} s")
-            for f in frames:
+            reply = None
+            for f in frames:  # every frame of the read is kept: an event may follow the reply in one read
                 if f.mtype == EVENT:
                     self.events.append(parse_event(f.payload))
-                elif f.seq == seq:
-                    return f
+                elif f.seq == seq and reply is None:
+                    reply = f
                 else:
                     self.stale.append(f)
+            if reply is not None:
+                return reply
 
     def request(self, mtype: int, payload: bytes = b"", timeout: float = 10.0) -> Frame:
         seq = self.next_seq()
