@@ -3,8 +3,8 @@
 Telemetry travels in batches as NumPy structured arrays so the stroke loop can
 check a whole batch with a few vector operations instead of a Python loop per
 stroke. The record is packed (no padding) and kept under 64 bytes so that a
-30-minute session at 150 Hz (270,000 strokes) stays under 15 MB (54 bytes a
-stroke: 14.6 MB).
+30-minute session at 150 Hz (270,000 strokes) stays under 17 MB (62 bytes a
+stroke: 16.7 MB).
 """
 
 from __future__ import annotations
@@ -13,6 +13,16 @@ from enum import IntFlag
 
 import numpy as np
 from numpy.typing import NDArray
+
+PEN_TICK_HZ = 24_000
+"""The pen's stroke timer: every stroke lasts a whole number of its ticks, and ``period_s`` is that number over
+this rate (a float32 of it, which rounds back to the exact tick count). Time that accumulates over many strokes
+is counted in these ticks, so a 60-minute limit holds to the stroke."""
+
+
+def period_ticks(tel: NDArray[np.void]) -> NDArray[np.int64]:
+    """Each stroke's period in whole ticks of the pen's stroke timer."""
+    return np.rint(tel["period_s"].astype(np.float64) * PEN_TICK_HZ).astype(np.int64)
 
 
 class StrokeFlag(IntFlag):
@@ -37,7 +47,9 @@ TELEMETRY_DTYPE = np.dtype(
         ("t_s", "<f8"),  # stroke start, seconds of pen time
         ("depth_cmd_mm", "<f4"),  # commanded depth for this stroke
         ("depth_target_mm", "<f4"),  # what the stroke planner aimed at (less than the command if it could not)
-        ("depth_mm", "<f4"),  # peak penetration past the skin surface (0 when no contact)
+        ("depth_mm", "<f4"),  # needle protrusion: peak tip position past the skin's resting surface (0: no contact)
+        ("penetration_mm", "<f4"),  # tissue penetration: the tips past the tented, punctured surface
+        ("load_n", "<f4"),  # skin force on the needles at peak depth
         ("period_s", "<f4"),  # measured stroke period
         ("current_a", "<f4"),  # peak coil current magnitude
         ("motor_temp_c", "<f4"),  # winding temperature at the end of the stroke
@@ -48,7 +60,7 @@ TELEMETRY_DTYPE = np.dtype(
         ("flags", "<u2"),
     ]
 )
-"""Packed per-stroke record (54 bytes)."""
+"""Packed per-stroke record (62 bytes)."""
 
 Telemetry = NDArray[np.void]
 """A batch of per-stroke records with dtype :data:`TELEMETRY_DTYPE`."""

@@ -59,21 +59,22 @@ from sim.stroke_batch import StrokeBatch, StrokeResults
     SMOOTH,
     RTH,
     DECAY,
+    PUNCTURE,
     N_PARAMS,
-) = range(33)
+) = range(34)
 # Columns of the float output.
-(O_X, O_V, O_I, O_IB, O_PEAK, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(11)
+(O_X, O_V, O_I, O_IB, O_PEAK, O_PEN, O_LOAD, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(13)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  # type: ignore[no-untyped-def]
+def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, flags):  # type: ignore[no-untyped-def]
     x, v, i, ib, temp, charge, btemp = start[0], start[1], start[2], start[3], start[4], start[5], start[6]
     sense = p[SENSE]
     smooth = p[SMOOTH]
     m, ks, c, kf, ilim, home = p[M], p[KS], p[C], p[KF], p[ILIM], p[HOME]
     back, front, kp, kd, kc, dt_l = p[BACK], p[FRONT], p[KP], p[KD], p[KC], p[DT_L]
     boost, eff, idle, rint, dt = p[BOOST], p[EFF], p[IDLE], p[RINT], p[DT]
-    inv_s, ct = p[INV_STIFFENING], p[DAMPING]
+    inv_s, ct, puncture = p[INV_STIFFENING], p[DAMPING], p[PUNCTURE]
     kp_kf = kp / kf
     kd_kf = kd / kf
     dt_m = dt / m
@@ -83,8 +84,11 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
         soc = min(max(1.0 - charge / p[CAPACITY], 0.0), 1.0)
         ocv = np.interp(soc, soc_points, ocv_points)
         kt = stiffness[k]
+        k_tent = tent[k]
+        d_p = puncture / k_tent
         surf = surface[k]
         peak = -np.inf
+        load = 0.0
         ipeak = 0.0
         vmin = np.inf
         i2 = 0.0
@@ -115,10 +119,11 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
                 u = -supply
             i = i_keep * i + dt_l * u - dt_l_kf * v
             ib = ib + smooth * (max(u * i, 0.0) / (eff * battery_v) + idle - ib)
-            pen = x - surf
+            d = x - surf
             f_skin = 0.0
-            if pen > 0.0:
-                f_skin = max(kt * pen * (1.0 + pen * inv_s) + ct * v, 0.0)
+            if d > 0.0:
+                pen = d - d_p  # the tented skin is punctured at d_p; before it, only the tent pushes back
+                f_skin = k_tent * d if pen <= 0.0 else max(puncture + kt * pen * (1.0 + pen * inv_s) + ct * v, 0.0)
             v = v + dt_m * (kf * i - ks * (x - home) - c * v - f_skin)
             x = x + dt * v
             if x <= back:
@@ -127,7 +132,9 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
             elif x >= front:
                 x = front
                 v = min(v, 0.0)
-            peak = max(peak, x)
+            if x > peak:
+                peak = x
+                load = f_skin
             ipeak = max(ipeak, abs(i))
             vmin = min(vmin, battery_v)
             i2 += i * i
@@ -143,6 +150,8 @@ def _run(g, stiffness, surface, p, start, soc_points, ocv_points, out, flags):  
         out[k, O_I] = i
         out[k, O_IB] = ib
         out[k, O_PEAK] = peak
+        out[k, O_PEN] = max(peak - surf - d_p, 0.0)
+        out[k, O_LOAD] = load
         out[k, O_IPEAK] = ipeak
         out[k, O_VMIN] = vmin
         out[k, O_TEMP] = temp
@@ -183,11 +192,12 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         bat.internal_resistance_ohm,
         bat.capacity_c,
     )
-    p[[INV_STIFFENING, DAMPING, DT, PERIOD]] = (
+    p[[INV_STIFFENING, DAMPING, DT, PERIOD, PUNCTURE]] = (
         1.0 / batch.skin_stiffening_m,
         batch.skin_damping_ns_per_m,
         batch.dt,
         batch.period_s,
+        batch.puncture_n,
     )
     p[[AMBIENT, RTH, DECAY]] = (
         thermal.ambient_c,
@@ -216,6 +226,7 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
     _run(
         g,
         np.ascontiguousarray(batch.stiffness_n_per_m, dtype=np.float64),
+        np.ascontiguousarray(batch.tent_n_per_m, dtype=np.float64),
         np.ascontiguousarray(batch.surface_m, dtype=np.float64),
         p,
         np.array(batch.start, dtype=np.float64),
@@ -230,6 +241,8 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         i_end=out[:, O_I],
         battery_current_end=out[:, O_IB],
         peak_m=out[:, O_PEAK],
+        penetration_m=out[:, O_PEN],
+        load_n=out[:, O_LOAD],
         current_peak_a=out[:, O_IPEAK],
         battery_min_v=out[:, O_VMIN],
         current_limited=flags[:, 0],
@@ -246,6 +259,7 @@ def warm_up() -> None:
     _run(
         np.zeros(2),
         np.zeros(1),
+        np.ones(1),
         np.zeros(1),
         np.zeros(N_PARAMS) + 1.0,
         np.zeros(7),

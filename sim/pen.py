@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from hal.backend import CartridgeInfo, Skin, StrokeCommand
-from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
-from sim.actuator import ServoGains, Trajectory, VoiceCoilParams
+from hal.telemetry import PEN_TICK_HZ, StrokeFlag, Telemetry, empty_telemetry
+from sim.actuator import DriveLimits, ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
 from sim.faults import ActiveFaults, InjectedFault, start_fault
 from sim.kernel import run_kernel
-from sim.reference import run_reference
+from sim.reference import coil_resistance, run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
 from sim.thermal import ThermalParams, temperature_after
 from sim.tissue import SKINS, SkinType
@@ -76,7 +76,7 @@ class SimulatedPen:
         seed: int | np.random.SeedSequence = 0,
         cartridge: CartridgeInfo | None = None,
         battery_soc: float = 0.9,
-        physics_rate_hz: float = 24_000.0,
+        physics_rate_hz: float = PEN_TICK_HZ,
         coil: VoiceCoilParams | None = None,
         servo: ServoGains | None = None,
         thermal: ThermalParams | None = None,
@@ -112,7 +112,7 @@ class SimulatedPen:
         self.started_faults: list[tuple[InjectedFault, float]] = []
         """Faults that have started, with the pen time of their first stroke boundary."""
         self.faults = ActiveFaults()
-        self._trajectories: dict[tuple[float, int], Trajectory] = {}
+        self._trajectories: dict[tuple[float, int, DriveLimits], Trajectory] = {}
 
     # --- sensors -------------------------------------------------------------
     @property
@@ -200,13 +200,18 @@ class SimulatedPen:
         skin = self.skin
         needles = self.cartridge.needles if self.cartridge else 0
         spread = skin.variability
-        stiffness = skin.stiffness_n_per_m * needles * np.exp(spread * noise[:, 0] - 0.5 * spread * spread)
+        tissue = np.exp(spread * noise[:, 0] - 0.5 * spread * spread)  # this stroke's tissue, relative to typical
+        stiffness = skin.stiffness_n_per_m * needles * tissue
+        field_mm = self.cartridge.field_diameter_mm if self.cartridge else 3.5
+        tent = skin.tent_stiffness_n_per_m(field_mm) * tissue
         # The skin surface as the needle tips see it: jitter, less any extra protrusion of the needles.
         surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1] - self.faults.protrusion_mm * 1e-3
         batch = StrokeBatch(
             trajectory=trajectory,
             dt=self.dt,
             stiffness_n_per_m=stiffness,
+            tent_n_per_m=tent,
+            puncture_n=needles * skin.insertion_force_n,
             surface_m=surface,
             skin_stiffening_m=skin.stiffening_mm * 1e-3,
             skin_damping_ns_per_m=skin.damping_ns_per_m * needles,
@@ -245,6 +250,8 @@ class SimulatedPen:
         tel["depth_cmd_mm"] = cmd.depth_mm
         tel["depth_target_mm"] = trajectory.target_mm
         tel["depth_mm"] = depth
+        tel["penetration_mm"] = np.where(contact, outputs.penetration_m * 1e3, 0.0)
+        tel["load_n"] = np.where(contact, outputs.load_n, 0.0)
         tel["period_s"] = period
         tel["current_a"] = outputs.current_peak_a
         tel["motor_temp_c"] = outputs.motor_temp_end_c
@@ -303,12 +310,20 @@ class SimulatedPen:
             cid = self.cartridge.cartridge_id
             s.cartridge_strokes[cid] = last.start.cartridge_strokes.get(cid, 0) + keep
 
+    def drive_limits(self) -> DriveLimits:
+        """The stroke planner's envelope now: the battery as it reads idle, the winding as warm as it is.
+
+        Both are rounded (20 mV, 5 degC) so that the plan, which they change slowly, is reused between batches.
+        """
+        battery_v = math.floor(self.battery_voltage() / 0.02) * 0.02
+        temp_c = math.ceil(self.state.motor_temp_c / 5.0) * 5.0
+        return DriveLimits.of(self.coil, battery_v, coil_resistance(self.coil, temp_c))
+
     def _trajectory(self, depth_mm: float, ticks: int) -> Trajectory:
-        key = (depth_mm, ticks)
+        limits = self.drive_limits()
+        key = (depth_mm, ticks, limits)
         trajectory = self._trajectories.get(key)
         if trajectory is None:
-            trajectory = Trajectory.raised_cosine(
-                self.coil.home_mm, depth_mm, ticks, self.dt, self.coil.max_reference_accel_m_s2
-            )
+            trajectory = Trajectory.raised_cosine(self.coil.home_mm, depth_mm, ticks, self.dt, limits)
             self._trajectories[key] = trajectory
         return trajectory

@@ -29,11 +29,24 @@ def current_demand(
     return force / coil.force_constant_n_per_a
 
 
-def skin_force(p: float, v: float, stiffness: float, stiffening_m: float, damping: float) -> float:
-    """Force of the skin on the needles at penetration ``p`` (0 outside the skin; never pulls)."""
-    if p <= 0.0:
+def skin_force(
+    d: float, v: float, tent: float, puncture: float, stiffness: float, stiffening_m: float, damping: float
+) -> float:
+    """Force of the skin on the needles with the tips ``d`` past its resting surface (never pulls).
+
+    It tents until the puncture force, then the punctured tissue resists (sim/tissue.py).
+    """
+    if d <= 0.0:
         return 0.0
-    return max(stiffness * p * (1.0 + p / stiffening_m) + damping * v, 0.0)
+    p = d - puncture / tent
+    if p <= 0.0:
+        return tent * d
+    return max(puncture + stiffness * p * (1.0 + p / stiffening_m) + damping * v, 0.0)
+
+
+def penetration(d: float, tent: float, puncture: float) -> float:
+    """Tissue penetration with the tips ``d`` past the resting surface: what is left after the tent."""
+    return max(d - puncture / tent, 0.0)
 
 
 def run_reference(batch: StrokeBatch) -> StrokeResults:
@@ -42,7 +55,7 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     m, ks, c, kf = coil.moving_mass_kg, coil.spring_n_per_m, coil.damping_ns_per_m, coil.force_constant_n_per_a
     home = coil.home_mm * 1e-3
     n = batch.strokes
-    names = ("x", "v", "i", "ib", "peak", "ipeak", "vmin", "temp", "charge", "btemp")
+    names = ("x", "v", "i", "ib", "peak", "pen", "load", "ipeak", "vmin", "temp", "charge", "btemp")
     out = {name: np.zeros(n) for name in names}
     limited_all = np.zeros(n, dtype=bool)
     saturated_all = np.zeros(n, dtype=bool)
@@ -59,7 +72,7 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     for k in range(n):
         r = coil_resistance(coil, temp)
         ocv = open_circuit_voltage(1.0 - charge / batch.battery.capacity_c)
-        peak, ipeak, vmin, energy, drawn, cell_heat = -np.inf, 0.0, np.inf, 0.0, 0.0, 0.0
+        peak, load, ipeak, vmin, energy, drawn, cell_heat = -np.inf, 0.0, 0.0, np.inf, 0.0, 0.0, 0.0
         limited = saturated = False
         for xr, vr, ar in zip(tr.position_m.tolist(), tr.velocity_m_s.tolist(), tr.accel_m_s2.tolist(), strict=True):
             ff = m * ar + c * vr + ks * (xr - home)
@@ -79,6 +92,8 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
             f_skin = skin_force(
                 x - batch.surface_m[k],
                 v,
+                batch.tent_n_per_m[k],
+                batch.puncture_n,
                 batch.stiffness_n_per_m[k],
                 batch.skin_stiffening_m,
                 batch.skin_damping_ns_per_m,
@@ -89,7 +104,8 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
                 x, v = coil.back_stop_mm * 1e-3, max(v, 0.0)
             elif x >= coil.front_stop_mm * 1e-3:
                 x, v = coil.front_stop_mm * 1e-3, min(v, 0.0)
-            peak = max(peak, x)
+            if x > peak:
+                peak, load = x, f_skin
             ipeak = max(ipeak, abs(i))
             vmin = min(vmin, battery_v)
             energy += r * i * i * dt
@@ -106,6 +122,8 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
             ("i", i),
             ("ib", ib),
             ("peak", peak),
+            ("pen", penetration(peak - batch.surface_m[k], batch.tent_n_per_m[k], batch.puncture_n)),
+            ("load", load),
             ("ipeak", ipeak),
             ("vmin", vmin),
             ("temp", temp),
@@ -120,6 +138,8 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
         i_end=out["i"],
         battery_current_end=out["ib"],
         peak_m=out["peak"],
+        penetration_m=out["pen"],
+        load_n=out["load"],
         current_peak_a=out["ipeak"],
         battery_min_v=out["vmin"],
         current_limited=limited_all,

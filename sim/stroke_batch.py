@@ -39,7 +39,11 @@ class StrokeBatch:
     trajectory: Trajectory
     dt: float
     stiffness_n_per_m: FloatArray
-    """Contact stiffness of all needles, per stroke (skin varies from stroke to stroke)."""
+    """Stiffness of the punctured tissue on all needles, per stroke (skin varies from stroke to stroke)."""
+    tent_n_per_m: FloatArray
+    """Stiffness of the skin's tenting under the needle field, per stroke."""
+    puncture_n: float
+    """Force at which the needles puncture the skin (all needles' insertion forces)."""
     surface_m: FloatArray
     """Skin surface height under the cartridge, per stroke."""
     skin_stiffening_m: float
@@ -74,6 +78,11 @@ class StrokeResults:
     i_end: FloatArray
     battery_current_end: FloatArray
     peak_m: FloatArray
+    """Deepest tip position of the stroke (protrusion)."""
+    penetration_m: FloatArray
+    """Deepest tissue penetration of the stroke: the tip past the tented surface (0 if never punctured)."""
+    load_n: FloatArray
+    """Skin force on the needles when the tips were deepest."""
     current_peak_a: FloatArray
     battery_min_v: FloatArray
     current_limited: NDArray[np.bool_]

@@ -20,6 +20,7 @@ ROOMS: dict[str, set[str]] = {
     "controller.qa": {
         "hal",
         "sim.factories",
+        "sim.envelope",
         "controller.firmware",
         "controller.host",
         "controller.treatment",
@@ -29,7 +30,8 @@ ROOMS: dict[str, set[str]] = {
     "controller": {"controller"},
 }
 """Room -> the project packages it may import (a prefix allows everything under it). ``controller`` alone
-is the package's ``__init__``. The QA harness sees the simulator only through its public factories."""
+is the package's ``__init__``. The QA harness sees the simulator only through its public factories and its
+envelope measurement."""
 
 FIRMWARE_THIRD_PARTY = {"numpy", "transitions"}
 """All the firmware may import besides the standard library and ``hal``: what an MCU port would replace."""

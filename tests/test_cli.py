@@ -87,11 +87,16 @@ def test_a_pass_the_pen_cannot_deliver_shows_the_shortfall(tmp_path: Path) -> No
     plan = tmp_path / "deep.toml"
     plan.write_text(plan_text(area="abdomen", depth=2.5, hz=150).replace("area_cm2 = 20", "area_cm2 = 5"))
     proc = penctl("treat", str(plan), "--out", str(tmp_path / "o"))
-    assert proc.returncode == 0
-    zone = json.loads((tmp_path / "o/report.json").read_text())["zones"][0]
+    assert proc.returncode == 4, "a pass that delivered none of its depth is not a success"
+    report = json.loads((tmp_path / "o/report.json").read_text())
+    zone = report["zones"][0]
+    assert report["outcome"] == "short" and zone["completed"]
     assert zone["depth"]["reached_mean_mm"] < 2.0
     assert zone["depth"]["error_mean_mm"] < -0.5
     assert zone["flags"]["shortfall"] == zone["strokes"]
+    [alarm] = [a for a in report["alarms"] if a["kind"] == "depth_envelope"]
+    said = float(alarm["message"].rsplit("reached ", 1)[1].split(" mm")[0])  # the depth the alarm says was reached
+    assert zone["depth"]["reached_min_mm"] - 0.005 <= said <= zone["depth"]["reached_max_mm"] + 0.005
 
 
 def test_a_pen_that_fails_its_self_test_exits_1_with_a_report(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_readme_documents_the_exit_codes_of_the_cli() -> None:
     from controller import cli
 
-    for code in (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_INPUT):
+    for code in (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_INPUT, cli.EXIT_UNVERIFIED, cli.EXIT_SHORT):
         assert f"\n| {code} |" in README
 
 

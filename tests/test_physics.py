@@ -114,3 +114,62 @@ def test_physics_rate_below_20_khz_is_refused() -> None:
 
 def test_telemetry_record_is_compact() -> None:
     assert TELEMETRY_DTYPE.itemsize <= 64
+
+
+ENVELOPE_GRID = [
+    (depth, hz, skin, soc)
+    for depth in np.arange(0.25, 2.51, 0.25).round(2)
+    for hz in (25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
+    for skin in ("sensitive", "normal", "thick")
+    for soc in (0.1, 0.5, 0.9)
+]
+
+
+def test_no_planned_stroke_overshoots_its_target_anywhere_in_the_envelope() -> None:
+    """The planner asks only for what the drive can give, so no stroke overshoots what it planned.
+
+    Over depth x rate x skin x battery charge (540 points, 40 strokes each) the deepest stroke stays within
+    0.02 mm of the planner's target (sensor noise and surface jitter included).
+    """
+    worst = 0.0
+    for depth, hz, skin, soc in ENVELOPE_GRID:
+        tel = make_pen(depth_mm=depth, frequency_hz=hz, skin=skin, battery_soc=soc).run(40)
+        over = float((tel["depth_mm"] - tel["depth_target_mm"]).max())
+        assert over <= 0.02, (depth, hz, skin, soc, over)
+        worst = max(worst, over)
+    assert worst > 0.0, "the check saw real strokes"
+
+
+def test_the_planner_shortens_by_what_the_drive_allows_and_more_on_a_tired_battery() -> None:
+    full = make_pen(depth_mm=2.5, frequency_hz=150.0, battery_soc=0.9).run(5)
+    assert float(full["depth_target_mm"][0]) < 2.5
+    low = make_pen(depth_mm=2.5, frequency_hz=100.0, battery_soc=0.02).run(5)
+    high = make_pen(depth_mm=2.5, frequency_hz=100.0, battery_soc=0.9).run(5)
+    assert float(low["depth_target_mm"][0]) <= float(high["depth_target_mm"][0])
+
+
+def test_skin_tents_before_it_is_punctured_and_stiffer_skin_loads_the_needles_more() -> None:
+    """Protrusion is what a bench measures; the skin receives less (the tent), and stiffer skin pushes harder."""
+    figures = {}
+    for skin in ("sensitive", "normal", "thick"):
+        tel = make_pen(depth_mm=1.0, frequency_hz=100.0, skin=skin).run(300)
+        protrusion, penetration, load = (
+            float(tel[f].astype(float).mean()) for f in ("depth_mm", "penetration_mm", "load_n")
+        )
+        assert 0.0 < penetration < protrusion, skin
+        figures[skin] = (protrusion, penetration, load)
+    sensitive, normal, thick = figures["sensitive"], figures["normal"], figures["thick"]
+    assert sensitive[1] < normal[1] < thick[1], "softer skin tents further before it is punctured"
+    assert sensitive[2] < normal[2] < thick[2], "the load rises with stiffer skin"
+
+
+def test_more_needles_tent_the_skin_further() -> None:
+    few = make_pen(depth_mm=1.0, frequency_hz=100.0, needles=6).run(200)
+    many = make_pen(depth_mm=1.0, frequency_hz=100.0, needles=36).run(200)
+    assert float(many["penetration_mm"].mean()) < float(few["penetration_mm"].mean())
+
+
+def test_thirty_minutes_at_150_hz_and_0_75_mm_does_not_overheat() -> None:
+    tel = make_pen(depth_mm=0.75, frequency_hz=150.0, skin="thick").run(150 * 1800)
+    assert float(tel["motor_temp_c"].max()) < 60.0
+    assert not (tel["flags"] & StrokeFlag.CURRENT_LIMITED).any()

@@ -110,11 +110,11 @@ def test_the_earliest_stroke_wins_and_ties_follow_the_check_order() -> None:
 
 def _overheating_controller(batch: int) -> tuple[PenController, SimBackend]:
     backend = SimBackend(seed=5, cartridge=CartridgeInfo(cartridge_id=42))
-    backend.pen.state.motor_temp_c = 59.0
-    limits = FirmwareLimits(motor_temp_limit_c=59.5)
+    backend.pen.state.motor_temp_c = 47.0  # 2.5 mm at 120 Hz settles near 49 degC: it crosses 47.5 in about 80 s
+    limits = FirmwareLimits(motor_temp_limit_c=47.5)
     ctl = PenController(backend, limits=limits, batch_strokes=batch)
     ctl.power_on()
-    ctl.select(Target(depth_mm=2.0, frequency_hz=120.0, zone_max_mm=None, zone="abdomen"))
+    ctl.select(Target(depth_mm=2.5, frequency_hz=120.0, zone_max_mm=None, zone="abdomen"))
     ctl.arm()
     ctl.start()
     return ctl, backend

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from hal.errors import InputError
 
-EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED, EXIT_SHORT = 0, 1, 2, 3, 4
 EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_OK, prepare_out_dir, seed_number
+from controller.cli.common import EXIT_FAULT, EXIT_OK, EXIT_SHORT, prepare_out_dir, seed_number
 
 
 def register(commands: Any) -> None:
@@ -36,6 +36,11 @@ def cmd_treat(args: argparse.Namespace) -> int:
     from controller.treatment.session import run_session
 
     plan = load_plan(args.plan)
+    if not args.port:  # the simulated pen's envelope; a real pen's is its own
+        from controller.qa.envelope import check_plan
+
+        for warning in check_plan(plan):
+            print(f"penctl treat: warning: {warning}", file=sys.stderr)
     out = prepare_out_dir(args.out)
     backend = None
     if args.port:
@@ -56,7 +61,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
         sys.stdout.write(report_json(report))
     else:
         print_summary(report, out)
-    return EXIT_OK if result.outcome == "completed" else EXIT_FAULT
+    return {"completed": EXIT_OK, "short": EXIT_SHORT}.get(result.outcome, EXIT_FAULT)
 
 
 def print_summary(report: dict[str, Any], out: Path) -> None:

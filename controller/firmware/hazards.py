@@ -72,7 +72,10 @@ HAZARDS: tuple[Hazard, ...] = (
         cause="deep strokes at a high rate exceed the actuator",
         kind="depth_envelope",
         detection="per stroke: planner target < command - 0.05 mm (the stroke was shortened)",
-        response="alarm and report; every such stroke flagged 'shortfall'",
+        response=(
+            "alarm stating the depth reached; every such stroke flagged 'shortfall'; a zone short of its depth by more "
+            "than 0.15 mm on average ends the pass 'short' (exit 4)"
+        ),
         priority=Priority.LOW,
         tests="test_hazards.py::test_hazard[H04]",
     ),
@@ -111,7 +114,10 @@ HAZARDS: tuple[Hazard, ...] = (
         name="Over-current",
         cause="failed current sensor, shorted winding",
         kind="overcurrent",
-        detection="per stroke: peak coil current > drive.overcurrent_a (1.7 A)",
+        detection=(
+            "per stroke: peak coil current > drive.overcurrent_a (1.7 A); a failed sensor drives about 3x the demand, "
+            "which crosses it on hard strokes (at gentle ones the position loop still holds the depth)"
+        ),
         response="retract, motor off, latched fault",
         priority=Priority.HIGH,
         tests="test_hazards.py::test_hazard[H08]",

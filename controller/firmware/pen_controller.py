@@ -24,6 +24,7 @@ from controller.firmware.guards import (
 )
 from controller.firmware.hazards import Priority, priority_of
 from controller.firmware.limits import DepthLimit, FirmwareLimits
+from controller.firmware.session_time import SessionTime
 from controller.firmware.state_machine import Mode, PenStateMachine, TransitionRecord, Trigger
 from controller.firmware.stroke_loop import DEFAULT_BATCH_STROKES, StrokeCounters, StrokeLoop
 from controller.firmware.supervisor import Supervisor, Violation
@@ -62,8 +63,8 @@ class PenController:
         self._latched: list[FaultRecord] = []
         """Faults latched and not yet cleared: clearing needs every one's cause gone."""
         self.alarms = AlarmLog()
-        self.session_s = 0.0
-        """Stroking time so far (for the session maximum)."""
+        self.session = SessionTime()
+        """Stroking time so far, for the session maximum."""
         self._armed_cartridge: int | None = None
         self._running_zone: str | None = None
         self._guard_alarms: list[tuple[str, str]] = []
@@ -256,8 +257,7 @@ class PenController:
         """
         if self.state != "running" or self.target is None:
             raise CommandRefusedError("run", self.state, ["strokes run only in state running"])
-        period = 1.0 / self.target.frequency_hz
-        allowed = int((self.limits.session_max_s - self.session_s) / period + 1e-9)
+        allowed = self.session.strokes_left(self.limits.session_max_s, self.target.frequency_hz)
         if allowed <= 0:
             self._session_over()
             return self.loop.empty()
@@ -275,7 +275,7 @@ class PenController:
             self.fault("link_loss", f"lost the pen: {exc}")
             return self.loop.empty()
         if len(tel):
-            self.session_s += float(tel["period_s"].astype(float).sum())
+            self.session.add(tel)
             self.clock_observe(float(tel["t_s"][-1] + tel["period_s"][-1]))
         for finding in findings:
             self.alarms.raise_alarm(
@@ -371,7 +371,7 @@ class PenController:
         if new_zone:
             for record in self.alarms.active(Priority.MEDIUM):
                 problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")
-        if self.session_s >= lim.session_max_s:
+        if self.session.reached(lim.session_max_s):
             problems.append("the session maximum has been reached")
         ready = self.anaesthetic_ready_s
         if ready is not None and self.clock.now() < ready:

@@ -182,9 +182,13 @@ class Supervisor:
             ),
             "depth_envelope": Check(
                 broken=tel["depth_target_mm"] < tel["depth_cmd_mm"] - ENVELOPE_MARGIN_MM,
-                values=tel["depth_target_mm"].astype(np.float64),
+                values=depth_mm,
                 limit=float(tel["depth_cmd_mm"][0]) if n else 0.0,
-                message="the pen cannot reach the commanded depth at this rate: strokes shortened to {value:.2f} mm",
+                message=(
+                    f"the pen cannot reach {float(tel['depth_cmd_mm'][0]) if n else 0.0:.2f} mm at this rate: "
+                    f"strokes planned to {float(tel['depth_target_mm'][0]) if n else 0.0:.2f} mm "
+                    "reached {value:.2f} mm"
+                ),
             ),
         }
         findings = []

@@ -162,14 +162,14 @@ def depth_command(hazard: Hazard) -> ScenarioResult:
 def envelope(hazard: Hazard) -> ScenarioResult:
     result = run_session(plan(("abdomen", 2.5, 150.0, 5.0)), seed=SEED)
     kinds = [a.kind for a in result.alarms]
-    ok = "depth_envelope" in kinds and result.outcome == "completed"
+    ok = "depth_envelope" in kinds and result.outcome == "short" and all(z.completed for z in result.zones)
     return _result(
         hazard,
         "2.5 mm at 150 Hz on the abdomen",
         kinds[0] if kinds else None,
         result.final_state,
         ok,
-        "reported, pass completed" if ok else f"alarms {kinds}, outcome {result.outcome}",
+        "reported; every stroke done; the pass ends 'short'" if ok else f"alarms {kinds}, outcome {result.outcome}",
     )
 
 
@@ -282,7 +282,9 @@ SCENARIOS: dict[str, Callable[[Hazard], ScenarioResult]] = {
     "H05": injected("stroke_rate", "rate_deviation"),
     "H06": injected("not_retracted", "retract_failure"),
     "H07": injected("stall", "stall"),
-    "H08": injected("overcurrent", "current_sense"),
+    # Without its sensor the current loop runs open and drives about three times the demand: a hard stroke
+    # (1.5 mm at 150 Hz) shows it; at gentle settings the position loop absorbs it (docs/hazards.md).
+    "H08": injected("overcurrent", "current_sense", zones=(("abdomen", 1.5, 150.0, 20.0),)),
     "H09": injected("over_temperature", "motor_overheat", zones=(("cheeks", 1.0, 120.0, 120.0),)),
     "H10": injected("battery_overheat", "battery_overheat", zones=(("cheeks", 1.0, 120.0, 120.0),)),
     "H11": injected("battery_low", "battery_drain", 0.11, zones=TWO_ZONES),

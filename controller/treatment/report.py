@@ -52,6 +52,18 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
         "error_mean_mm": _r(error.mean()),
         "error_max_abs_mm": _r(np.abs(error).max()),
     }
+    # What the skin received: the needles' protrusion less the skin's tent before they punctured it, and the
+    # force the skin put on them at their deepest (it rises with stiffer skin).
+    touched = contact & (tel["penetration_mm"] > 0)
+    penetration = tel["penetration_mm"][touched].astype(np.float64)
+    load = tel["load_n"][contact].astype(np.float64)
+    out["tissue"] = {
+        "penetration_mean_mm": _r(penetration.mean()) if len(penetration) else 0.0,
+        "penetration_max_mm": _r(penetration.max()) if len(penetration) else 0.0,
+        "punctured_strokes": int(touched.sum()),
+        "load_mean_n": _r(load.mean()) if len(load) else 0.0,
+        "load_max_n": _r(load.max()) if len(load) else 0.0,
+    }
     measured_hz = n / periods.sum()
     rate: dict[str, Any] = {"measured_hz": _r(measured_hz)}
     if commanded_hz is not None:

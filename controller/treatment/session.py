@@ -59,7 +59,8 @@ class SessionResult:
     faults: list[FaultRecord]
     transitions: list[TransitionRecord]
     outcome: str
-    """'completed', 'fault', 'refused' (a guard said no) or 'stopped' (e.g. the session maximum)."""
+    """'completed'; 'short' (every zone ran, but one fell short of its depth by more than the depth accuracy);
+    'fault'; 'refused' (a guard said no) or 'stopped' (e.g. the session maximum)."""
     needles: int
     alarms: list[AlarmRecord] = field(default_factory=list)
     anaesthetic_wait_s: float = 0.0
@@ -97,6 +98,23 @@ def open_sim_backend() -> PenBackend:
     return open_backend("sim")
 
 
+DEPTH_ACCURACY_MM = 0.15
+"""How far a zone's mean needle depth may fall short of the command before the pass is not a success: the
++/-0.15 mm depth-scale tolerance cleared for a pen of this class (Exceed, FDA K182407; docs/simulation.md)."""
+
+
+@dataclass(kw_only=True)
+class _Pass:
+    """The runner's working state: the pen, its simulated world if any, and how far the pass got."""
+
+    ctl: PenController
+    backend: PenBackend
+    world: SimulatedWorld | None
+    progress: Progress | None
+    total: int
+    done: int = 0
+
+
 def run_session(
     plan: Plan,
     seed: int = 0,
@@ -109,30 +127,15 @@ def run_session(
     ``faults`` (added to the plan's own ``[[fault]]`` tables) are injected into a simulated pen.
     """
     faults = plan.faults + tuple(faults)
-    coverage_seed = np.random.SeedSequence(seed).spawn(2)[1]
     backend = backend or open_sim_backend()
-    world = backend if backend.simulated and isinstance(backend, SimulatedWorld) else None
-    if world is not None:
-        world.reset_world(
-            seed,
-            plan.cartridge,
-            plan.pen.battery_soc,
-        )
-        for fault in faults:
-            world.inject_fault(fault.at_s, fault.kind, fault.value)
-    elif faults:
-        raise InputError(plan.source, "fault", "a simulated pen (faults are injected only into simulators)")
-    ctl = PenController(backend, pen_max_depth_mm=plan.pen.max_depth_mm)
+    world = _prepare_world(backend, plan, seed, faults)
     field_mm = plan.cartridge.field_diameter_mm
-    pattern = needle_pattern(plan.cartridge.needles, field_mm)
-    zone_seeds = coverage_seed.spawn(len(plan.zones))
     results = [
         ZoneResult(index=k, zone=z, planned_strokes=planned_strokes(z, field_mm), depth_limit=None)
         for k, z in enumerate(plan.zones)
     ]
-    total = sum(r.planned_strokes for r in results)
-    done = 0
-    outcome = "completed"
+    ctl = PenController(backend, pen_max_depth_mm=plan.pen.max_depth_mm)
+    run = _Pass(ctl=ctl, backend=backend, world=world, progress=progress, total=sum(r.planned_strokes for r in results))
     anaesthetic_wait = 0.0
     try:
         ctl.power_on()
@@ -140,79 +143,11 @@ def run_session(
         if refusal:
             results[0].refusal = refusal
             outcome = "refused"
-        patient = plan.patient
-        if not refusal and patient is not None and patient.anaesthetic_applied is not None and plan.start:
-            minutes_ago = (plan.start - patient.anaesthetic_applied).total_seconds() / 60.0
-            anaesthetic_wait = ctl.anaesthetic_applied(minutes_ago)
-            if anaesthetic_wait > 0 and world is not None:
-                world.wait(anaesthetic_wait)  # the operator waits; the arming guard holds until then
-                ctl.clock_observe(backend.status().time_s)
-        for result, zone_seed in zip(results if not refusal else [], zone_seeds, strict=False):
-            zone = result.zone
-            if ctl.state == "fault":
-                outcome = "fault"
-                break
-            if world is not None:
-                world.set_skin(zone.skin)
-            try:
-                ctl.select(
-                    Target(
-                        depth_mm=zone.depth_mm,
-                        frequency_hz=zone.frequency_hz,
-                        zone_max_mm=zone.max_depth_mm,
-                        zone=zone.area,
-                    )
-                )
-                result.depth_limit = ctl.depth_limit()
-                if ctl.state == "idle":
-                    ctl.arm()
-                    ctl.start()
-                else:
-                    ctl.resume()
-            except (CommandRefusedError, PenRefusedError) as exc:
-                result.refusal = str(exc)
-                outcome = "refused"
-                break
-            result.started_s = ctl.clock.now()
-            parts: list[Telemetry] = []
-            strokes = 0
-            while strokes < result.planned_strokes and ctl.state == "running":
-                tel = ctl.run(min(CHUNK_STROKES, result.planned_strokes - strokes))
-                if len(tel) == 0:
-                    break
-                parts.append(tel)
-                strokes += len(tel)
-                done += len(tel)
-                if progress:
-                    progress(done, total)
-            result.telemetry = np.concatenate(parts) if parts else empty_telemetry()
-            result.ended_s = ctl.clock.now()
-            result.completed = strokes == result.planned_strokes and ctl.state == "running"
-            tel = result.telemetry
-            if len(tel):
-                result.density = density_map(
-                    RasterPath.for_area(zone.area_cm2, field_mm),
-                    zone.speed_mm_s,
-                    tel["t_s"].astype(np.float64) - float(tel["t_s"][0]),
-                    (tel["flags"] & StrokeFlag.CONTACT).astype(bool),
-                    pattern,
-                    np.random.default_rng(zone_seed),
-                )
-            if ctl.state != "running":
-                outcome = "fault" if ctl.state in ("fault", "estop") else "stopped"
-                break
-            ctl.pause()
-            if world is not None:
-                world.wait(zone.pause_s)
-                ctl.clock_observe(backend.status().time_s)
-        if outcome == "completed" and ctl.state == "paused":
-            ctl.stop()
+        else:
+            anaesthetic_wait = _wait_for_anaesthetic(run, plan)
+            outcome = _run_zones(run, plan, results, np.random.SeedSequence(seed).spawn(2)[1])
     finally:
-        final_state = ctl.state
-        try:
-            final_tip: float | None = backend.status().tip_mm
-        except PenError:
-            final_tip = None
+        final_state, final_tip = ctl.state, _tip_or_none(backend)
         if ctl.state != "off":
             ctl.power_off()
         backend.close()
@@ -231,3 +166,127 @@ def run_session(
         faults_injected=faults,
         final_tip_mm=final_tip,
     )
+
+
+def _prepare_world(
+    backend: PenBackend, plan: Plan, seed: int, faults: tuple[PlannedFault, ...]
+) -> SimulatedWorld | None:
+    """Tell a simulated pen the plan's cartridge, battery and faults; a real pen is refused faults."""
+    world = backend if backend.simulated and isinstance(backend, SimulatedWorld) else None
+    if world is None:
+        if faults:
+            raise InputError(plan.source, "fault", "a simulated pen (faults are injected only into simulators)")
+        return None
+    world.reset_world(seed, plan.cartridge, plan.pen.battery_soc)
+    for fault in faults:
+        world.inject_fault(fault.at_s, fault.kind, fault.value)
+    return world
+
+
+def _wait_for_anaesthetic(run: _Pass, plan: Plan) -> float:
+    """Record the topical anaesthetic; a simulated operator waits out what is left of its wait."""
+    patient = plan.patient
+    if patient is None or patient.anaesthetic_applied is None or not plan.start:
+        return 0.0
+    minutes_ago = (plan.start - patient.anaesthetic_applied).total_seconds() / 60.0
+    wait = run.ctl.anaesthetic_applied(minutes_ago)
+    if wait > 0 and run.world is not None:
+        run.world.wait(wait)  # the operator waits; the arming guard holds until then
+        run.ctl.clock_observe(run.backend.status().time_s)
+    return wait
+
+
+def _run_zones(run: _Pass, plan: Plan, results: list[ZoneResult], coverage_seed: np.random.SeedSequence) -> str:
+    """Every zone in turn; the outcome of the pass: completed, short, fault, refused or stopped."""
+    ctl = run.ctl
+    for result, zone_seed in zip(results, coverage_seed.spawn(len(results)), strict=True):
+        if ctl.state == "fault":
+            return "fault"
+        refusal = _begin_zone(run, result)
+        if refusal:
+            result.refusal = refusal
+            return "refused"
+        _stroke_zone(run, result)
+        result.density = _density(result, plan, zone_seed)
+        if ctl.state != "running":
+            return "fault" if ctl.state in ("fault", "estop") else "stopped"
+        ctl.pause()
+        if run.world is not None:
+            run.world.wait(result.zone.pause_s)
+            ctl.clock_observe(run.backend.status().time_s)
+    if ctl.state == "paused":
+        ctl.stop()
+    return "short" if any(_short_of_depth(r) for r in results) else "completed"
+
+
+def _begin_zone(run: _Pass, result: ZoneResult) -> str | None:
+    """Place the pen on the zone's skin, select its depth and rate, and stroke; why not, if refused."""
+    zone, ctl = result.zone, run.ctl
+    if run.world is not None:
+        run.world.set_skin(zone.skin)
+    try:
+        ctl.select(
+            Target(
+                depth_mm=zone.depth_mm, frequency_hz=zone.frequency_hz, zone_max_mm=zone.max_depth_mm, zone=zone.area
+            )
+        )
+        result.depth_limit = ctl.depth_limit()
+        if ctl.state == "idle":
+            ctl.arm()
+            ctl.start()
+        else:
+            ctl.resume()
+    except (CommandRefusedError, PenRefusedError) as exc:
+        return str(exc)
+    return None
+
+
+def _stroke_zone(run: _Pass, result: ZoneResult) -> None:
+    """Stroke until the zone's planned strokes are done or the pen stops."""
+    ctl = run.ctl
+    result.started_s = ctl.clock.now()
+    parts: list[Telemetry] = []
+    strokes = 0
+    while strokes < result.planned_strokes and ctl.state == "running":
+        tel = ctl.run(min(CHUNK_STROKES, result.planned_strokes - strokes))
+        if len(tel) == 0:
+            break
+        parts.append(tel)
+        strokes += len(tel)
+        run.done += len(tel)
+        if run.progress:
+            run.progress(run.done, run.total)
+    result.telemetry = np.concatenate(parts) if parts else empty_telemetry()
+    result.ended_s = ctl.clock.now()
+    result.completed = strokes == result.planned_strokes and ctl.state == "running"
+
+
+def _density(result: ZoneResult, plan: Plan, zone_seed: np.random.SeedSequence) -> DensityMap | None:
+    tel = result.telemetry
+    if not len(tel):
+        return None
+    field_mm = plan.cartridge.field_diameter_mm
+    return density_map(
+        RasterPath.for_area(result.zone.area_cm2, field_mm),
+        result.zone.speed_mm_s,
+        tel["t_s"].astype(np.float64) - float(tel["t_s"][0]),
+        (tel["flags"] & StrokeFlag.CONTACT).astype(bool),
+        needle_pattern(plan.cartridge.needles, field_mm),
+        np.random.default_rng(zone_seed),
+    )
+
+
+def _short_of_depth(result: ZoneResult) -> bool:
+    """The zone's needles fell short of the command, on average, by more than the depth accuracy."""
+    tel = result.telemetry
+    if not len(tel):
+        return False
+    error = tel["depth_mm"].astype(np.float64) - tel["depth_cmd_mm"].astype(np.float64)
+    return bool(error.mean() < -DEPTH_ACCURACY_MM)
+
+
+def _tip_or_none(backend: PenBackend) -> float | None:
+    try:
+        return backend.status().tip_mm
+    except PenError:
+        return None

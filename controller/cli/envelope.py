@@ -1,0 +1,48 @@
+"""``penctl envelope``: the simulated pen's operating envelope, as a table, a chart and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from controller.cli.common import EXIT_OK, number_in, prepare_out_dir
+from hal.backend import SKIN_TYPES
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand to ``penctl``."""
+    envelope = commands.add_parser(
+        "envelope",
+        help="sweep depth x rate on the simulated pen: depth error, shortfall, current limit, duty limit",
+        description="Stroke the simulated pen for a second at every depth (0.25-2.5 mm by 0.25) and rate "
+        "(25-150 Hz by 25) and report what it delivers: the planner's target, the mean and worst depth "
+        "error, where strokes fall short or the drive runs out of current, and how long it can run before "
+        "the winding trips (the continuous-duty limit).",
+        epilog="examples:\n  penctl envelope\n  penctl envelope --skin thick --battery 0.2 --out env/\n"
+        "  penctl envelope --json > envelope.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    envelope.add_argument("--skin", choices=SKIN_TYPES, default="normal", help="skin type (default: normal)")
+    envelope.add_argument(
+        "--battery",
+        type=number_in("battery", 0.0, 1.0),
+        default=0.9,
+        metavar="SOC",
+        help="battery state of charge, 0 to 1 (default: 0.9)",
+    )
+    envelope.add_argument("--out", type=prepare_out_dir, metavar="DIR", help="write DIR/envelope.json and envelope.png")
+    envelope.add_argument("--json", action="store_true", help="print the points as JSON instead of the table")
+    envelope.set_defaults(handler=cmd_envelope)
+
+
+def cmd_envelope(args: argparse.Namespace) -> int:
+    from controller.qa.envelope import as_json, draw, format_table, measure
+
+    points = measure(skin=args.skin, battery_soc=args.battery)
+    data = as_json(points, skin=args.skin, battery_soc=args.battery)
+    print(json.dumps(data, indent=2) if args.json else format_table(points, skin=args.skin, battery_soc=args.battery))
+    if args.out:
+        (args.out / "envelope.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        draw(points, args.out / "envelope.png", skin=args.skin, battery_soc=args.battery)
+    return EXIT_OK

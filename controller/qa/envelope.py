@@ -1,0 +1,169 @@
+"""``penctl envelope``: the simulated pen's operating envelope as a datasheet chart and a JSON table.
+
+For each depth x rate (sim/envelope.py measures the points) the chart shows the mean and the worst depth
+error, outlines where strokes fall short and where the drive runs out of current, and gives the
+continuous-duty limit: how long the pen can run there before the winding trips.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controller.firmware.limits import FirmwareLimits
+from controller.treatment.plan import Plan
+from controller.treatment.session import DEPTH_ACCURACY_MM
+from hal.errors import InputError
+from hal.settings import defaults
+from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint, characterise, sweep
+
+STALL_MARGIN_MM = FirmwareLimits().stall_margin_mm
+
+
+def check_plan(plan: Plan) -> list[str]:
+    """Hold each zone against the simulated pen's envelope before the pass.
+
+    A zone whose depth the pen cannot reach at its rate gets a warning (the pass would end 'short'); a zone
+    the winding cannot last for its whole duration is refused (InputError), naming the zone, the limit and
+    when it would trip. The winding starts each zone cold here, so a refusal is certain, not cautious.
+    """
+    trip_c = float(defaults()["thermal.motor_limit_c"])
+    warnings, trips = [], []
+    for k, zone in enumerate(plan.zones):
+        point = characterise(
+            zone.depth_mm,
+            zone.frequency_hz,
+            skin=zone.skin,
+            battery_soc=plan.pen.battery_soc,
+            trip_c=trip_c,
+            cartridge=plan.cartridge,
+        )
+        name = f"zone {k + 1} ({zone.area}, {zone.depth_mm:g} mm at {zone.frequency_hz:g} Hz on {zone.skin} skin)"
+        if point.error_mean_mm < -DEPTH_ACCURACY_MM:
+            warnings.append(
+                f"{name} is beyond the pen's envelope: its needles reach about {point.reached_mean_mm:.2f} mm "
+                "(penctl envelope shows where it can go); the pass will end 'short'"
+            )
+        if point.current_limited_fraction > 0 and point.target_mm - point.reached_min_mm > STALL_MARGIN_MM:
+            warnings.append(
+                f"{name}: the drive reaches its current limit short of the target there (the skin is too stiff for "
+                "it): the pen will stop the pass with a stall fault"
+            )
+        seconds = zone.seconds(plan.cartridge.field_diameter_mm)
+        if point.duty_limit_s is not None and point.duty_limit_s < seconds:
+            trips.append(
+                f"{name} would trip the winding's {trip_c:g} degC limit after about {point.duty_limit_s / 60:.1f} "
+                f"min of its {seconds / 60:.1f} min"
+            )
+    if trips:
+        raise InputError(
+            plan.source,
+            "zone",
+            "zones the pen can run without overheating (shorter, shallower or slower)",
+            "; ".join(trips),
+        )
+    return warnings
+
+
+def measure(*, skin: str, battery_soc: float) -> list[EnvelopePoint]:
+    """The envelope on ``skin`` at ``battery_soc``, tripping where the pen's default settings trip."""
+    trip_c = float(defaults()["thermal.motor_limit_c"])
+    return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c)
+
+
+def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> dict[str, Any]:
+    return {
+        "skin": skin,
+        "battery_soc": battery_soc,
+        "winding_trip_c": float(defaults()["thermal.motor_limit_c"]),
+        "points": [{k: _rounded(v) for k, v in asdict(p).items()} for p in points],
+    }
+
+
+def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> str:
+    """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips."""
+    lines = [f"Operating envelope: {skin} skin, battery {battery_soc:.0%}"]
+    lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst error':>11}  continuous-duty limit")
+    for hz in RATES_HZ:
+        row = [p for p in points if p.frequency_hz == hz]
+        good = [p.depth_mm for p in row if abs(p.error_mean_mm) <= 0.15]
+        worst = max(row, key=lambda p: abs(p.error_worst_mm))
+        trips = [f"{p.depth_mm:g} mm: {p.duty_limit_s / 60:.1f} min" for p in row if p.duty_limit_s is not None]
+        deepest = f"{max(good):g} mm" if good else "none"
+        lines.append(
+            f"{hz:>4.0f} Hz  {deepest:>22}  {worst.error_worst_mm:>+8.3f} mm  "
+            + ("; ".join(trips) if trips else "continuous at every depth")
+        )
+    return "\n".join(lines)
+
+
+def _rounded(value: object) -> object:
+    return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+
+
+def _grid(points: list[EnvelopePoint], field: str) -> np.ndarray:
+    """``field`` as a depth x rate array (rows: depths, columns: rates)."""
+    index = {(p.depth_mm, p.frequency_hz): p for p in points}
+    return np.array([[_value(index[(d, f)], field) for f in RATES_HZ] for d in DEPTHS_MM])
+
+
+def _value(point: EnvelopePoint, field: str) -> float:
+    value = getattr(point, field)
+    return math.inf if value is None else float(value)
+
+
+def draw(points: list[EnvelopePoint], path: Path, *, skin: str, battery_soc: float) -> None:
+    """Three panels: mean error, worst error, continuous-duty limit; shortfall and current-limit outlined."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 5.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
+    extent = (RATES_HZ[0] - 12.5, RATES_HZ[-1] + 12.5, DEPTHS_MM[0] - 0.125, DEPTHS_MM[-1] + 0.125)
+    band = max(0.3, float(np.abs(_grid(points, "error_worst_mm")).max()))
+    for ax, field, title in (
+        (axes[0], "error_mean_mm", "mean depth error (mm)"),
+        (axes[1], "error_worst_mm", "worst stroke's depth error (mm)"),
+    ):
+        image = ax.imshow(
+            _grid(points, field), origin="lower", extent=extent, aspect="auto", cmap="RdBu", vmin=-band, vmax=band
+        )
+        fig.colorbar(image, ax=ax)
+        _outline(ax, points, extent)
+        ax.set_title(title)
+    minutes = np.minimum(_grid(points, "duty_limit_s") / 60.0, 60.0)
+    image = axes[2].imshow(minutes, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=0, vmax=60)
+    fig.colorbar(image, ax=axes[2], label="minutes (60 = continuous)")
+    for d, row in zip(DEPTHS_MM, minutes, strict=True):
+        for f, value in zip(RATES_HZ, row, strict=True):
+            if value < 60.0:
+                axes[2].text(f, d, f"{value:.0f}", ha="center", va="center", fontsize=7, color="white")
+    axes[2].set_title("continuous-duty limit (minutes to winding trip)")
+    for ax in axes:
+        ax.set_xlabel("stroke rate (Hz)")
+        ax.set_ylabel("commanded depth (mm)")
+    fig.suptitle(
+        f"Operating envelope, {skin} skin, battery {battery_soc:.0%}: hatched = strokes fall short, "
+        "outlined = drive at its current limit"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def _outline(ax: Any, points: list[EnvelopePoint], extent: tuple[float, float, float, float]) -> None:
+    """Hatch the cells where most strokes fall short; box the cells where the drive is at its current limit."""
+    from matplotlib.patches import Rectangle
+
+    for p in points:
+        corner = (p.frequency_hz - 12.5, p.depth_mm - 0.125)
+        if p.shortfall_fraction > 0.5:
+            ax.add_patch(Rectangle(corner, 25.0, 0.25, fill=False, hatch="//", edgecolor="0.3", linewidth=0))
+        if p.current_limited_fraction > 0.5:
+            ax.add_patch(Rectangle(corner, 25.0, 0.25, fill=False, edgecolor="black", linewidth=1.2))
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])

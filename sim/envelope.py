@@ -1,0 +1,135 @@
+"""The simulated pen's operating envelope: what it delivers at each depth and rate, and for how long.
+
+A datasheet of the drive, measured on the simulated hardware itself: at each (depth, rate) the pen strokes
+for a short while on the given skin and battery, and the point records what the planner aimed at, what the
+needles reached, how often the drive ran out of current, and the winding's copper loss. The continuous-duty
+limit follows from that loss through the winding's first-order thermal model (sim/thermal.py), with the
+copper's resistance rising as it warms (the servo holds the current, so the loss rises with the resistance):
+``P(T) = P0 * (1 + a (T - 25)) / (1 + a (T0 - 25))`` makes ``tau dT/dt = ambient + R_th P(T) - T`` linear in
+``T``, with a steady temperature ``T_ss`` and a time constant ``tau'`` of its own. If ``T_ss`` is above the trip,
+the time to reach the trip from ambient is ``t = -tau' * ln((T_ss - T_trip) / (T_ss - ambient))``; if the loss
+grows faster than the winding sheds it, the winding runs away and always trips.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hal.backend import CartridgeInfo, StrokeCommand
+from hal.telemetry import StrokeFlag
+from sim.pen import SimulatedPen
+from sim.tissue import SKINS
+
+DEPTHS_MM = tuple(round(0.25 * k, 2) for k in range(1, 11))
+"""0.25 to 2.5 mm by 0.25 mm."""
+RATES_HZ = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
+SAMPLE_S = 1.0
+"""Pen time stroked at each point: long enough for the stroke-to-stroke spread of the skin to show."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class EnvelopePoint:
+    """What the pen delivers at one depth and rate."""
+
+    depth_mm: float
+    frequency_hz: float
+    target_mm: float
+    """What the stroke planner aimed at (less than the command where the drive cannot give it)."""
+    reached_mean_mm: float
+    reached_min_mm: float
+    error_mean_mm: float
+    error_worst_mm: float
+    """The largest depth error of any stroke, with its sign."""
+    penetration_mean_mm: float
+    load_mean_n: float
+    shortfall_fraction: float
+    current_limited_fraction: float
+    winding_w: float
+    """Copper loss in the winding at this point (at the temperature it started from)."""
+    steady_temp_c: float
+    duty_limit_s: float | None
+    """How long the pen can run here from a cold start before the winding trips; None: it never does."""
+
+
+def characterise(
+    depth_mm: float,
+    frequency_hz: float,
+    *,
+    skin: str = "normal",
+    battery_soc: float = 0.9,
+    trip_c: float = 60.0,
+    seed: int = 0,
+    cartridge: CartridgeInfo | None = None,
+) -> EnvelopePoint:
+    """Stroke ``SAMPLE_S`` of pen time at one point and report it."""
+    pen = SimulatedPen(seed=seed, cartridge=cartridge or CartridgeInfo(cartridge_id=1), battery_soc=battery_soc)
+    pen.skin = SKINS[skin]
+    pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz)
+    start_c = pen.state.motor_temp_c
+    tel = pen.run(max(1, round(SAMPLE_S * frequency_hz)))
+    error = tel["depth_mm"].astype(np.float64) - depth_mm
+    worst = int(np.argmax(np.abs(error)))
+    watts = _copper_loss(pen, start_c, float(tel["period_s"].astype(np.float64).sum()))
+    steady, tau = _warming(pen, watts, start_c)
+    return EnvelopePoint(
+        depth_mm=depth_mm,
+        frequency_hz=frequency_hz,
+        target_mm=float(tel["depth_target_mm"][0]),
+        reached_mean_mm=float(tel["depth_mm"].astype(np.float64).mean()),
+        reached_min_mm=float(tel["depth_mm"].astype(np.float64).min()),
+        error_mean_mm=float(error.mean()),
+        error_worst_mm=float(error[worst]),
+        penetration_mean_mm=float(tel["penetration_mm"].astype(np.float64).mean()),
+        load_mean_n=float(tel["load_n"].astype(np.float64).mean()),
+        shortfall_fraction=_fraction(tel["flags"], StrokeFlag.SHORTFALL),
+        current_limited_fraction=_fraction(tel["flags"], StrokeFlag.CURRENT_LIMITED),
+        winding_w=watts,
+        steady_temp_c=steady,
+        duty_limit_s=_time_to_trip(pen.thermal.ambient_c, steady, tau, trip_c),
+    )
+
+
+def sweep(*, skin: str = "normal", battery_soc: float = 0.9, trip_c: float = 60.0) -> list[EnvelopePoint]:
+    """Every point of depth x rate, rate-major."""
+    return [
+        characterise(depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c)
+        for hz in RATES_HZ
+        for depth in DEPTHS_MM
+    ]
+
+
+def _fraction(flags: np.ndarray, flag: StrokeFlag) -> float:
+    return float(np.count_nonzero(flags & flag)) / max(1, len(flags))
+
+
+def _copper_loss(pen: SimulatedPen, start_c: float, seconds: float) -> float:
+    """The winding's copper loss, from how far it warmed in ``seconds`` (exact for the first-order model)."""
+    thermal = pen.thermal
+    decay = math.exp(-seconds / thermal.time_constant_s)
+    steady = (pen.state.motor_temp_c - start_c * decay) / (1.0 - decay)
+    return (steady - thermal.ambient_c) / thermal.resistance_k_per_w
+
+
+def _warming(pen: SimulatedPen, watts: float, at_c: float) -> tuple[float, float]:
+    """(steady temperature, time constant) of the winding with its loss rising with its resistance.
+
+    A steady temperature of infinity means thermal runaway: the loss outgrows what the winding sheds.
+    """
+    thermal, tempco = pen.thermal, pen.coil.resistance_tempco_per_k
+    scale = watts / (1.0 + tempco * (at_c - 25.0))
+    c0, c1 = scale * (1.0 - 25.0 * tempco), scale * tempco  # P(T) = c0 + c1 T
+    shed = 1.0 - thermal.resistance_k_per_w * c1
+    if shed <= 0.0:
+        return math.inf, thermal.time_constant_s
+    return (thermal.ambient_c + thermal.resistance_k_per_w * c0) / shed, thermal.time_constant_s / shed
+
+
+def _time_to_trip(ambient_c: float, steady_c: float, tau_s: float, trip_c: float) -> float | None:
+    if steady_c <= trip_c:
+        return None
+    if math.isinf(steady_c):
+        return tau_s  # runaway: an estimate, about one time constant
+    return -tau_s * math.log((steady_c - trip_c) / (steady_c - ambient_c))
