@@ -95,13 +95,16 @@ def test_simulation_doc_skin_table_matches_the_code() -> None:
 
     doc = (ROOT / "docs/simulation.md").read_text()
     rows = re.findall(
-        r"^\| (sensitive|normal|thick) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9]+) % \| ([0-9.]+) \|$",
+        r"^\| (sensitive|normal|thick) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+)"
+        r" \| ([0-9]+) % \| ([0-9.]+) \|$",
         doc,
         flags=re.M,
     )
     table = {r[0]: tuple(float(v) for v in r[1:]) for r in rows}
     assert table == {
         s.name: (
+            s.youngs_modulus_pa / 1e6,
+            s.insertion_force_n,
             s.stiffness_n_per_m,
             s.stiffening_mm,
             s.damping_ns_per_m,
@@ -189,3 +192,17 @@ def test_every_hazard_names_a_test_that_exists() -> None:
         module, name = hazard.tests.split("::")
         text = (ROOT / "tests" / module).read_text()
         assert f"def {name.split('[')[0]}(" in text, hazard.id
+
+
+def test_simulation_doc_tent_table_matches_the_model() -> None:
+    from sim.tissue import SKINS
+
+    doc = (ROOT / "docs/simulation.md").read_text()
+    rows = re.findall(
+        r"^\| (sensitive|normal|thick) \| ([0-9,]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", doc, re.M
+    )
+    table = {r[0]: (int(r[1].replace(",", "")), *(float(v) for v in r[2:])) for r in rows}
+    assert table == {
+        s.name: (round(s.tent_stiffness_n_per_m(3.5)), *(round(s.tent_mm(n, 3.5), 3) for n in (6, 12, 36)))
+        for s in SKINS.values()
+    }

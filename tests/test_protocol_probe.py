@@ -131,8 +131,8 @@ CAP_SPECULATIVE = 0x01
 CAP_SIMULATED_WORLD = 0x02
 
 OVER_DEPTH_MARGIN = 0.05
-TELEMETRY_RECORD = struct.Struct("<IdfffffffffIH")
-assert TELEMETRY_RECORD.size == 54
+TELEMETRY_RECORD = struct.Struct("<IdfffffffffffIH")
+assert TELEMETRY_RECORD.size == 62
 
 PENCTL = Path(sys.executable).with_name("penctl")
 
@@ -348,6 +348,8 @@ class Stroke:
     depth_cmd_mm: float
     depth_target_mm: float
     depth_mm: float
+    penetration_mm: float
+    load_n: float
     period_s: float
     current_a: float
     motor_temp_c: float
@@ -360,10 +362,10 @@ class Stroke:
 
 def parse_telemetry(payload: bytes) -> list[Stroke]:
     (count,) = struct.unpack_from("<H", payload)
-    assert len(payload) == 2 + 54 * count, (count, len(payload))
+    assert len(payload) == 2 + TELEMETRY_RECORD.size * count, (count, len(payload))
     out = []
     for i in range(count):
-        vals = TELEMETRY_RECORD.unpack_from(payload, 2 + 54 * i)
+        vals = TELEMETRY_RECORD.unpack_from(payload, 2 + TELEMETRY_RECORD.size * i)
         out.append(Stroke(*vals))
     return out
 

@@ -87,15 +87,15 @@ def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> di
 def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> str:
     """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips."""
     lines = [f"Operating envelope: {skin} skin, battery {battery_soc:.0%}"]
-    lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst error':>11}  continuous-duty limit")
+    lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst stroke there':>18}  continuous-duty limit")
     for hz in RATES_HZ:
         row = [p for p in points if p.frequency_hz == hz]
-        good = [p.depth_mm for p in row if abs(p.error_mean_mm) <= 0.15]
-        worst = max(row, key=lambda p: abs(p.error_worst_mm))
+        good = [p for p in row if abs(p.error_mean_mm) <= DEPTH_ACCURACY_MM]
         trips = [f"{p.depth_mm:g} mm: {p.duty_limit_s / 60:.1f} min" for p in row if p.duty_limit_s is not None]
-        deepest = f"{max(good):g} mm" if good else "none"
+        deepest = f"{max(p.depth_mm for p in good):g} mm" if good else "none"
+        worst = f"{max((p.error_worst_mm for p in good), key=abs):+.3f} mm" if good else "-"
         lines.append(
-            f"{hz:>4.0f} Hz  {deepest:>22}  {worst.error_worst_mm:>+8.3f} mm  "
+            f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
             + ("; ".join(trips) if trips else "continuous at every depth")
         )
     return "\n".join(lines)
