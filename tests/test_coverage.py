@@ -22,9 +22,13 @@ def test_the_raster_covers_the_rectangle_row_by_row() -> None:
     path = RasterPath.for_area(16.0, 3.5)  # 40 x 40 mm
     assert path.rows == 12
     assert path.length_mm == 12 * 40.0
-    x, y = path.positions(np.array([0.0, 10.0, 40.0 + 10.0, path.length_mm + 10.0]))
-    assert x.tolist() == [0.0, 10.0, 30.0, 10.0]  # the second row runs back
-    assert y[0] == y[1] == y[3] and y[2] > y[1]
+    x, y = path.positions(np.array([0.0, 10.0, 40.0 + 10.0]))
+    assert x.tolist() == [0.0, 10.0, 30.0]  # the second row runs back
+    assert y[0] == y[1] and y[2] > y[1]
+    # The second pass crosses the first: its rows run up and down, the third pass runs across again.
+    x2, y2 = path.positions(np.array([path.length_mm + 10.0, path.length_mm + 50.0, 2 * path.length_mm + 10.0]))
+    assert (x2[0], y2[0]) == (y[1], x[1]) and x2[1] > x2[0] and y2[1] == 30.0
+    assert (x2[2], y2[2]) == (x[1], y[1])
 
 
 def test_punctures_are_conserved_and_density_matches_the_arithmetic() -> None:

@@ -1,9 +1,9 @@
 """Where the needles land: the pen's raster path over a zone and the puncture-density map.
 
 The operator is modelled as gliding the pen at a steady speed along a
-boustrophedon raster (row after row, alternating direction) over a rectangle of
+boustrophedon raster (row after row, alternating direction) over a square of
 the zone's area, with rows one needle field apart so that neighbouring rows
-touch. Each stroke stamps the cartridge's needle pattern at the pen's position
+touch; each pass crosses the one before it (rows across, then up and down). Each stroke stamps the cartridge's needle pattern at the pen's position
 at that moment, plus the small sideways wander of a hand. Only strokes that
 reached the skin puncture it.
 
@@ -58,13 +58,18 @@ class RasterPath:
         return self.rows * self.width_mm
 
     def positions(self, distance_mm: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Pen position after travelling ``distance_mm`` (passes repeat the path)."""
+        """Pen position after travelling ``distance_mm``.
+
+        Passes cross each other, as a clinician's do: even passes run their rows across the zone, odd
+        passes run them up and down (the zone is square, so the path has the same length either way).
+        """
+        crossing = np.floor_divide(distance_mm, self.length_mm) % 2 == 1
         d = np.mod(distance_mm, self.length_mm)
         row = np.minimum(np.floor(d / self.width_mm), self.rows - 1)
         along = d - row * self.width_mm
         x = np.where(row % 2 == 0, along, self.width_mm - along)
         y = (row + 0.5) * (self.height_mm / self.rows)
-        return x, y
+        return np.where(crossing, y, x), np.where(crossing, x, y)
 
 
 @dataclass(kw_only=True, frozen=True)
