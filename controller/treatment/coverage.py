@@ -3,8 +3,9 @@
 The operator is modelled as gliding the pen at a steady speed along a
 boustrophedon raster (row after row, alternating direction) over a square of
 the zone's area, with rows one needle field apart so that neighbouring rows
-touch; each pass crosses the one before it (rows across, then up and down). Each stroke stamps the cartridge's needle pattern at the pen's position
-at that moment, plus the small sideways wander of a hand. Only strokes that
+touch; each pass crosses the one before it (rows across, then up and down).
+Each stroke stamps the cartridge's needle pattern at the pen's position at that
+moment, plus the small sideways wander of a hand. Only strokes that
 reached the skin puncture it.
 
 This lives in controller/ rather than sim/ because it is computed from
