@@ -155,8 +155,8 @@ def test_link_statistics_are_logged_at_info_on_stderr_and_penctl_port_is_the_def
         quiet = penctl("settings", "get", "depth.max_mm", env={"PENCTL_PORT": path})
         assert quiet.returncode == 0, quiet.stderr
         assert quiet.stdout == "depth.max_mm = 2.5\n" and quiet.stderr == ""
-        for flags in (["-v"], ["--log-level", "info"], ["-vv"]):
-            loud = penctl(*flags, "settings", "get", "depth.max_mm", "--port", path)
+        for before, after in ((["-v"], []), (["--log-level", "info"], []), (["-vv"], []), ([], ["-v"])):
+            loud = penctl(*before, "settings", "get", "depth.max_mm", "--port", path, *after)
             assert loud.returncode == 0, loud.stderr
             assert loud.stdout == quiet.stdout, "logs never go to stdout"
             stats = [line for line in loud.stderr.splitlines() if "link statistics" in line]

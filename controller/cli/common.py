@@ -77,22 +77,36 @@ def described(description: str, *examples: str) -> dict[str, Any]:
     }
 
 
-def add_logging_options(parser: argparse.ArgumentParser) -> None:
-    """``-v`` (info), ``-vv`` (debug) and ``--log-level LEVEL``: diagnostics on stderr."""
+def add_logging_options(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    """``-v`` (info), ``-vv`` (debug) and ``--log-level LEVEL``: diagnostics on stderr.
+
+    ``inherited``: a subcommand's copy, so ``penctl treat -v`` works too; it sets nothing unless given.
+    """
     parser.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=0,
+        default=argparse.SUPPRESS if inherited else 0,
         help="log more on stderr: -v info (link statistics, ...), -vv debug",
     )
     parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        default=argparse.SUPPRESS if inherited else None,
         metavar="LEVEL",
         help="log level on stderr: DEBUG, INFO, WARNING (default), ERROR or CRITICAL; overrides -v",
     )
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (subcommands, their actions, ...)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *subparsers_of(sub)]
+    return found
 
 
 OWN_LOGGERS = ("controller", "hal", "sim")
@@ -104,9 +118,10 @@ def configure_logging(verbose: int, level_name: str | None) -> None:
     if level_name:
         level = logging.getLevelNamesMapping()[level_name]
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in [h for h in root.handlers if getattr(h, "penctl", False)]:
+        root.removeHandler(old)  # main() called again in one process: replace, never stack
     handler = logging.StreamHandler(sys.stderr)
+    handler.penctl = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("penctl: %(levelname)s: %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(max(level, logging.WARNING))  # libraries (transitions, matplotlib): warnings and worse

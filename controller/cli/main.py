@@ -26,6 +26,7 @@ from controller.cli.common import (
     add_logging_options,
     configure_logging,
     described,
+    subparsers_of,
 )
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for subcommand in SUBCOMMANDS:
         subcommand.register(commands)
+    for sub in subparsers_of(parser):
+        add_logging_options(sub, inherited=True)
     return parser
 
 
@@ -90,6 +93,8 @@ def run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return interrupted(f"penctl {args.command}")
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
+        if caused_by_interrupt(exc):  # e.g. an ImportError from a Ctrl-C inside a module's initialisation
+            return interrupted(f"penctl {args.command}")
         if os.environ.get("PENCTL_DEBUG"):
             raise
         print(
@@ -98,6 +103,18 @@ def run(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def interrupted(prog: str) -> int:

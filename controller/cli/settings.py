@@ -70,7 +70,7 @@ def register(commands: Any) -> None:
     subs["diff"].add_argument("file", metavar="FILE", help="a settings file (TOML from `dump`, or .json)")
     subs["reset"].add_argument("--factory", action="store_true", required=True, help="required: say it is meant")
     subs["alarms"].add_argument("--clear", action="store_true", help="acknowledge every alarm shown")
-    for name in ("list", "get", "dump", "diff", "alarms"):
+    for name in ("list", "get", "set", "dump", "load", "diff", "alarms"):
         add_json(subs[name])
     settings.set_defaults(handler=cmd_settings)
 
@@ -88,12 +88,9 @@ def _action(actions: Any, name: str, help_text: str, examples: tuple[str, ...]) 
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from controller.host import settings_flash as svc
     from hal.backend import SettingsPort
-    from hal.protocol import ALARM_TEXT, Alarm
     from hal.registry import open_backend
     from hal.service_auth import read_key_file
-    from hal.settings import BY_KEY, SETTINGS
 
     if getattr(args, "format", "toml") == "json":
         print("penctl settings dump: --format json is deprecated; use --json", file=sys.stderr)
@@ -101,93 +98,145 @@ def cmd_settings(args: argparse.Namespace) -> int:
     if args.action == "list" and not args.port:
         print(_settings_json(None) if args.json else _settings_table(None))
         return EXIT_OK
-    # Check everything the user typed before the port is opened.
-    if args.action == "get":
-        unknown = [k for k in args.keys if k not in BY_KEY]
-        if unknown:
-            hint = did_you_mean(unknown[0], list(BY_KEY))
-            raise InputError("KEY", unknown[0], f"a known setting (see `penctl settings list`){hint}")
-    changes: dict[str, Any] = {}
-    if args.action == "set":
-        for text in args.assignments:
-            key, sep, value = text.partition("=")
-            setting = BY_KEY.get(key.strip())
-            if not sep or setting is None:
-                hint = did_you_mean(key.strip(), list(BY_KEY))
-                raise InputError(text, "", f"KEY=VALUE with a known setting (see `penctl settings list`){hint}")
-            if setting.key in changes:
-                raise InputError(text, setting.key, "each setting once (it is given twice)")
-            try:
-                changes[setting.key] = setting.parse(value)
-            except ValueError as exc:
-                raise InputError(text, setting.key, str(exc), shown(value)) from None
-        svc.check_rules_among(changes, "KEY=VALUE")
-    if args.action in ("load", "diff"):
-        changes = svc.read_settings_file(args.file)
-        if len(changes) == len(SETTINGS):
-            svc.check_block({}, changes, args.file)
-
+    changes = _checked_input(args)  # everything the user typed, before the port is opened
     key = read_key_file(args.key_file) if args.key_file else None
     pen = open_backend("serial", url=args.port)
     try:
         assert isinstance(pen, SettingsPort)
         if key is not None:
             unlock(pen, key, args.level)
-        if args.action == "list":
-            values = pen.read_settings()
-            print(_settings_json(values) if args.json else _settings_table(values))
-        elif args.action == "get":
-            values = pen.read_settings()
-            if args.json:
-                print(json.dumps({key: values[key] for key in args.keys}, indent=2))
-            for key in [] if args.json else args.keys:
-                print(f"{key} = {_show(values[key])}")
-        elif args.action == "dump":
-            values = pen.read_settings()
-            ident = pen.identify()
-            print(
-                svc.dump_json(values)
-                if args.json
-                else svc.dump_toml(
-                    values, f"settings of pen {ident.serial_number} ({ident.model}, firmware {ident.firmware_version})"
-                ),
-                end="",
-            )
-        elif args.action == "diff" or (args.action == "load" and args.dry_run):
-            current = pen.read_settings()
-            svc.check_block(current, changes, args.file)
-            delta = svc.diff(current, changes)
-            if getattr(args, "json", False):
-                print(json.dumps({k: {"pen": now, "file": wanted} for k, (now, wanted) in delta.items()}, indent=2))
-            else:
-                for key, (now, wanted) in delta.items():
-                    print(f"{key}: {_show(now)} -> {_show(wanted)}")
-                dry = " (dry run: nothing written)" if args.action == "load" else ""
-                print(f"{len(delta)} setting(s) differ{dry}")
-        elif args.action in ("set", "load"):
-            result = svc.flash(pen, changes)
-            for key in changes:
-                print(f"{key} = {_show(result.read_back[key])}")
-            print(f"{len(changes)} setting(s) written in one block, committed and verified")
-        elif args.action == "reset":
-            pen.stage_factory_reset()
-            pen.commit_settings()
-            print("factory defaults restored (factory-set values kept)")
-        elif args.action == "alarms":
-            codes = pen.read_alarms()
-            texts = {code: ALARM_TEXT.get(Alarm(code), "unknown alarm") for code in codes}
-            if args.json:
-                print(json.dumps([{"code": code, "text": text} for code, text in texts.items()], indent=2))
-            for code, text in texts.items():
-                if not args.json:
-                    print(f"alarm {code}: {text}")
-                if args.clear:
-                    pen.clear_alarm(code)
-            if not codes and not args.json:
-                print("no alarms")
+        action = "diff" if args.action == "load" and args.dry_run else args.action
+        ON_PEN[action](args, pen, changes)
     finally:
         pen.close()
     return EXIT_OK
+
+
+def _checked_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The keys of ``get``, the assignments of ``set``, the file of ``load``/``diff``: checked, or InputError."""
+    from controller.host import settings_flash as svc
+    from hal.settings import BY_KEY, SETTINGS
+
+    if args.action == "get":
+        unknown = [k for k in args.keys if k not in BY_KEY]
+        if unknown:
+            hint = did_you_mean(unknown[0], list(BY_KEY))
+            raise InputError("KEY", unknown[0], f"a known setting (see `penctl settings list`){hint}")
+    if args.action == "set":
+        changes = _assignments(args.assignments)
+        svc.check_rules_among(changes, "KEY=VALUE")
+        return changes
+    if args.action in ("load", "diff"):
+        changes = svc.read_settings_file(args.file)
+        if len(changes) == len(SETTINGS):
+            svc.check_block({}, changes, args.file)
+        return changes
+    return {}
+
+
+def _assignments(texts: list[str]) -> dict[str, Any]:
+    from hal.settings import BY_KEY
+
+    changes: dict[str, Any] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        setting = BY_KEY.get(key.strip())
+        if not sep or setting is None:
+            hint = did_you_mean(key.strip(), list(BY_KEY))
+            raise InputError(text, "", f"KEY=VALUE with a known setting (see `penctl settings list`){hint}")
+        if setting.key in changes:
+            raise InputError(text, setting.key, "each setting once (it is given twice)")
+        try:
+            changes[setting.key] = setting.parse(value)
+        except ValueError as exc:
+            raise InputError(text, setting.key, str(exc), shown(value)) from None
+    return changes
+
+
+def _list(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
+    values = pen.read_settings()
+    print(_settings_json(values) if args.json else _settings_table(values))
+
+
+def _get(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
+    values = pen.read_settings()
+    if args.json:
+        print(json.dumps({key: values[key] for key in args.keys}, indent=2))
+        return
+    for key in args.keys:
+        print(f"{key} = {_show(values[key])}")
+
+
+def _dump(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
+    from controller.host import settings_flash as svc
+
+    values = pen.read_settings()
+    if args.json:
+        print(svc.dump_json(values), end="")
+        return
+    ident = pen.identify()
+    header = f"settings of pen {ident.serial_number} ({ident.model}, firmware {ident.firmware_version})"
+    print(svc.dump_toml(values, header), end="")
+
+
+def _diff(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
+    from controller.host import settings_flash as svc
+
+    current = pen.read_settings()
+    svc.check_block(current, changes, args.file)
+    delta = svc.diff(current, changes)
+    if args.json:
+        print(json.dumps({k: {"pen": now, "file": wanted} for k, (now, wanted) in delta.items()}, indent=2))
+        return
+    for key, (now, wanted) in delta.items():
+        print(f"{key}: {_show(now)} -> {_show(wanted)}")
+    dry = " (dry run: nothing written)" if args.action == "load" else ""
+    print(f"{len(delta)} setting(s) differ{dry}")
+
+
+def _flash(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
+    from controller.host import settings_flash as svc
+
+    read_back = svc.flash(pen, changes).read_back
+    if args.json:
+        print(json.dumps({"verified": {key: read_back[key] for key in changes}}, indent=2))
+        return
+    for key in changes:
+        print(f"{key} = {_show(read_back[key])}")
+    print(f"{len(changes)} setting(s) written in one block, committed and verified")
+
+
+def _reset(_args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
+    pen.stage_factory_reset()
+    pen.commit_settings()
+    print("factory defaults restored (factory-set values kept)")
+
+
+def _alarms(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
+    from hal.protocol import ALARM_TEXT, Alarm
+
+    texts = {code: ALARM_TEXT.get(Alarm(code), "unknown alarm") for code in pen.read_alarms()}
+    if args.json:
+        print(json.dumps([{"code": code, "text": text} for code, text in texts.items()], indent=2))
+    elif not texts:
+        print("no alarms")
+    for code, text in texts.items():
+        if not args.json:
+            print(f"alarm {code}: {text}")
+        if args.clear:
+            pen.clear_alarm(code)
+
+
+ON_PEN = {
+    "list": _list,
+    "get": _get,
+    "dump": _dump,
+    "diff": _diff,
+    "set": _flash,
+    "load": _flash,
+    "reset": _reset,
+    "alarms": _alarms,
+}
 
 
 def _show(value: object) -> str:

@@ -51,9 +51,11 @@ def register(commands: Any) -> None:
 def cmd_treat(args: argparse.Namespace) -> int:
     from controller.host.progress import ProgressBar
     from controller.treatment.plan import load_plan
+    from controller.treatment.plots import plot_report  # noqa: F401  (imported now: not mid-way through writing)
     from controller.treatment.report import build_report, report_json
     from controller.treatment.session import run_session
 
+    log.debug("reading the plan %s", args.plan or "(built-in)")
     plan = load_plan(args.plan)
     out = prepare_out_dir(args.out)
     backend = None
