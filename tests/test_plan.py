@@ -44,7 +44,9 @@ def problems(text: str) -> list[str]:
 def test_the_builtin_plan_is_valid_and_the_example_is_the_same_file() -> None:
     plan = load_plan(None)
     assert len(plan.zones) >= 6
-    assert (ROOT / "examples/full_face.toml").read_bytes() == (ROOT / "controller/plans/full_face.toml").read_bytes()
+    assert (ROOT / "examples/full_face.toml").read_bytes() == (
+        ROOT / "controller/treatment/plans/full_face.toml"
+    ).read_bytes()
 
 
 def test_a_valid_plan_reads_back() -> None:
