@@ -78,6 +78,11 @@ class Link:
                     code, setting_id, message = unpack_nak(body)
                     setting = BY_ID.get(setting_id)
                     raise PenRefusedError(code, setting.key if setting else "", message)
+                if kind == msg and expect != msg:
+                    raise PenOperationError(
+                        f"the port echoes what it is sent ({msg.name} came back as it was sent): it is a "
+                        "loopback (such as loop://), not a pen; nothing that speaks the pen protocol is there"
+                    )
                 if kind != expect:
                     raise PenOperationError(
                         f"pen answered {Msg(kind).name if kind in Msg._value2member_map_ else kind}"

@@ -9,6 +9,7 @@ is a simulator that can rewind strokes (speculative) and be told about its world
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
-from hal.errors import BackendError, PenOperationError
+from hal.errors import BackendError, PenError, PenOperationError
 from hal.link import Link
 from hal.protocol import (
     PEN_LINK_COUNTERS,
@@ -33,6 +34,8 @@ from hal.telemetry import TELEMETRY_DTYPE, Telemetry
 
 DEFAULT_BAUD = 115_200
 
+log = logging.getLogger(__name__)
+
 
 def open_port(url: str, baudrate: int = DEFAULT_BAUD) -> Any:
     """Open ``url`` with pyserial; a failure is a named BackendError."""
@@ -41,7 +44,15 @@ def open_port(url: str, baudrate: int = DEFAULT_BAUD) -> Any:
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=0.005, write_timeout=5.0)
     except (serial.SerialException, ValueError, OSError) as exc:
-        raise BackendError(f"cannot open pen port {url!r}: {exc}") from exc
+        raise BackendError(f"cannot open pen port {url!r}: {_why(exc)}") from exc
+
+
+def _why(exc: Exception) -> str:
+    """The reason alone (pyserial repeats the port and the errno inside its message)."""
+    import os
+
+    errno = getattr(exc, "errno", None)
+    return os.strerror(errno) if isinstance(errno, int) else str(exc)
 
 
 class SerialBackend:
@@ -69,6 +80,7 @@ class SerialBackend:
             raise
         self.speculative = bool(caps & Capability.SPECULATIVE)
         self.simulated = bool(caps & Capability.SIMULATED_WORLD)
+        log.debug("connected to %s: %s", url or "a port", self._identity)
 
     def _hello(self) -> tuple[PenIdentity, int]:
         r = Reader(self.link.request(Msg.HELLO, bytes([PROTOCOL_VERSION]), Msg.HELLO_REPLY))
@@ -149,6 +161,7 @@ class SerialBackend:
         if self._closed:
             return
         try:
+            self._log_link_stats()
             with contextlib.suppress(PenOperationError, TimeoutError):
                 self.link.request(Msg.RETRACT)
         finally:
@@ -190,6 +203,17 @@ class SerialBackend:
         names = PEN_LINK_COUNTERS
         values = Reader(self.link.request(Msg.LINK_STATS, b"", Msg.LINK_STATS_REPLY)).take(f"{len(names)}I")
         return dict(zip(names, (int(v) for v in values), strict=True))
+
+    def _log_link_stats(self) -> None:
+        """At the end of a session, at info level: the host's counters and the pen's (when it answers)."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        host = ", ".join(f"{k}={v}" for k, v in vars(self.link.stats).items())
+        try:
+            pen = ", ".join(f"{k}={v}" for k, v in self.pen_link_stats().items())
+        except PenError as exc:
+            pen = f"unavailable ({exc})"
+        log.info("link statistics for %s: host %s; pen %s", self.url or "the port", host, pen)
 
     # --- service access -----------------------------------------------------------------------
     def service_challenge(self) -> bytes:

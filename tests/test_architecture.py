@@ -116,6 +116,10 @@ def test_no_dynamic_imports_outside_the_backend_registry() -> None:
         assert calls == [], path
 
 
+STDLIB_UNDERSCORED = {"_exit", "_actions", "_SubParsersAction"}
+"""Public by use, private by name: ``os._exit``, and argparse's parser tree, which has no other way to walk it."""
+
+
 @pytest.mark.parametrize("room", ["controller/qa", "controller/cli", "controller/treatment"])
 def test_tooling_touches_no_private_attribute_of_another_object(room: str) -> None:
     """The harness drives pens through their documented API, never through ``obj._private``."""
@@ -123,6 +127,8 @@ def test_tooling_touches_no_private_attribute_of_another_object(room: str) -> No
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 owner = ast.unparse(node.value)
+                if node.attr in STDLIB_UNDERSCORED:
+                    continue
                 assert owner in {"self", "cls"}, f"{path.relative_to(ROOT)}:{node.lineno} {owner}.{node.attr}"
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +20,9 @@ from tests.test_plan import plan_text
 PENCTL = Path(sys.executable).parent / "penctl"
 
 
-def penctl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PENCTL), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def penctl(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "PENCTL_PORT"} | (env or {})
+    return subprocess.run([str(PENCTL), *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=full_env)
 
 
 def test_builtin_plan_runs_and_writes_the_report(tmp_path: Path) -> None:
@@ -130,8 +136,222 @@ def test_the_progress_bar_draws_only_on_a_terminal() -> None:
             return True
 
     for stream, drawn in ((io.StringIO(), False), (Terminal(), True)):
-        bar = ProgressBar("treat", stream)
-        bar.started -= 10.0  # long past the first second
+        bar = ProgressBar("treat", stream, delay_s=0.0)
         bar(5, 10)
         bar.close()
-        assert ("\r" in stream.getvalue()) is drawn
+        assert ("/10 [" in stream.getvalue()) is drawn, stream.getvalue()
+
+
+def test_the_progress_bar_is_tqdm() -> None:
+    import tqdm
+
+    from controller.host import progress
+
+    assert vars(progress)["tqdm"] is tqdm.tqdm
+
+
+# --- conventions users know ------------------------------------------------------------------------
+
+
+def test_version_prints_penctl_and_the_version() -> None:
+    from controller import __version__
+
+    proc = penctl("--version")
+    assert proc.returncode == 0 and proc.stdout == f"penctl {__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def all_parsers() -> dict[str, argparse.ArgumentParser]:
+    from controller.cli import build_parser
+
+    found: dict[str, argparse.ArgumentParser] = {}
+    todo = [build_parser()]
+    while todo:
+        parser = todo.pop()
+        found[parser.prog] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += list(action.choices.values())
+    return found
+
+
+def test_every_help_has_examples_and_every_option_has_help() -> None:
+    parsers = all_parsers()
+    assert {"penctl", "penctl treat", "penctl settings set", "penctl service unlock", "penctl course"} <= set(parsers)
+    for prog, parser in parsers.items():
+        assert parser.epilog and parser.epilog.startswith("examples:\n  penctl"), prog
+        assert parser.formatter_class is argparse.RawDescriptionHelpFormatter, prog
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS:
+                continue
+            assert action.help, f"{prog} {action.option_strings or action.dest}"
+    helped = penctl("course", "--help")
+    assert "examples:\n  penctl course --sessions" in helped.stdout
+    assert re.search(r"--sessions N +number of sessions", helped.stdout), helped.stdout
+
+
+def test_every_subcommand_that_prints_data_takes_json() -> None:
+    parsers = all_parsers()
+    data = ["treat", "faults", "course", "bench", "ports", "settings list", "settings get", "settings dump"]
+    for name in [*data, "settings diff", "settings alarms"]:
+        assert "--json" in parsers[f"penctl {name}"]._option_string_actions, name
+    proc = penctl("course", "--sessions", "4", "--start", "2026-12-01", "--json")
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["sessions"]) == 4
+
+
+def test_did_you_mean_for_a_mistyped_subcommand_and_a_mistyped_plan_key(tmp_path: Path) -> None:
+    proc = penctl("tret")
+    assert proc.returncode == 2 and "did you mean 'treat'?" in proc.stderr
+    proc = penctl("settings", "lst")
+    assert proc.returncode == 2 and "did you mean 'list'?" in proc.stderr
+    plan = tmp_path / "typo.toml"
+    plan.write_text(plan_text().replace("[[zone]]", "[[zone]]\ndeph_mm = 1.0", 1))
+    proc = penctl("treat", str(plan), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert f"{plan}: zone[0].deph_mm: expected a known key" in proc.stderr
+    assert "did you mean 'depth_mm'?" in proc.stderr
+    proc = penctl("settings", "set", "depth.max=1", "--port", "/dev/null-nope")
+    assert proc.returncode == 2 and "did you mean 'depth.max_mm'?" in proc.stderr
+
+
+def test_log_level_is_checked_and_logs_go_to_stderr_only() -> None:
+    bad = penctl("--log-level", "chatty", "ports")
+    assert bad.returncode == 2 and "--log-level: expected one of DEBUG, INFO" in bad.stderr
+    quiet, loud = (
+        penctl("course", "--sessions", "3", "--start", "2026-12-01"),
+        penctl("-vv", "course", "--sessions", "3", "--start", "2026-12-01"),
+    )
+    assert quiet.stdout == loud.stdout
+
+
+def test_numbers_never_print_negative_zero_and_ranges_never_run_into_a_minus_sign() -> None:
+    from controller.cli.common import fixed, plain, signed
+
+    assert fixed(-0.0001, 3) == "0.000" and fixed(-0.0, 1) == "0.0" and fixed(-0.01, 3) == "-0.010"
+    assert signed(-0.0001, 3) == "0.000" and signed(0.012, 3) == "+0.012" and signed(-0.012, 3) == "-0.012"
+    assert plain(-0.0) == "0" and plain(-0.2) == "-0.2"
+    outputs = [
+        penctl("settings", "list").stdout,
+        penctl("course", "--sessions", "2", "--start", "2026-12-01", "--interval-weeks", "2-3").stdout,
+    ]
+    for text in outputs:
+        assert not re.search(r"(?<![\w.])-0(\.0+)?(?![0-9.])", text), text
+        assert not re.search(r"(?<![\w.])-?\d+(\.\d+)?-\d", re.sub(r"\d{4}-\d\d-\d\d", "DATE", text)), text
+    assert "-0.2 to 0.2" in outputs[0]
+
+
+def test_report_json_never_holds_negative_zero() -> None:
+    from controller.treatment.report import _r
+
+    assert repr(_r(-1e-9)) == "0.0" and repr(_r(-0.0)) == "0.0" and _r(-0.25) == -0.25
+
+
+def test_the_treat_summary_never_prints_negative_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    from controller.cli.treat import print_summary
+    from controller.treatment.plan import load_plan
+    from controller.treatment.report import build_report
+    from controller.treatment.session import run_session
+
+    report = build_report(run_session(load_plan(None), seed=0))
+    for zone in [*report["zones"], report["total"]]:
+        zone["stroke_rate"]["error_pct"] = -0.0000004
+        zone["depth"]["error_mean_mm"] = -0.0000004
+    print_summary(report, Path("out"))
+    text = capsys.readouterr().out
+    assert "-0.000" not in text and "+0.000" not in text and "0.000%" in text
+    assert not re.search(r"\d-\d", text), "ranges read [p5, p95], never p5-p95"
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------------------
+
+
+def interrupt_treat(tmp_path: Path, plan: Path, wait_for: str, delay_s: float) -> tuple[int, str, Path]:
+    """Run `penctl -vv treat`, wait for a log line containing ``wait_for``, wait ``delay_s``, then SIGINT."""
+    out = tmp_path / f"out-{delay_s}"
+    env = {k: v for k, v in os.environ.items() if k != "PENCTL_PORT"}
+    cmd = [str(PENCTL), "-vv", "treat", str(plan), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    seen = []
+    while wait_for not in (line := proc.stderr.readline()) and line:
+        seen.append(line)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, "".join(seen) + err, out
+
+
+def assert_no_partial_report(out: Path) -> None:
+    names = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert not [n for n in names if "partial" in n], names
+    assert names & {"report.json", "report.png"} in (set(), {"report.json", "report.png"}), names
+    if "report.json" in names:
+        json.loads((out / "report.json").read_text())
+        png = (out / "report.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and png.endswith(b"IEND\xaeB`\x82")
+
+
+@pytest.mark.parametrize(
+    "wait_for,delay_s",
+    [
+        ("reading the plan", 0.0),  # as the command starts
+        ("reading the plan", 0.3),
+        ("reading the plan", 1.0),  # during the pass
+        ("reading the plan", 2.0),
+        ("writing report", 0.0),  # during report writing
+        ("writing report", 0.05),
+        ("writing report", 0.2),
+        ("writing report", 0.5),
+        ("writing report", 1.0),
+    ],
+)
+def test_ctrl_c_exits_130_with_one_line_and_leaves_no_partial_report(
+    tmp_path: Path, wait_for: str, delay_s: float
+) -> None:
+    plan = tmp_path / "p.toml"
+    plan.write_text(plan_text())
+    code, err, out = interrupt_treat(tmp_path, plan, wait_for, delay_s)
+    assert "Traceback" not in err
+    assert_no_partial_report(out)
+    if code == 0:
+        return  # it finished before the signal came: a complete report, checked above
+    assert code == 130, err
+    lines = [line for line in err.splitlines() if not line.startswith(("penctl: INFO", "penctl: DEBUG"))]
+    assert len(lines) == 1 and lines[0].endswith(": interrupted"), err
+
+
+def test_settings_file_messages_say_what_was_expected_and_suggest(tmp_path: Path) -> None:
+    from controller.host import settings_flash as svc
+    from controller.host.table_reader import InputFileError
+    from hal.settings import defaults
+
+    cases = {
+        "schema = 2\nsettngs = 1\n[settings]\n": "settngs: expected a top-level key schema or settings; "
+        "did you mean 'settings'?",
+        "schema = 2\n[settings.depth]\nmax_mmm = 2.0\n": "depth.max_mmm: expected a known setting "
+        "(see `penctl settings list`); did you mean 'depth.max_mm'?",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "s.toml"
+        path.write_text(text)
+        with pytest.raises(InputFileError) as info:
+            svc.read_settings_file(path)
+        assert str(info.value) == f"{path}: {message}"
+    block = {**defaults(), "depth.nonsense": 1.0}
+    with pytest.raises(InputFileError) as info:
+        svc.check_block({}, block, "f.toml")
+    assert str(info.value) == "f.toml: depth.nonsense: expected a known setting (see `penctl settings list`)"
+    assert "expected no such" not in str(info.value) and "expected expected" not in str(info.value)
+
+
+def test_an_error_raised_because_of_ctrl_c_counts_as_the_interrupt() -> None:
+    from controller.cli.main import caused_by_interrupt
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+    except ImportError as exc:
+        assert caused_by_interrupt(exc), "the context is kept even when the cause is suppressed"
+    assert not caused_by_interrupt(RuntimeError("a bug"))

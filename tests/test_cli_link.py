@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import PENCTL, penctl
 
 
@@ -40,8 +42,8 @@ def test_a_setting_survives_a_restart_of_the_virtual_pen(tmp_path: Path) -> None
         done = penctl("settings", "set", "depth.max_mm=2.0", "--port", path)
         assert done.returncode == 0, done.stderr
         assert "committed and verified" in done.stdout
-    out, _ = proc.communicate()
-    assert proc.returncode == 0 and "virtual pen stopped" in out
+    _, err = proc.communicate()
+    assert proc.returncode == 0 and "virtual pen stopped" in err
     with served("--pty", "--nvm", str(nvm)) as (path, _):
         got = penctl("settings", "get", "depth.max_mm", "--port", path)
         assert got.stdout.strip() == "depth.max_mm = 2.0"
@@ -69,8 +71,11 @@ def test_load_with_one_bad_value_changes_nothing_and_names_the_key(tmp_path: Pat
         assert loaded.returncode == 0, loaded.stderr
         assert "depth.max_mm: 1.8 -> 1.8" not in penctl("settings", "diff", str(good), "--port", url).stdout
         assert "0 setting(s) differ" in penctl("settings", "diff", str(good), "--port", url).stdout
-        as_json = penctl("settings", "dump", "--format", "json", "--port", url)
-        assert json.loads(as_json.stdout)["settings"]["depth.max_mm"] == 1.8
+        as_json = penctl("settings", "dump", "--json", "--port", url)
+        assert json.loads(as_json.stdout)["settings"]["depth.max_mm"] == 1.8 and as_json.stderr == ""
+        deprecated = penctl("settings", "dump", "--format", "json", "--port", url)
+        assert deprecated.stdout == as_json.stdout and "--format json is deprecated; use --json" in deprecated.stderr
+        assert "--format" not in penctl("settings", "dump", "--help").stdout, "hidden"
         refused = penctl("settings", "set", "thermal.motor_limit_c=50", "--port", url)
         assert refused.returncode == 1 and "needs a service unlock" in refused.stderr
         reset = penctl("settings", "reset", "--factory", "--port", url)
@@ -102,3 +107,60 @@ def test_settings_list_and_ports_work_without_a_pen() -> None:
     listing = penctl("settings", "list")
     assert listing.returncode == 0 and "depth.max_mm" in listing.stdout and "factory" in listing.stdout
     assert penctl("ports").returncode == 0
+
+
+def test_a_loopback_port_is_called_an_echo_not_a_pen() -> None:
+    proc = penctl("settings", "get", "depth.max_mm", "--port", "loop://")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "echoes what it is sent" in proc.stderr and "nothing that speaks the pen protocol" in proc.stderr
+    assert "HELLO to HELLO" not in proc.stderr
+
+
+def test_a_missing_device_is_one_clear_line_naming_the_port() -> None:
+    proc = penctl("settings", "get", "depth.max_mm", "--port", "/dev/ttyNoSuchPen")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "/dev/ttyNoSuchPen" in proc.stderr and "No such file or directory" in proc.stderr
+    assert "[Errno" not in proc.stderr
+
+
+def test_serve_prints_the_url_first_on_stdout_and_alarms_on_stderr(tmp_path: Path) -> None:
+    cmd = [str(PENCTL), "serve", "--pty", "--nvm", str(tmp_path / "new.nvm")]  # a new store raises an alarm
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("virtual pen on /dev/pts/")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert out == "", "after the URL, stdout stays empty"
+    assert "alarm:" in err and "virtual pen stopped" in err
+
+
+def test_ports_says_none_found_on_stderr_and_keeps_stdout_empty(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serial.tools import list_ports
+
+    from controller.cli import main
+
+    monkeypatch.setattr(list_ports, "comports", lambda: [])
+    assert main(["ports"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no serial ports found" in captured.err
+
+
+def test_link_statistics_are_logged_at_info_on_stderr_and_penctl_port_is_the_default() -> None:
+    with served("--pty") as (path, _):
+        quiet = penctl("settings", "get", "depth.max_mm", env={"PENCTL_PORT": path})
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stdout == "depth.max_mm = 2.5\n" and quiet.stderr == ""
+        for before, after in ((["-v"], []), (["--log-level", "info"], []), (["-vv"], []), ([], ["-v"])):
+            loud = penctl(*before, "settings", "get", "depth.max_mm", "--port", path, *after)
+            assert loud.returncode == 0, loud.stderr
+            assert loud.stdout == quiet.stdout, "logs never go to stdout"
+            stats = [line for line in loud.stderr.splitlines() if "link statistics" in line]
+            assert len(stats) == 1 and "INFO" in stats[0] and path in stats[0]
+            assert "retransmits=" in stats[0] and "bad_frames=" in stats[0], "host and pen counters"
+        unlocked = penctl("-v", "service", "unlock", "--key-file", "/nonexistent", "--port", path)
+        assert unlocked.returncode == 2 and "link statistics" not in unlocked.stderr, "bad input: no session"

@@ -126,7 +126,10 @@ def test_an_override_cannot_pass_the_pen_or_the_cartridge_and_must_be_needed() -
     found = problems(text(area="periorbital", depth="depth_mm = 2.7", zone_extra='override_reason = "x"'))
     assert found[0].startswith("zone[0].depth_mm: expected a number above 0 to 2.5 mm")
     found = problems(text(area="periorbital", depth="depth_mm = 0.25", zone_extra='override_reason = "x"'))
-    assert found == ["zone[0].override_reason: expected only with a depth above the area maximum of 0.3 mm, got 'x'"]
+    assert found == [
+        "zone[0].override_reason: expected no override_reason in a zone within the area maximum of 0.3 mm "
+        "(depth_mm is 0.25: remove the key, or give a depth above the maximum), got 'x'"
+    ]
 
 
 # --- screening -----------------------------------------------------------------------------------------

@@ -86,8 +86,27 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_readme_documents_the_exit_codes_of_the_cli() -> None:
     from controller import cli
 
-    for code in (cli.EXIT_OK, cli.EXIT_FAULT, cli.EXIT_INPUT, cli.EXIT_UNVERIFIED, cli.EXIT_SHORT):
+    for code in (
+        cli.EXIT_OK,
+        cli.EXIT_FAULT,
+        cli.EXIT_INPUT,
+        cli.EXIT_UNVERIFIED,
+        cli.EXIT_SHORT,
+        cli.EXIT_INTERNAL,
+        cli.EXIT_INTERRUPTED,
+    ):
         assert f"\n| {code} |" in README
+
+
+def test_readme_documents_the_command_line_conventions() -> None:
+    from controller.cli.common import PORT_ENV
+    from controller.cli.main import build_parser
+
+    top = build_parser()._option_string_actions
+    for option in ("-v", "-vv", "--log-level", "--version", "--json"):
+        assert re.search(rf"`[^`]*(?<![\w-]){re.escape(option)}(?![\w-])[^`]*`", README), option
+    assert {"-v", "--log-level", "--version"} <= set(top)
+    assert f"`{PORT_ENV}`" in README and "stdout" in README and "stderr" in README
 
 
 def test_simulation_doc_skin_table_matches_the_code() -> None:

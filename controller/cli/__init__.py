@@ -1,5 +1,20 @@
 """``penctl``: the command line (the composition root); each subcommand in its own module."""
 
+import os as _os
+import signal as _signal
+import threading as _threading
+
+
+def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+    """Ctrl-C before ``main`` takes over (while the imports run): one line, exit 130, no traceback."""
+    _os.write(2, b"penctl: interrupted\n")
+    _os._exit(130)
+
+
+if _threading.current_thread() is _threading.main_thread():
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
+# ruff: noqa: E402
 from controller.cli.common import (
     EXIT_FAULT,
     EXIT_INPUT,

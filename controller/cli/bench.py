@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from controller.cli.common import EXIT_OK, number_in
+from controller.cli.common import EXIT_OK, add_json, described, number_in
 
 
 def register(commands: Any) -> None:
@@ -14,9 +14,13 @@ def register(commands: Any) -> None:
     bench = commands.add_parser(
         "bench",
         help="measure the simulator, the stroke loop and real-time lateness",
-        description="Measure simulator throughput, the kernel's speed-up over the "
-        "reference model, the controller's cost per stroke and stroke-boundary "
-        "lateness in real-time mode.",
+        **described(
+            "Measure simulator throughput, the kernel's speed-up over the reference model, the "
+            "controller's cost per stroke and stroke-boundary lateness in real-time mode.",
+            "penctl bench",
+            "penctl bench --seconds 10 --rate 120 --json > bench.json",
+            "penctl bench --full                           # a whole 30-minute pass",
+        ),
     )
     bench.add_argument(
         "--seconds",
@@ -33,7 +37,7 @@ def register(commands: Any) -> None:
         help="stroke rate of the real-time run (default: %(default)s)",
     )
     bench.add_argument("--full", action="store_true", help="simulate a whole 30-minute pass (216,000 strokes)")
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_json(bench, "the figures")
     bench.set_defaults(handler=cmd_bench)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import difflib
+import logging
+import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from controller.host.table_reader import did_you_mean
 from hal.errors import InputError
 
 EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED, EXIT_SHORT = 0, 1, 2, 3, 4
@@ -34,13 +37,114 @@ class Parser(argparse.ArgumentParser):
         match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if match:
             choices = [c.strip(" '") for c in match.group(2).split(",")]
-            close = difflib.get_close_matches(match.group(1), choices, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(match.group(1), choices)
             message = f"{message.split(':')[0]}: expected one of {', '.join(choices)}, got {match.group(1)!r}{hint}"
         elif "expected" not in message:
             message += f" (expected: see `{self.prog} --help`)"
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+PORT_ENV = "PENCTL_PORT"
+"""The environment variable that gives every ``--port`` its default."""
+
+PORT_HELP = "the pen's port: a device (/dev/ttyUSB0), a pty path, socket://HOST:PORT or loop://"
+
+
+def add_port(parser: argparse.ArgumentParser, required: bool, help_text: str = PORT_HELP) -> None:
+    """``--port URL``, defaulting to ``$PENCTL_PORT``; required only when neither is given."""
+    default = os.environ.get(PORT_ENV) or None
+    parser.add_argument(
+        "--port",
+        metavar="URL",
+        default=default,
+        required=required and default is None,
+        help=f"{help_text} (default: ${PORT_ENV}{', now ' + repr(default) if default else ''})",
+    )
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "the output") -> None:
+    """``--json``: the one way every subcommand that prints data is asked for JSON."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout")
+
+
+def described(description: str, *examples: str) -> dict[str, Any]:
+    """Parser keywords: the description wrapped, and an "examples:" epilog kept as written."""
+    return {
+        "description": textwrap.fill(description, 79),
+        "epilog": "examples:\n" + "\n".join(f"  {line}" for line in examples),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def add_logging_options(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    """``-v`` (info), ``-vv`` (debug) and ``--log-level LEVEL``: diagnostics on stderr.
+
+    ``inherited``: a subcommand's copy, so ``penctl treat -v`` works too; it sets nothing unless given.
+    """
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if inherited else 0,
+        help="log more on stderr: -v info (link statistics, ...), -vv debug",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        default=argparse.SUPPRESS if inherited else None,
+        metavar="LEVEL",
+        help="log level on stderr: DEBUG, INFO, WARNING (default), ERROR or CRITICAL; overrides -v",
+    )
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (subcommands, their actions, ...)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *subparsers_of(sub)]
+    return found
+
+
+OWN_LOGGERS = ("controller", "hal", "sim")
+
+
+def configure_logging(verbose: int, level_name: str | None) -> None:
+    """Configure the stdlib's logging once, for the whole process: records go to stderr."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    if level_name:
+        level = logging.getLevelNamesMapping()[level_name]
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "penctl", False)]:
+        root.removeHandler(old)  # main() called again in one process: replace, never stack
+    handler = logging.StreamHandler(sys.stderr)
+    handler.penctl = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("penctl: %(levelname)s: %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.WARNING))  # libraries (transitions, matplotlib): warnings and worse
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+def fixed(value: float, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals, never "-0.000": a value that rounds to zero prints unsigned."""
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def signed(value: float, decimals: int) -> str:
+    """Like :func:`fixed` with an explicit sign ("+0.012", "-0.012"), and "0.000" for zero."""
+    text = fixed(value, decimals)
+    return text if float(text) == 0 or text.startswith("-") else "+" + text
+
+
+def plain(value: float) -> str:
+    """A number in its shortest form ("%g"), never "-0"."""
+    text = f"{value:g}"
+    return "0" if text == "-0" else text
 
 
 def number_in(name: str, lo: float, hi: float) -> Callable[[str], float]:

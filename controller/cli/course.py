@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 from typing import Any
 
-from controller.cli.common import EXIT_OK, iso_date, week_range
+from controller.cli.common import EXIT_OK, add_json, described, iso_date, week_range
 from hal.errors import InputError
 
 
@@ -14,18 +16,25 @@ def register(commands: Any) -> None:
     course = commands.add_parser(
         "course",
         help="print the session dates of a treatment course",
-        description="Session dates of a course: 3-5 sessions, 4-6 weeks apart "
-        "(treatment texts); each date is the earliest, with its latest.",
+        **described(
+            "Session dates of a course: 3 to 5 sessions, 4 to 6 weeks apart (treatment texts); "
+            "each date is the earliest, with its latest.",
+            "penctl course --sessions 4 --start 2026-12-01",
+            "penctl course --sessions 3 --start 2026-12-01 --interval-weeks 5-8 --json",
+        ),
     )
-    course.add_argument("--sessions", type=int, required=True, metavar="N")
+    course.add_argument(
+        "--sessions", type=int, required=True, metavar="N", help="number of sessions in the course, 1 to 12"
+    )
     course.add_argument("--start", type=iso_date, required=True, metavar="DATE", help="first session, YYYY-MM-DD")
     course.add_argument(
         "--interval-weeks",
         type=week_range,
         default=(4, 6),
         metavar="LOW-HIGH",
-        help="weeks between sessions (default: 4-6)",
+        help="weeks between sessions, LOW-HIGH (default: 4-6)",
     )
+    add_json(course, "the course")
     course.set_defaults(handler=cmd_course)
 
 
@@ -43,14 +52,30 @@ def cmd_course(args: argparse.Namespace) -> int:
             "--start", "", "a first-session date that leaves room for the course", str(args.start)
         ) from None
     low, high = args.interval_weeks
-    print(f"course of {args.sessions} session(s), {low}-{high} weeks apart")
+    first, last = maintenance_window(slots[-1].earliest)
+    notes = []
+    if not 3 <= args.sessions <= 5:
+        planned = re.sub(r"(\d)-(\d)", r"\1 to \2", str(EXPECTED_COURSE["sessions"]))  # "3-5" -> "3 to 5"
+        notes.append(f"the treatment texts plan {planned} sessions")
+    if low < 4:
+        notes.append("sessions less than 4 weeks apart are refused unless the plan documents an override")
+    if args.json:
+        sessions = [
+            {"number": s.number, "earliest": s.earliest.isoformat(), "latest": s.latest.isoformat()} for s in slots
+        ]
+        course = {
+            "sessions": sessions,
+            "interval_weeks": [low, high],
+            "maintenance": {"earliest": first.isoformat(), "latest": last.isoformat()},
+            "notes": notes,
+        }
+        print(json.dumps(course, indent=2))
+        return EXIT_OK
+    print(f"course of {args.sessions} session(s), {low} to {high} weeks apart")
     for slot in slots:
         window = "" if slot.number == 1 else f"  (until {slot.latest.isoformat()})"
         print(f"session {slot.number}: {slot.earliest.isoformat()}{window}")
-    first, last = maintenance_window(slots[-1].earliest)
-    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6-12 months)")
-    if not 3 <= args.sessions <= 5:
-        print(f"note: the treatment texts plan {EXPECTED_COURSE['sessions']} sessions")
-    if low < 4:
-        print("note: sessions less than 4 weeks apart are refused unless the plan documents an override")
+    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6 to 12 months)")
+    for note in notes:
+        print(f"note: {note}")
     return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from controller import __version__
@@ -20,7 +21,12 @@ from controller.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_UNVERIFIED,
+    PORT_ENV,
     Parser,
+    add_logging_options,
+    configure_logging,
+    described,
+    subparsers_of,
 )
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
@@ -29,20 +35,50 @@ SUBCOMMANDS = (treat, serve, faults, envelope, service, course, ports, settings,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="penctl", description="Microneedling pen controller and simulator.")
+    parser = Parser(
+        prog="penctl",
+        **described(
+            "Microneedling pen controller and simulator. Data goes to stdout; progress, logs and "
+            f"errors go to stderr. ${PORT_ENV} is the default of every --port. Exit codes: 0 done, "
+            "1 fault or refusal, 2 bad input, 3 applied but not verified, 70 internal error, 130 interrupted.",
+            "penctl treat                                 # the built-in plan on the simulated pen",
+            "penctl -v treat examples/full_face.toml --json > report.json",
+            "penctl serve --pty                           # a virtual pen; prints its port",
+            f"{PORT_ENV}=/dev/pts/3 penctl settings get depth.max_mm",
+            "penctl COMMAND --help                        # each command's options and examples",
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"penctl {__version__}")
+    add_logging_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for subcommand in SUBCOMMANDS:
         subcommand.register(commands)
+    for sub in subparsers_of(parser):
+        add_logging_options(sub, inherited=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``penctl``; ``argv`` None means the real command line (the console script)."""
     import signal
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `penctl settings list | head` ends quietly
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `penctl settings list | head` ends quietly
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # between the handlers of run()
+        return interrupted("penctl")
+    finally:
+        if argv is None and on_main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C changes nothing
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """Parse, configure logging once, dispatch; every error becomes one line on stderr and an exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.log_level)
     try:
         return int(args.handler(args))
     except InputError as exc:
@@ -55,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"penctl {args.command}: pen error: {exc}", file=sys.stderr)
         return EXIT_FAULT
     except KeyboardInterrupt:
-        print(f"penctl {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(f"penctl {args.command}")
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
+        if caused_by_interrupt(exc):  # e.g. an ImportError from a Ctrl-C inside a module's initialisation
+            return interrupted(f"penctl {args.command}")
         if os.environ.get("PENCTL_DEBUG"):
             raise
         print(
@@ -66,6 +103,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def interrupted(prog: str) -> int:
+    """Ctrl-C: one line on stderr, exit 130; a second Ctrl-C while saying so is ignored."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

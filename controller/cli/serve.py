@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
-from controller.cli.common import EXIT_OK, port_number
+from controller.cli.common import EXIT_OK, described, port_number
 from hal.errors import InputError
 
 
@@ -15,7 +16,13 @@ def register(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve a virtual pen on a pty or TCP port until interrupted",
-        description="Serve the simulated pen behind the wire protocol (docs/protocol.md).",
+        **described(
+            "Serve the simulated pen behind the wire protocol (docs/protocol.md). The URL to connect to "
+            "is the first line on stdout; alarms and status go to stderr.",
+            "penctl serve                                  # on a new pty",
+            "penctl serve --tcp 0 --nvm pen.nvm            # on any free TCP port, settings kept in pen.nvm",
+            "penctl serve --pty --service-key-file pen.key",
+        ),
     )
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="on a new pseudo-terminal (the default)")
@@ -33,7 +40,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from hal.protocol import ALARM_TEXT, Alarm
     from sim.backend import SimBackend
     from sim.nvm import FileFlash
     from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
@@ -55,20 +61,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = f"store {args.nvm}" if args.nvm else "store in memory"
-    for code in pen.backend.read_alarms():
-        print(f"alarm: {ALARM_TEXT[Alarm(code)]}", flush=True)
     try:
         if args.tcp is not None:
             try:
                 server = listen_tcp(args.tcp)
             except OSError as exc:
                 raise InputError("--tcp", "", "a free TCP port on 127.0.0.1", f"{args.tcp}: {exc.strerror}") from None
-            print(f"virtual pen on socket://127.0.0.1:{server.getsockname()[1]} ({store})", flush=True)
+            announce(f"socket://127.0.0.1:{server.getsockname()[1]}", store, pen.backend.read_alarms())
             with server:
                 serve_tcp(pen, server, stop)
         else:
             master, slave, path = open_pty()
-            print(f"virtual pen on {path} ({store})", flush=True)
+            announce(path, store, pen.backend.read_alarms())
             try:
                 serve_fd(pen, master, stop)
             finally:
@@ -77,5 +81,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     pen.backend.close()
-    print("virtual pen stopped", flush=True)
+    print("virtual pen stopped", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def announce(url: str, store: str, alarms: list[int]) -> None:
+    """The URL first, on stdout (what a script reads); the pen's alarms after it, on stderr."""
+    from hal.protocol import ALARM_TEXT, Alarm
+
+    print(f"virtual pen on {url} ({store})", flush=True)
+    for code in alarms:
+        print(f"penctl serve: alarm: {ALARM_TEXT[Alarm(code)]}", file=sys.stderr, flush=True)

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_OK, EXIT_SHORT, prepare_out_dir, seed_number
+from controller.cli.common import (
+    EXIT_FAULT,
+    EXIT_OK,
+    EXIT_SHORT,
+    add_json,
+    add_port,
+    described,
+    fixed,
+    prepare_out_dir,
+    seed_number,
+    signed,
+)
+
+log = logging.getLogger(__name__)
 
 
 def register(commands: Any) -> None:
@@ -15,26 +29,34 @@ def register(commands: Any) -> None:
     treat = commands.add_parser(
         "treat",
         help="run a treatment pass on the simulated pen and write a report",
-        description="Run a treatment pass and write report.json and report.png.",
+        **described(
+            "Run a treatment pass and write report.json and report.png (both or neither: they are "
+            "renamed into place only when both are complete). A progress bar shows on stderr when "
+            "stderr is a terminal.",
+            "penctl treat                                  # built-in full-face plan, simulated pen",
+            "penctl treat examples/full_face.toml --out run1 --seed 4",
+            "penctl treat plan.toml --json > report.json   # report.json on stdout",
+            "penctl -v treat plan.toml --port /dev/pts/3  # on a pen; link statistics on stderr",
+        ),
     )
     treat.add_argument("plan", nargs="?", metavar="PLAN", help="plan file (TOML); default: the built-in full-face plan")
     treat.add_argument("--out", default="penctl-out", metavar="DIR", help="report directory (default: %(default)s)")
     treat.add_argument(
         "--seed", type=seed_number, default=0, metavar="N", help="simulation seed (default: %(default)s)"
     )
-    treat.add_argument("--json", action="store_true", help="print report.json to stdout instead of a summary")
-    treat.add_argument(
-        "--port", metavar="URL", help="run on a pen over a serial link (device, pty, socket://, loop://)"
-    )
+    add_json(treat, "report.json (instead of the summary)")
+    add_port(treat, required=False, help_text="run on a pen over this serial link (device, pty, socket://, loop://)")
     treat.set_defaults(handler=cmd_treat)
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
     from controller.host.progress import ProgressBar
     from controller.treatment.plan import load_plan
+    from controller.treatment.plots import plot_report  # noqa: F401  (imported now: not mid-way through writing)
     from controller.treatment.report import build_report, report_json
     from controller.treatment.session import run_session
 
+    log.debug("reading the plan %s", args.plan or "(built-in)")
     plan = load_plan(args.plan)
     if not args.port:  # the simulated pen's envelope; a real pen's is its own
         from controller.qa.envelope import check_plan
@@ -53,10 +75,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     report = build_report(result)
-    from controller.treatment.plots import plot_report
-
-    (out / "report.json").write_text(report_json(report), encoding="utf-8")
-    plot_report(result, out / "report.png")
+    write_report_files(result, report, out)
     if args.json:
         sys.stdout.write(report_json(report))
     else:
@@ -64,41 +83,57 @@ def cmd_treat(args: argparse.Namespace) -> int:
     return {"completed": EXIT_OK, "short": EXIT_SHORT}.get(result.outcome, EXIT_FAULT)
 
 
+def write_report_files(result: Any, report: dict[str, Any], out: Path) -> None:
+    """report.json and report.png, both or neither (an interrupt leaves the directory as it was)."""
+    from controller.host.atomic import atomic_files
+    from controller.treatment.plots import plot_report
+    from controller.treatment.report import report_json
+
+    log.info("writing report.json and report.png in %s", out)
+    with atomic_files(out) as files:
+        files.write_text("report.json", report_json(report))
+        plot_report(result, files.path("report.png"))
+    log.info("report written")
+
+
 def print_summary(report: dict[str, Any], out: Path) -> None:
     print(f"{report['plan']['name']} (seed {report['seed']}): {report['outcome']}")
     head = (
         f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'max err':>8} {'rate err':>9} {'strokes':>8} "
-        f"{'punctures':>9}  density/cm2 mean (p5-p95)"
+        f"{'punctures':>9}  density/cm2 mean [p5, p95]"
     )
     print(head)
     for z in report["zones"]:
         if z["strokes"] == 0:
-            print(f"{z['area']:<12} {z['commanded']['depth_mm']:>8.2f}  not run: {z['refusal'] or 'stopped'}")
+            print(f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8}  not run: {z['refusal'] or 'stopped'}")
             continue
         d, r = z["depth"], z["stroke_rate"]
         density = z.get("density_per_cm2")
-        dens = f"{density['mean']:.0f} ({density['p5']:.0f}-{density['p95']:.0f})" if density else "-"
+        dens = (
+            f"{fixed(density['mean'], 0)} [{fixed(density['p5'], 0)}, {fixed(density['p95'], 0)}]" if density else "-"
+        )
         print(
-            f"{z['area']:<12} {z['commanded']['depth_mm']:>8.2f} {d['reached_mean_mm']:>8.3f} "
-            f"{d['error_max_abs_mm']:>8.3f} {r['error_pct']:>8.3f}% {z['strokes']:>8} {z['punctures']:>9}  {dens}"
+            f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8} {fixed(d['reached_mean_mm'], 3):>8} "
+            f"{fixed(d['error_max_abs_mm'], 3):>8} {fixed(r['error_pct'], 3):>8}% {z['strokes']:>8} "
+            f"{z['punctures']:>9}  {dens}"
         )
     t = report["total"]
     if t["strokes"]:
         print(
-            f"{'total':<12} {'':>8} {'':>8} {t['depth']['error_max_abs_mm']:>8.3f} "
-            f"{t['stroke_rate']['error_pct']:>8.3f}% {t['strokes']:>8} {t['punctures']:>9}  "
-            f"mean depth error {t['depth']['error_mean_mm']:+.3f} mm over {t['duration_s']:.1f} s"
+            f"{'total':<12} {'':>8} {'':>8} {fixed(t['depth']['error_max_abs_mm'], 3):>8} "
+            f"{fixed(t['stroke_rate']['error_pct'], 3):>8}% {t['strokes']:>8} {t['punctures']:>9}  "
+            f"mean depth error {signed(t['depth']['error_mean_mm'], 3)} mm over {fixed(t['duration_s'], 1)} s"
         )
     clinical = report["clinical"]
     if clinical["anaesthetic_wait_s"]:
-        print(f"waited {clinical['anaesthetic_wait_s'] / 60:.1f} min for the topical anaesthetic before arming")
+        print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min for the topical anaesthetic before arming")
     for caution in (clinical["screening"] or {}).get("cautions", []):
         print(f"caution ({caution['key']}): {caution['text']}")
     for override in clinical["overrides"]:
         print(f"override: {override.get('area', override.get('rule'))}: {override['reason']}")
     for a in report["alarms"]:
         if a["priority"] != "high":
-            print(f"alarm ({a['priority']}) {a['kind']} at {a['t_s']:.3f} s: {a['message']}")
+            print(f"alarm ({a['priority']}) {a['kind']} at {fixed(a['t_s'], 3)} s: {a['message']}")
     for f in report["faults"]:
-        print(f"FAULT {f['kind']} at {f['t_s']:.3f} s (stroke {f['stroke']}): {f['message']}")
+        print(f"FAULT {f['kind']} at {fixed(f['t_s'], 3)} s (stroke {f['stroke']}): {f['message']}")
     print(f"report: {out / 'report.json'}, {out / 'report.png'}")

@@ -1,42 +1,43 @@
-"""A progress bar on stderr (a terminal only) for runs that last longer than about a second.
+"""A progress bar on stderr for runs that last longer than about a second: tqdm, drawn only on a terminal.
 
-This is user interface, not firmware: it reads the host's monotonic clock only
-to decide whether a run is long enough to deserve a bar and how often to redraw.
+This is user interface, not firmware. ``disable=None`` makes tqdm draw only when
+its stream is a terminal (redrawn frames would be noise in a log or a pipe), and
+``delay`` keeps short runs free of a bar.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import TextIO
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 SHOW_AFTER_S = 1.0
-WIDTH = 30
 
 
 class ProgressBar:
-    """Call with (done, total); draws nothing for the first second, then a bar."""
+    """Call with (done, total) strokes; a tqdm bar on ``stream`` (default stderr)."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, delay_s: float = SHOW_AFTER_S) -> None:
         self.label = label
         self.stream = stream or sys.stderr
-        self.started = time.monotonic()
-        self.shown = False
-        self.enabled = self.stream.isatty()
-        """Only a terminal gets a bar: redrawn frames would be noise in a log or a pipe."""
+        self.delay_s = delay_s
+        self._bar: tqdm[Any] | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or (not self.shown and time.monotonic() - self.started < SHOW_AFTER_S):
-            return
-        self.shown = True
-        fraction = done / total if total else 1.0
-        filled = int(WIDTH * fraction)
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (WIDTH - filled)}] {fraction:6.1%} {done}/{total} strokes"
-        )
-        self.stream.flush()
+        if self._bar is None:
+            self._bar = tqdm(
+                total=total,
+                desc=self.label,
+                unit="stroke",
+                file=self.stream,
+                disable=None,
+                delay=self.delay_s,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()

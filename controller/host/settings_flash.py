@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.host.table_reader import InputFileError, Problem, parse_document, shown
+from controller.host.table_reader import InputFileError, Problem, did_you_mean, parse_document, shown
 from hal.backend import SettingsPort
 from hal.errors import PenError, PenOperationError, PenTimeoutError
 from hal.settings import (
@@ -57,7 +57,8 @@ def check_changes(changes: Mapping[str, Any], source: str) -> dict[str, SettingV
     for key, value in changes.items():
         setting = BY_KEY.get(key)
         if setting is None:
-            problems.append(Problem(key=key, expected="a known setting (see `penctl settings list`)"))
+            hint = did_you_mean(key, list(BY_KEY))
+            problems.append(Problem(key=key, expected=f"a known setting (see `penctl settings list`){hint}"))
             continue
         if setting.kind == "float" and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
             value = float(value)
@@ -75,7 +76,16 @@ def check_block(base: Mapping[str, SettingValue], changes: Mapping[str, SettingV
     """Rules between settings, on the block as it would be after the changes."""
     problems = validate_block(merged(base, changes))
     if problems:
-        raise InputFileError(source, [Problem(key=p.key, expected=p.reason) for p in problems])
+        raise InputFileError(source, [Problem(key=p.key, expected=_expected(p.reason)) for p in problems])
+
+
+def _expected(reason: str) -> str:
+    """A block problem's reason as what was expected ("no such setting" -> "a known setting")."""
+    if reason == "no such setting":
+        return "a known setting (see `penctl settings list`)"
+    if reason == "missing":
+        return "a value (the setting is missing)"
+    return reason.removeprefix("expected ")
 
 
 def flash(pen: SettingsPort, changes: Mapping[str, SettingValue]) -> FlashResult:
@@ -184,7 +194,11 @@ def read_settings_file(path: str | Path) -> dict[str, SettingValue]:
     unknown = sorted(set(document) - {"schema", "settings"})
     if unknown:
         raise InputFileError(
-            source, [Problem(key=k, expected="only the keys schema and settings at the top") for k in unknown]
+            source,
+            [
+                Problem(key=k, expected=f"a top-level key schema or settings{did_you_mean(k, ['schema', 'settings'])}")
+                for k in unknown
+            ],
         )
     schema = document.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION or isinstance(schema, bool):

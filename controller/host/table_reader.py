@@ -245,14 +245,19 @@ class TableReader:
         """Report every key that no read asked for: probably a typo."""
         for name in self.table:
             if name not in self._read:
-                close = difflib.get_close_matches(name, sorted(self._read), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, sorted(self._read))
                 self.problems.append(
                     Problem(
                         key=self.key(name),
                         expected=f"a known key (this table has: {', '.join(sorted(self._read))}){hint}",
                     )
                 )
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``: every such hint reads alike."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def parse_document(data: bytes, source: str, kind: str) -> object:

@@ -339,7 +339,12 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
     pause = reader.number("pause_s", 0.0, 600.0, "s", default=5.0)
     target = reader.number_pair("target_density_per_cm2", 1.0, 5000.0, "punctures/cm2", (250.0, 300.0))
     if override and depth is not None and area_max is not None and depth <= area_max:
-        reader.problem("override_reason", f"only with a depth above the area maximum of {area_max:g} mm", override)
+        reader.problem(
+            "override_reason",
+            f"no override_reason in a zone within the area maximum of {area_max:g} mm "
+            f"(depth_mm is {depth:g}: remove the key, or give a depth above the maximum)",
+            override,
+        )
     reader.finish()
     values = (area_name, depth, frequency, area_cm2, speed, pause, zone_max)
     if any(v is None for v in values) or (passes is None and duration is None):

@@ -29,7 +29,7 @@ DECIMALS = 6
 
 
 def _r(value: float) -> float:
-    return round(float(value), DECIMALS)
+    return round(float(value), DECIMALS) + 0.0  # + 0.0: never -0.0 in report.json
 
 
 def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[str, Any]:
