@@ -62,7 +62,7 @@ def plot_report(result: SessionResult, path: Path) -> None:
         maps = [fig.add_subplot(grid[k // MAP_COLUMNS, k % MAP_COLUMNS]) for k in range(len(zones))]
         _density_maps(fig, maps, zones)
     _identity(fig, result)
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, metadata={"Software": None}, pil_kwargs={"compress_level": 3})
 
 
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -167,13 +167,13 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
             ax.plot(x, y, marker, ms=6, mfc=colour, mec="black", mew=0.6, ls="", label=label)
         w_mm, h_mm = judged.cell_mm
         ax.set_title(
-            f"{zone.zone.area}: mean {d.stats()['mean']:.0f}/cm2, target {lo:.0f}-{hi:.0f}\n"
-            f"{int(under.sum())} under, {int(over.sum())} over of {under.size} cells "
-            f"of {w_mm * h_mm / 100:.1f} cm2",
+            f"{zone.zone.area} ({width:.0f} x {height:.0f} mm): mean {d.stats()['mean']:.0f}/cm2\n"
+            f"target {lo:.0f}-{hi:.0f}: {int(under.sum())} under, {int(over.sum())} over "
+            f"of {under.size} cells of {w_mm * h_mm / 100:.1f} cm2",
             fontsize=8,
         )
-        ax.set_xlabel("mm", fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.set_xticks([])  # the size is in the title; ticks on every map cost more to draw than the maps
+        ax.set_yticks([])
     axes[0].legend(loc="lower right", fontsize=6, framealpha=0.7)
     first, last = axes[0].get_position(), axes[-1].get_position()
     cax = fig.add_axes((0.93, last.y0, 0.012, first.y1 - last.y0))
