@@ -7,10 +7,11 @@ busy machine slows both sides alike:
 - the compiled kernel is at least 100x faster than the reference model on the same workload;
 - the controller's cost per stroke is at most 1/1000 of the 150 Hz stroke period;
 - the whole `penctl treat` command (a new process: imports, kernel, simulation, report, PNG) on the
-  built-in plan costs at most MAX_WARM_OVER_SIMULATION times the simulation of that plan measured
-  in the benchmark's own process, and its first run with an empty numba cache at most
-  MAX_FIRST_OVER_WARM times a warm run. Both compare CPU time (user + system) of the command, which
-  other load on the machine disturbs far less than wall time; the wall times are printed too.
+  built-in plan, warm, costs at most MAX_WARM_OVER_BARE_PYTHON times an interpreter that only
+  imports NumPy, and its first run with an empty numba cache at most MAX_FIRST_OVER_WARM times a
+  warm run. Both compare CPU time (user + system) of runs made in alternation: other load on the
+  machine disturbs CPU time far less than wall time, and both sides of a ratio see the same load.
+  The wall times are printed too.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 MIN_SPEEDUP = 100.0
 PERIOD_150HZ_S = 1.0 / 150.0
 MAX_LOOP_SHARE = 1.0 / 1000.0
-MAX_WARM_OVER_SIMULATION = 35.0
-"""Warm command / in-process simulation; measured 24-29 (before the speed work: 38-44)."""
-MAX_FIRST_OVER_WARM = 2.2
-"""First run (kernel compiles) / warm run; measured 1.5-1.7 (the np.interp kernel compiled: 2.0-2.3)."""
+MAX_WARM_OVER_BARE_PYTHON = 0.0
+"""Warm command / `python -c "import numpy"`; measured X (before the speed work: Y)."""
+MAX_FIRST_OVER_WARM = 0.0
+"""First run (the kernel compiles) / warm run; measured X (the kernel with numba's np.interp: Y)."""
 
 
 def main(path: str) -> int:
@@ -61,19 +62,19 @@ def main(path: str) -> int:
 
 
 def _command_gates(benches: dict[str, Any]) -> list[str]:
-    """The whole `penctl treat` command: warm vs the simulation it runs, first run vs warm."""
+    """The whole `penctl treat` command: warm against a bare interpreter, first run against warm."""
     warm = benches["test_treat_command_warm"]["extra_info"]
     first = benches["test_treat_command_first_run"]["extra_info"]
     failures = []
-    share = warm["warm_cpu_over_simulation"]
+    ratio = warm["warm_cpu_over_bare_python"]
     print(
-        f"gate: penctl treat, warm: {warm['warm_cpu_min_s']:.2f} s CPU = {share:.0f}x the simulation's "
-        f"{warm['simulation_cpu_s'] * 1e3:.0f} ms (need <= {MAX_WARM_OVER_SIMULATION:.0f}x); "
-        f"wall {warm['warm_min_s']:.2f} s (target <= 0.6 s on an idle machine)"
+        f"gate: penctl treat, warm: {warm['warm_cpu_min_s']:.2f} s CPU = {ratio:.1f}x python -c 'import numpy' "
+        f"(need <= {MAX_WARM_OVER_BARE_PYTHON:.1f}x); wall {warm['warm_min_s']:.2f} s (target <= 0.6 s, idle "
+        f"machine); {warm['warm_cpu_over_simulation']:.0f}x the simulation of the plan in-process"
     )
-    if share > MAX_WARM_OVER_SIMULATION:
+    if ratio > MAX_WARM_OVER_BARE_PYTHON:
         failures.append("warm penctl treat")
-    ratio = first["first_cpu_min_s"] / warm["warm_cpu_min_s"]
+    ratio = first["first_cpu_over_warm"]
     print(
         f"gate: penctl treat, first run (empty numba cache): {first['first_cpu_min_s']:.2f} s CPU = {ratio:.2f}x "
         f"a warm run (need <= {MAX_FIRST_OVER_WARM:.1f}x); wall {first['first_min_s']:.2f} s (target <= 2 s)"

@@ -56,7 +56,7 @@ def plot_report(result: SessionResult, path: Path) -> None:
     if everything:
         tel = np.concatenate(everything)
         _depth_overview(overview, result, tel)
-        _first_strokes(window, tel[:WINDOW_STROKES])
+        _first_strokes(window, tel[:WINDOW_STROKES], commanded_line(result.zones))
     overview.set_title(f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10)
     if zones:
         maps = [fig.add_subplot(grid[k // MAP_COLUMNS, k % MAP_COLUMNS]) for k in range(len(zones))]
@@ -66,7 +66,7 @@ def plot_report(result: SessionResult, path: Path) -> None:
 
 
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``t``, ``y`` with a NaN wherever the strokes stop for longer than a few periods, so a line breaks there."""
+    """``t``, ``y`` of one zone with a NaN wherever its strokes stop for a few periods (a pause)."""
     t = np.asarray(t, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if len(t) < 2:
@@ -74,6 +74,26 @@ def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDAr
     step = np.diff(t)
     gaps = np.flatnonzero(step > PAUSE_PERIODS * np.median(step)) + 1
     return np.insert(t, gaps, np.nan), np.insert(y, gaps, np.nan)
+
+
+def commanded_line(zones: Sequence[ZoneResult]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The commanded depth per stroke as one line that breaks (NaN) between zones and at pauses.
+
+    A line drawn straight through would show a commanded depth where the pen was still, and
+    join the depths of two zones with a slope nobody commanded. Pauses are judged within a
+    zone, on its own stroke period, so a slow zone next to a fast one is not cut at every stroke.
+    """
+    parts: list[NDArray[np.float64]] = []
+    values: list[NDArray[np.float64]] = []
+    for z in zones:
+        if not len(z.telemetry):
+            continue
+        t, y = _broken(z.telemetry["t_s"], z.telemetry["depth_cmd_mm"])
+        parts += [t, np.array([np.nan])]
+        values += [y, np.array([np.nan])]
+    if not parts:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(parts[:-1]), np.concatenate(values[:-1])
 
 
 def _zone_bands(ax: Any, zones: Sequence[ZoneResult]) -> None:
@@ -123,7 +143,7 @@ def _events(ax: Any, result: SessionResult) -> None:
 def _depth_overview(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     _zone_bands(ax, result.zones)
     ax.plot(tel["t_s"], tel["depth_mm"], ".", ms=1.5, color="tab:blue", label="reached", rasterized=True)
-    ax.plot(*_broken(tel["t_s"], tel["depth_cmd_mm"]), color="black", lw=1.0, label="commanded")
+    ax.plot(*commanded_line(result.zones), color="black", lw=1.0, label="commanded")
     _events(ax, result)
     limits = [z.depth_limit.depth_mm for z in result.zones if z.depth_limit is not None]
     ax.set_ylim(0.0, 1.25 * max([float(np.max(tel["depth_mm"])), *limits, 0.1]))
@@ -132,8 +152,10 @@ def _depth_overview(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     ax.legend(loc="lower right", fontsize=7, ncols=3, framealpha=0.8)
 
 
-def _first_strokes(ax: Any, part: NDArray[Any]) -> None:
-    ax.plot(*_broken(part["t_s"], part["depth_cmd_mm"]), color="black", lw=1.0, label="commanded")
+def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.float64], NDArray[np.float64]]) -> None:
+    t, y = commanded
+    shown = ~(t > part["t_s"][-1])  # keeps the NaN breaks
+    ax.plot(t[shown], y[shown], color="black", lw=1.0, label="commanded")
     ax.plot(part["t_s"], part["depth_mm"], "o-", ms=2.5, lw=0.6, color="tab:blue", label="reached")
     ax.set_title(f"first {len(part)} strokes", fontsize=9)
     ax.set_xlabel("pen time (s)", fontsize=8)
