@@ -23,10 +23,11 @@ from typing import Any
 MIN_SPEEDUP = 100.0
 PERIOD_150HZ_S = 1.0 / 150.0
 MAX_LOOP_SHARE = 1.0 / 1000.0
-MAX_WARM_OVER_BARE_PYTHON = 13.5
-"""Warm command / `python -c "import numpy"`; measured 9.3-11 (before the speed work: 16.3)."""
+MAX_WARM_OVER_BARE_PYTHON = 16.0
+"""Warm command / `python -c "import numpy"`; measured 9.3-12.8 (before the speed work: 13.8-16.3; the kernel
+compiled on every run, a cache that is never written: about 18). Coarse: the ratio moves about +/-20 % with load."""
 MAX_FIRST_OVER_WARM = 2.4
-"""First run (the kernel compiles) / warm run; measured 1.76-1.96; the kernel with numba's np.interp: about 2.7."""
+"""First run (the kernel compiles) / warm run; measured 1.4-2.0; the kernel with numba's np.interp: about 2.7."""
 
 
 def main(path: str) -> int:
