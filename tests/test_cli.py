@@ -355,3 +355,19 @@ def test_an_error_raised_because_of_ctrl_c_counts_as_the_interrupt() -> None:
     except ImportError as exc:
         assert caused_by_interrupt(exc), "the context is kept even when the cause is suppressed"
     assert not caused_by_interrupt(RuntimeError("a bug"))
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """Building the parser (``penctl --help``, ``--version``) imports no NumPy, numba or matplotlib, and the
+    report figure never goes through pyplot's global state."""
+    code = (
+        "import sys\n"
+        "from controller.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'numba', 'matplotlib'})\n"
+        "import controller.treatment.plots\n"
+        "print(heavy, 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "False"]

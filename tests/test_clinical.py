@@ -279,7 +279,14 @@ def test_the_builtin_report_shows_aftercare_and_coverage_per_zone(tmp_path: Path
         cov = zone["coverage"]
         assert cov["target_per_cm2"] == [250.0, 300.0]
         assert cov["under"]["count"] == len(cov["under"]["cells"])
-        assert 0 < cov["under"]["count"] + cov["over"]["count"] < cov["cells"]
+        # The band is judged on cells of about 1 cm2, where counting noise is about +/-6 %, not on the
+        # 2.5 mm cells of the picture (+/-25 %: they flagged about half of every zone of a good pass).
+        assert all(7.0 <= side <= 13.0 for side in cov["cell_mm"])
+        flagged = (cov["under"]["count"] + cov["over"]["count"]) / cov["cells"]
+        if 250.0 <= zone["density_per_cm2"]["mean"] <= 300.0:
+            assert flagged <= 0.15, zone["area"]  # on target on average: few cells, if any, flagged
+        else:
+            assert flagged >= 0.5, zone["area"]  # the whole zone is off target, and the cells say so
 
 
 def test_a_zone_can_set_its_own_density_band() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from controller.treatment.coverage import RasterPath, density_map, needle_pattern
+from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.treatment.plan import parse_plan
 from controller.treatment.session import planned_strokes
 from tests.test_plan import plan_text
@@ -62,3 +62,46 @@ def test_planned_strokes_follow_passes_or_duration() -> None:
     assert planned_strokes(zone, 3.5) == round(path.length_mm / zone.speed_mm_s * 100)
     timed = parse_plan(plan_text(hz=100).replace("passes = 1", "duration_s = 12.5").encode(), "p.toml").zones[0]
     assert planned_strokes(timed, 3.5) == 1250
+
+
+def _passes(path: RasterPath, passes: int, hz: float, speed: float, needles: int) -> DensityMap:
+    n = int(passes * path.length_mm / speed * hz)
+    times = np.arange(n) / hz
+    pattern = needle_pattern(needles, 3.5)
+    return density_map(path, speed, times, np.ones(n, dtype=bool), pattern, np.random.default_rng(1))
+
+
+def test_the_band_is_judged_on_cells_of_about_one_cm2() -> None:
+    """Two passes tuned to the middle of the band flag few judged cells; one pass (half) flags them all under.
+
+    The fine 2.5 mm cells of the same good run stray out of the band all over (counting noise of
+    about 16 punctures a cell), which is why they are not what the band is judged on.
+    """
+    path = RasterPath.for_area(36.0, 3.5)  # 60 x 60 mm
+    hz, needles = 120.0, 12
+    spacing = path.height_mm / path.rows
+    speed = 2 * 100 * hz * needles / (275.0 * spacing)  # two passes give 275 /cm2 on average
+    band = (250.0, 300.0)
+    good = _passes(path, 2, hz, speed, needles)
+    judged = good.judged()
+    assert judged.per_cm2.shape == (6, 6)
+    assert all(abs(side - 10.0) < 0.5 for side in judged.cell_mm)
+    assert abs(judged.per_cm2.mean() - good.per_cm2.mean()) < 1e-9  # blocks of whole cells: nothing lost
+    under, over = judged.outside(band)
+    assert under.sum() + over.sum() <= 0.1 * judged.per_cm2.size
+    fine_under, fine_over = good.outside(band)
+    assert fine_under.sum() + fine_over.sum() > 0.2 * good.per_cm2.size
+
+    half = _passes(path, 1, hz, speed, needles).judged()
+    under, over = half.outside(band)
+    assert under.all() and not over.any()
+
+
+def test_judged_cells_split_a_side_into_near_equal_blocks() -> None:
+    fine = np.arange(11 * 7, dtype=np.float64).reshape(11, 7)
+    dmap = DensityMap(per_cm2=fine, cell_width_mm=2.5, cell_height_mm=2.6, punctures_inside=0, punctures_outside=0)
+    judged = dmap.judged()
+    assert judged.row_edges_mm.round(6).tolist() == [0.0, 10.4, 18.2, 28.6]  # 11 rows of 2.6 mm: 4, 3, 4
+    assert judged.col_edges_mm.round(6).tolist() == [0.0, 10.0, 17.5]  # 7 columns of 2.5 mm: 4, 3
+    assert judged.per_cm2[0, 0] == fine[:4, :4].mean()
+    assert judged.per_cm2[2, 1] == fine[7:, 4:].mean()

@@ -90,3 +90,48 @@ def test_a_thirty_minute_session_fits_the_telemetry_budget() -> None:
     assert tel.dtype.itemsize <= 64
     assert tel.nbytes <= 17e6
     assert float(tel["period_s"].astype(np.float64).sum()) == pytest.approx(1800.0, rel=1e-6)
+
+
+def test_the_kernels_battery_voltage_is_np_interp_bit_for_bit() -> None:
+    """The kernel's own interpolation replaced numba's ``np.interp`` to cut compile time; no bit may change.
+
+    Compared with ``np.interp`` compiled under the kernel's flags (``fastmath={"contract"}``), which is
+    how the kernel ran it before.
+    """
+    from numba import njit
+
+    from sim.battery import OCV_POINTS, SOC_POINTS
+    from sim.kernel import _ocv
+
+    @njit(fastmath={"contract"})  # type: ignore[misc]
+    def both(socs: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ours, theirs = np.empty_like(socs), np.empty_like(socs)
+        for k in range(socs.shape[0]):
+            ours[k] = _ocv(socs[k], xp, fp)
+            theirs[k] = np.interp(socs[k], xp, fp)
+        return ours, theirs
+
+    socs = np.concatenate((np.linspace(0.0, 1.0, 20_001), SOC_POINTS, np.nextafter(SOC_POINTS, 2.0), [-0.5, 1.5]))
+    ours, theirs = both(socs, SOC_POINTS, OCV_POINTS)
+    assert np.array_equal(ours, theirs)
+    assert np.isnan(_ocv(float("nan"), SOC_POINTS, OCV_POINTS))
+
+
+def test_the_kernel_compiles_without_a_writable_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nowhere to keep compiled code (numba finds no cache locator), the kernel's decorator compiles uncached.
+
+    numba raises at decoration time in that case, which would make ``import sim.kernel`` fail on a
+    read-only install with no writable home directory.
+    """
+    from numba.core import caching
+
+    from sim.kernel import _compiled
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    compiled = _compiled(nogil=True)(twice)
+    assert compiled(1.5) == 3.0
+    assert isinstance(compiled._cache, caching.NullCache)

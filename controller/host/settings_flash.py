@@ -16,10 +16,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.host.table_reader import InputFileError, Problem, did_you_mean, parse_document, shown
-from hal.backend import SettingsPort
 from hal.errors import PenError, PenOperationError, PenTimeoutError
 from hal.settings import (
     BY_KEY,
@@ -31,6 +30,9 @@ from hal.settings import (
     merged,
     validate_block,
 )
+
+if TYPE_CHECKING:  # the protocol only types arguments; importing it would import NumPy for `penctl --help`
+    from hal.backend import SettingsPort
 
 READ_BACK_ATTEMPTS = 3
 """Read-backs tried (each with the link's own retransmissions) before a flash is called unverified."""

@@ -26,6 +26,14 @@ HAND_WANDER_MM = 0.3
 """Standard deviation of the hand's sideways wander from the ideal path, per stroke."""
 DEFAULT_CELL_MM = 2.5
 """Side of a density-map cell: 0.0625 cm2, about 16-19 punctures at the target density."""
+JUDGED_CELL_MM = 10.0
+"""Side of the cells the density band is judged on: about 1 cm2, some 250-300 punctures.
+
+A 2.5 mm cell holds about 16 punctures: counting alone moves it by about +/-25 % (Poisson,
+1/sqrt(16)), wider than a 250-300 /cm2 band, so a flawless pass flagged about half its fine
+cells. On 1 cm2 the counting noise is about +/-6 %, and a flagged cell means the pen or the
+path really delivered too few or too many punctures there. The fine map stays for the picture.
+"""
 
 
 def needle_pattern(needles: int, field_diameter_mm: float) -> FloatArray:
@@ -85,8 +93,24 @@ class DensityMap:
     punctures_outside: int
 
     def outside(self, target: tuple[float, float]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-        """Cells under and over the target density band (punctures per cm2)."""
+        """Fine cells under and over the target density band (for the band, judge :meth:`judged` cells)."""
         return self.per_cm2 < target[0], self.per_cm2 > target[1]
+
+    def judged(self, side_mm: float = JUDGED_CELL_MM) -> JudgedCells:
+        """The map summed into blocks of whole fine cells about ``side_mm`` on a side (see JUDGED_CELL_MM).
+
+        A side that is not a whole number of blocks gets blocks that differ by at most one fine
+        cell, so no sliver of a block is judged on a handful of punctures.
+        """
+        rows = _block_edges(self.per_cm2.shape[0], self.cell_height_mm, side_mm)
+        cols = _block_edges(self.per_cm2.shape[1], self.cell_width_mm, side_mm)
+        sums = np.add.reduceat(np.add.reduceat(self.per_cm2, rows[:-1], axis=0), cols[:-1], axis=1)
+        cells = np.diff(rows)[:, None] * np.diff(cols)[None, :]
+        return JudgedCells(
+            per_cm2=sums / cells,
+            row_edges_mm=rows.astype(np.float64) * self.cell_height_mm,
+            col_edges_mm=cols.astype(np.float64) * self.cell_width_mm,
+        )
 
     def stats(self) -> dict[str, float]:
         values = self.per_cm2.ravel()
@@ -95,6 +119,33 @@ class DensityMap:
             "p5": float(np.percentile(values, 5)),
             "p95": float(np.percentile(values, 95)),
         }
+
+
+def _block_edges(cells: int, cell_mm: float, side_mm: float) -> NDArray[np.intp]:
+    """Fine-cell indices where blocks of about ``side_mm`` start, plus the end."""
+    blocks = max(1, round(cells * cell_mm / side_mm))
+    return np.linspace(0, cells, blocks + 1).round().astype(np.intp)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JudgedCells:
+    """The density map in cells of about 1 cm2, on which the target band is judged."""
+
+    per_cm2: FloatArray
+    """Shape (rows of cells, columns of cells); row 0 is the top edge of the zone."""
+    row_edges_mm: FloatArray
+    """Cell boundaries from the top edge, one more than the rows."""
+    col_edges_mm: FloatArray
+    """Cell boundaries from the left edge, one more than the columns."""
+
+    def outside(self, target: tuple[float, float]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Cells under and over the target density band (punctures per cm2)."""
+        return self.per_cm2 < target[0], self.per_cm2 > target[1]
+
+    @property
+    def cell_mm(self) -> tuple[float, float]:
+        """Mean cell width and height."""
+        return float(np.diff(self.col_edges_mm).mean()), float(np.diff(self.row_edges_mm).mean())
 
 
 def density_map(

@@ -2,10 +2,13 @@
 
 ``report.json`` holds, per zone and in total: strokes, punctures, commanded and
 reached depth (mean, mean error, largest absolute error), stroke-rate error,
-duration, puncture density (mean, p5, p95 per cm2), the stroke flags counted,
-the faults and the state-transition log with simulated timestamps. Numbers are
-rounded to fixed decimals and nothing depends on the wall clock or the machine,
-so the same plan and seed give the same bytes.
+duration, puncture density (mean, p5, p95 per cm2 over the fine 2.5 mm cells), the
+coverage (the target band judged on cells of about 1 cm2, where counting noise is
+about +/-6 % rather than the +/-25 % of a 2.5 mm cell: the cells under and over it,
+row and column), the stroke flags counted, the faults and the state-transition log
+with simulated timestamps. Numbers are rounded to fixed decimals and nothing
+depends on the wall clock or the machine, so the same plan and seed give the same
+bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from controller.treatment.aftercare import EXPECTED_COURSE, instructions
+from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
 from controller.treatment.screening import FDA_MIN_AGE
@@ -113,19 +117,23 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
             "cell_mm": [_r(d.cell_width_mm), _r(d.cell_height_mm)],
             "punctures_outside_zone": d.punctures_outside,
         }
-        under, over = d.outside(z.target_density_per_cm2)
-        cells = int(d.per_cm2.size)
-        entry["coverage"] = {
-            "target_per_cm2": [_r(v) for v in z.target_density_per_cm2],
-            "cells": cells,
-            "under": {
-                "count": int(under.sum()),
-                "fraction": _r(under.sum() / cells),
-                "cells": np.argwhere(under).tolist(),
-            },
-            "over": {"count": int(over.sum()), "fraction": _r(over.sum() / cells), "cells": np.argwhere(over).tolist()},
-        }
+        entry["coverage"] = _coverage(d.judged(), z.target_density_per_cm2)
     return entry
+
+
+def _coverage(judged: JudgedCells, target: tuple[float, float]) -> dict[str, Any]:
+    """The target band judged on cells of about 1 cm2 (why not on the fine map: coverage.JUDGED_CELL_MM)."""
+    under, over = judged.outside(target)
+    cells = int(judged.per_cm2.size)
+    return {
+        "target_per_cm2": [_r(v) for v in target],
+        "cell_mm": [_r(v) for v in judged.cell_mm],
+        "cells": cells,
+        "per_cm2_min": _r(judged.per_cm2.min()),
+        "per_cm2_max": _r(judged.per_cm2.max()),
+        "under": {"count": int(under.sum()), "fraction": _r(under.sum() / cells), "cells": np.argwhere(under).tolist()},
+        "over": {"count": int(over.sum()), "fraction": _r(over.sum() / cells), "cells": np.argwhere(over).tolist()},
+    }
 
 
 def _clinical(result: SessionResult) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""The whole ``penctl treat`` command as a user runs it: a new process, the built-in plan, both reports.
+
+What a user waits for is mostly not the simulation (about 45 ms) but starting Python, importing
+NumPy, numba and matplotlib, loading (or, the first time, compiling) the kernel and drawing
+``report.png``. These benchmarks time exactly that, in a subprocess:
+
+- warm: the numba cache holds the kernel (one run before the timed rounds makes sure);
+- first run: every round gets an empty ``NUMBA_CACHE_DIR``, so the kernel is compiled, as on the
+  first run after a fresh install.
+
+The CI gates (.ci/check_gates.py) are ratios of CPU times (user + system of the child), which other
+jobs on a shared machine disturb far less than wall time, between runs made in alternation, so that
+both sides of a ratio saw the same load: the warm command against a bare interpreter that imports
+NumPy (run before each warm round), and the first run against a warm run (run before each first-run
+round). The wall times, and the ratio to the simulation timed in this process, are recorded too.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from controller.treatment.plan import load_plan
+from controller.treatment.session import run_session
+
+ROUNDS_WARM = 5
+ROUNDS_FIRST = 3
+BARE_PYTHON = [sys.executable, "-c", "import numpy"]
+"""The yardstick of the warm run: an interpreter that starts and imports NumPy, nothing of penctl."""
+
+
+def _command(out: Path) -> list[str]:
+    """``penctl treat --out OUT``: the installed console script, as a user types it."""
+    script = Path(sys.executable).with_name("penctl")
+    if script.exists():
+        return [str(script), "treat", "--out", str(out)]
+    found = shutil.which("penctl")
+    if found:
+        return [found, "treat", "--out", str(out)]
+    code = "import sys; from controller.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code, "treat", "--out", str(out)]
+
+
+def _cpu_s(command: list[str], env: dict[str, str] | None = None) -> float:
+    """Run ``command``; its CPU time (user + system). Fails the benchmark if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert proc.returncode == 0, proc.stderr
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def _treat(out: Path, cpu: list[float], cache_dir: str | None = None) -> None:
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    cpu.append(_cpu_s(_command(out), env))
+    assert (out / "report.png").stat().st_size > 0
+
+
+def _simulation_cpu_s(rounds: int = 5) -> float:
+    """CPU time of the built-in plan simulated in this process (kernel loaded): the best of ``rounds``."""
+    plan = load_plan(None)
+    run_session(plan, seed=0)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        run_session(plan, seed=0)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def test_treat_command_warm(benchmark: Any, tmp_path: Path) -> None:
+    """``penctl treat --out DIR``, kernel in the numba cache: target <= 0.6 s."""
+    warm: list[float] = []
+    bare: list[float] = []
+
+    def yardstick_first() -> tuple[tuple[Path, list[float]], dict[str, Any]]:
+        bare.append(_cpu_s(BARE_PYTHON))
+        return (tmp_path, warm), {}
+
+    _treat(tmp_path, [])  # fills the numba cache if this checkout has never run
+    benchmark.pedantic(_treat, setup=yardstick_first, rounds=ROUNDS_WARM, iterations=1)
+    stats = benchmark.stats.stats
+    simulation = _simulation_cpu_s()
+    benchmark.extra_info.update(
+        command=" ".join(_command(Path("DIR"))),
+        warm_min_s=stats.min,
+        warm_median_s=stats.median,
+        warm_cpu_min_s=min(warm),
+        bare_python_cpu_min_s=min(bare),
+        warm_cpu_over_bare_python=min(warm) / min(bare),
+        simulation_cpu_s=simulation,
+        warm_cpu_over_simulation=min(warm) / simulation,
+    )
+
+
+def test_treat_command_first_run(benchmark: Any, tmp_path: Path) -> None:
+    """``penctl treat --out DIR`` with an empty numba cache (the kernel compiles): target <= 2 s."""
+    first: list[float] = []
+    warm: list[float] = []
+    caches: list[str] = []
+
+    def warm_run_and_empty_cache() -> tuple[tuple[Path, list[float], str], dict[str, Any]]:
+        _treat(tmp_path, warm)
+        caches.append(tempfile.mkdtemp(prefix="penctl-numba-"))
+        return (tmp_path, first, caches[-1]), {}
+
+    try:
+        benchmark.pedantic(_treat, setup=warm_run_and_empty_cache, rounds=ROUNDS_FIRST, iterations=1)
+    finally:
+        for cache in caches:
+            shutil.rmtree(cache, ignore_errors=True)
+    stats = benchmark.stats.stats
+    benchmark.extra_info.update(
+        command="NUMBA_CACHE_DIR=<empty dir> " + " ".join(_command(Path("DIR"))),
+        first_min_s=stats.min,
+        first_median_s=stats.median,
+        first_cpu_min_s=min(first),
+        warm_cpu_min_s=min(warm),
+        first_cpu_over_warm=min(first) / min(warm),
+    )

@@ -1,0 +1,35 @@
+"""report.png: what the figure must show a QA engineer (the drawing itself is checked by eye)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from controller.treatment.plan import load_plan
+from controller.treatment.plots import commanded_line, plot_report
+from controller.treatment.session import run_session
+
+
+def test_the_commanded_line_breaks_between_zones_and_at_pauses(tmp_path: Path) -> None:
+    result = run_session(load_plan(None), seed=0)
+    ran = [z for z in result.zones if len(z.telemetry)]
+    t, y = commanded_line(result.zones)
+    strokes = sum(len(z.telemetry) for z in ran)
+    assert np.isnan(t).sum() == np.isnan(y).sum() == len(ran) - 1  # the built-in plan has no pause inside a zone
+    assert len(t) == strokes + len(ran) - 1
+    breaks = np.flatnonzero(np.isnan(t))
+    ends = np.cumsum([len(z.telemetry) for z in ran])[:-1] + np.arange(len(ran) - 1)
+    assert breaks.tolist() == ends.tolist()  # exactly where one zone ends and the next begins
+
+    zone = ran[0]
+    paused = zone.telemetry.copy()
+    paused["t_s"][100:] += 2.0  # the pen stood still for two seconds
+    zone.telemetry = paused
+    t, _ = commanded_line([zone])
+    assert np.flatnonzero(np.isnan(t)).tolist() == [100]
+
+    plot_report(result, tmp_path / "report.png")
+    first = (tmp_path / "report.png").read_bytes()
+    plot_report(result, tmp_path / "report.png")
+    assert (tmp_path / "report.png").read_bytes() == first  # the same run draws the same file
