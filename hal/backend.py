@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from hal.settings import SettingValue
+from hal.skin import SKIN_TYPES, Skin
 from hal.telemetry import Telemetry
 
 
@@ -150,19 +150,6 @@ class PenBackend(Protocol):
         ...
 
 
-class Skin(StrEnum):
-    """The skin types a simulated pen knows: plan files and the wire name them, sim/tissue.py gives each its
-    mechanics."""
-
-    SENSITIVE = "sensitive"
-    NORMAL = "normal"
-    THICK = "thick"
-
-
-SKIN_TYPES: tuple[str, ...] = tuple(Skin)
-"""The names of :class:`Skin`, in order, for choosing among them."""
-
-
 @runtime_checkable
 class SimulatedWorld(Protocol):
     """What a simulated backend must be told that a real pen finds out for itself.
@@ -224,3 +211,18 @@ class SettingsPort(Protocol):
     def clear_alarm(self, code: int) -> None:
         """Acknowledge and clear one alarm."""
         ...
+
+
+__all__ = [
+    "CARTRIDGE_RANGES",
+    "SKIN_TYPES",
+    "CartridgeInfo",
+    "PenBackend",
+    "PenIdentity",
+    "PenStatus",
+    "SettingsPort",
+    "SimulatedWorld",
+    "Skin",
+    "StrokeCommand",
+    "cartridge_problem",
+]

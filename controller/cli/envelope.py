@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from controller.cli.common import EXIT_OK, number_in, prepare_out_dir
-from hal.backend import SKIN_TYPES
+from hal.skin import SKIN_TYPES
 
 
 def register(commands: Any) -> None:
