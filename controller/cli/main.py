@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.cli import bench, course, faults, ports, serve, service, settings, treat
+from controller.cli import bench, course, faults, ports, record, replay, serve, service, settings, treat
 from controller.cli.common import (
     EXIT_FAULT,
     EXIT_INPUT,
@@ -25,7 +25,7 @@ from controller.cli.common import (
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
 
-SUBCOMMANDS = (treat, serve, faults, service, course, ports, settings, bench)
+SUBCOMMANDS = (treat, record, replay, serve, faults, service, course, ports, settings, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

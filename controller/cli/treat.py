@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.cli.common import EXIT_FAULT, EXIT_OK, prepare_out_dir, seed_number
+
+if TYPE_CHECKING:
+    from controller.treatment.plan import Plan
+    from hal.backend import PenBackend
 
 
 def register(commands: Any) -> None:
@@ -30,10 +34,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
-    from controller.host.progress import ProgressBar
     from controller.treatment.plan import load_plan
-    from controller.treatment.report import build_report, report_json
-    from controller.treatment.session import run_session
 
     plan = load_plan(args.plan)
     out = prepare_out_dir(args.out)
@@ -42,17 +43,32 @@ def cmd_treat(args: argparse.Namespace) -> int:
         from hal.registry import open_backend
 
         backend = open_backend("serial", url=args.port)
-    bar = ProgressBar(f"treat {Path(args.plan).name if args.plan else 'built-in plan'}")
+    label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
+    return run_and_report(plan, args.seed, backend, out, label, print_json=args.json)
+
+
+def run_and_report(
+    plan: Plan, seed: int, backend: PenBackend | None, out: Path, label: str, print_json: bool = False
+) -> int:
+    """Run the pass, write report.json and report.png to ``out``, print the summary; the exit code.
+
+    Shared by ``treat``, ``record`` and ``replay``, so a replayed pass writes its report exactly as
+    the recorded one did.
+    """
+    from controller.host.progress import ProgressBar
+    from controller.treatment.plots import plot_report
+    from controller.treatment.report import build_report, report_json
+    from controller.treatment.session import run_session
+
+    bar = ProgressBar(label)
     try:
-        result = run_session(plan, seed=args.seed, progress=bar, backend=backend)
+        result = run_session(plan, seed=seed, progress=bar, backend=backend)
     finally:
         bar.close()
     report = build_report(result)
-    from controller.treatment.plots import plot_report
-
     (out / "report.json").write_text(report_json(report), encoding="utf-8")
     plot_report(result, out / "report.png")
-    if args.json:
+    if print_json:
         sys.stdout.write(report_json(report))
     else:
         print_summary(report, out)
