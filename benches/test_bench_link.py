@@ -1,4 +1,4 @@
-"""Benchmarks of the pen link: frame codec, and a full settings flash over a real pty."""
+"""Benchmarks of the pen link: frame codec, and a full settings flash over a real pty, unpaced and at 115,200 baud."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hal.serial_backend import SerialBackend
 from hal.settings import defaults
 from hal.telemetry import TELEMETRY_DTYPE
 from sim.backend import SimBackend
+from sim.clock import WireLine
 from sim.serve import open_pty, serve_fd
 from sim.virtual_pen import VirtualPen
 
@@ -35,12 +36,11 @@ def test_frame_decode(benchmark: Any) -> None:
     benchmark.extra_info.update(wire_bytes=len(wire))
 
 
-@pytest.fixture
-def pty_path() -> Iterator[str]:
+def serve_on_pty(baud: int | None) -> Iterator[str]:
     pen = VirtualPen(SimBackend())
     master, slave, path = open_pty()
     stop = threading.Event()
-    thread = threading.Thread(target=serve_fd, args=(pen, master, stop), daemon=True)
+    thread = threading.Thread(target=serve_fd, args=(pen, master, stop, WireLine(baud)), daemon=True)
     thread.start()
     yield path
     stop.set()
@@ -49,12 +49,43 @@ def pty_path() -> Iterator[str]:
     os.close(slave)
 
 
+@pytest.fixture
+def pty_path() -> Iterator[str]:
+    yield from serve_on_pty(None)
+
+
+@pytest.fixture
+def paced_pty_path() -> Iterator[str]:
+    """The virtual pen behind a line paced to 115,200 baud (``penctl serve --baud 115200``)."""
+    yield from serve_on_pty(BAUD)
+
+
 def test_full_settings_flash_over_a_pty(benchmark: Any, pty_path: str) -> None:
     """Handshake, one batched write of every setting, one commit, one read-back."""
+    flash_benchmark(benchmark, pty_path)
+
+
+def test_full_settings_flash_over_a_paced_115200_baud_link(benchmark: Any, paced_pty_path: str) -> None:
+    """The same flash through a line paced to 115,200 baud: the time a real UART link would take.
+
+    extra_info compares the measured time with the wire time of the bytes exchanged; the
+    difference is the host's and the pen's processing plus the scheduling on this machine.
+    """
+    exchanged = flash_benchmark(benchmark, paced_pty_path)
+    wire_s = exchanged * 10 / BAUD
+    measured_s = benchmark.stats.stats.mean
+    benchmark.extra_info.update(
+        measured_ms=1e3 * measured_s, wire_ms=1e3 * wire_s, measured_over_wire=measured_s / wire_s
+    )
+    assert measured_s >= wire_s * 0.95, "a paced link cannot be faster than its wire"
+
+
+def flash_benchmark(benchmark: Any, path: str) -> int:
+    """Benchmark a full flash on ``path``; return the bytes exchanged in one flash."""
     blocks = iter(range(10_000))
 
     def one_flash() -> SerialBackend:
-        backend = SerialBackend(pty_path)
+        backend = SerialBackend(path)
         block = defaults() | {"alarm.volume": next(blocks) % 11}
         flash(backend, block)
         backend.port.close()
@@ -62,7 +93,7 @@ def test_full_settings_flash_over_a_pty(benchmark: Any, pty_path: str) -> None:
 
     backend = benchmark.pedantic(one_flash, rounds=10, iterations=1)
     stats = backend.link.stats
-    exchanged = stats.bytes_sent + stats.bytes_received
+    exchanged = int(stats.bytes_sent + stats.bytes_received)
     benchmark.extra_info.update(
         settings=len(defaults()),
         round_trips=stats.round_trips,
@@ -70,3 +101,4 @@ def test_full_settings_flash_over_a_pty(benchmark: Any, pty_path: str) -> None:
         wire_time_at_115200_ms=1e3 * exchanged * 10 / BAUD,
     )
     assert stats.round_trips == 4
+    return exchanged

@@ -271,7 +271,7 @@ class FrameDecoder:
         return Frame(seq=seq, type=msg, payload=body[HEADER.size : -2])
 
 
-# --- payload codecs -----------------------------------------------------------------------------
+# --- payload codecs: the settings block and text; every message's layout is in hal/messages.py ---
 
 
 class PayloadError(PenOperationError, ValueError):
@@ -375,10 +375,15 @@ def unpack_settings(payload: bytes) -> dict[str, SettingValue]:
 
 
 def pack_nak(code: ErrorCode, setting_id: int = 0, message: str = "") -> bytes:
-    return struct.pack("<BH", code, setting_id) + pack_str(message or ERROR_TEXT[code])
+    """A NAK payload by its layout in hal/messages.py (imported here late: that table is built on this module)."""
+    from hal.messages import encode
+
+    return encode(Msg.NAK, error=code, setting_id=setting_id, message=message or ERROR_TEXT[code])
 
 
 def unpack_nak(payload: bytes) -> tuple[int, int, str]:
-    r = Reader(payload)
-    code, sid = r.take("BH")
-    return int(code), int(sid), r.text()
+    """(error code, setting id, message) of a NAK payload; malformed raises :class:`PayloadError`."""
+    from hal.messages import decode
+
+    f = decode(Msg.NAK, payload)
+    return int(f["error"]), int(f["setting_id"]), str(f["message"])

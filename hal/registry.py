@@ -18,6 +18,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "sim": ("sim.backend", "SimBackend"),
     "replay": ("hal.replay_backend", "ReplayBackend"),
     "serial": ("hal.serial_backend", "SerialBackend"),
+    "recorded": ("hal.recording", "RecordedLinkBackend"),
 }
 """Backend name -> (module, class name)."""
 

@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import struct
+import math
 from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
 from hal.errors import BackendError, PenError, PenOperationError
 from hal.link import Link
-from hal.protocol import (
-    PEN_LINK_COUNTERS,
-    PROTOCOL_VERSION,
-    Capability,
-    Msg,
-    Reader,
-    pack_settings,
-    pack_str,
-    unpack_settings,
-)
+from hal.messages import decode, encode
+from hal.protocol import PEN_LINK_COUNTERS, PROTOCOL_VERSION, Capability, Msg
 from hal.settings import SettingValue
-from hal.telemetry import TELEMETRY_DTYPE, Telemetry
+from hal.telemetry import Telemetry
 
 DEFAULT_BAUD = 115_200
 
@@ -82,70 +72,68 @@ class SerialBackend:
         self.simulated = bool(caps & Capability.SIMULATED_WORLD)
         log.debug("connected to %s: %s", url or "a port", self._identity)
 
+    def _call(self, msg: Msg, expect: Msg = Msg.ACK, **values: Any) -> dict[str, Any]:
+        """One request encoded by its layout (hal/messages.py); the reply's fields, decoded by theirs."""
+        return decode(expect, self.link.request(msg, encode(msg, **values), expect))
+
     def _hello(self) -> tuple[PenIdentity, int]:
-        r = Reader(self.link.request(Msg.HELLO, bytes([PROTOCOL_VERSION]), Msg.HELLO_REPLY))
-        version, schema, caps, max_depth, min_hz, max_hz = r.take("BHIddd")
-        model, firmware, serial_number = r.text(), r.text(), r.text()
+        f = self._call(Msg.HELLO, Msg.HELLO_REPLY, host_version=PROTOCOL_VERSION)
         identity = PenIdentity(
-            model=model,
-            serial_number=serial_number,
-            firmware_version=firmware,
-            protocol_version=int(version),
-            settings_schema_version=int(schema),
-            max_depth_mm=float(max_depth),
-            min_frequency_hz=float(min_hz),
-            max_frequency_hz=float(max_hz),
+            model=f["model"],
+            serial_number=f["serial_number"],
+            firmware_version=f["firmware"],
+            protocol_version=f["protocol_version"],
+            settings_schema_version=f["settings_schema"],
+            max_depth_mm=f["max_depth_mm"],
+            min_frequency_hz=f["min_hz"],
+            max_frequency_hz=f["max_hz"],
         )
-        return identity, int(caps)
+        return identity, int(f["capabilities"])
 
     # --- PenBackend ---------------------------------------------------------------------------
     def identify(self) -> PenIdentity:
         return self._identity
 
     def status(self) -> PenStatus:
-        r = Reader(self.link.request(Msg.STATUS, b"", Msg.STATUS_REPLY))
-        t, volts, soc, temp, battery_temp, tip, _estop, pen_limit = r.take("ddddddBd")
-        cid, needles, max_depth, field, used, locked = r.take("IBddIB")
-        r.done()
+        f = self._call(Msg.STATUS, Msg.STATUS_REPLY)
         cartridge = (
             CartridgeInfo(
-                cartridge_id=int(cid),
-                needles=int(needles),
-                max_depth_mm=float(max_depth),
-                field_diameter_mm=float(field),
-                strokes_used=int(used),
-                locked=bool(locked),
+                cartridge_id=f["cartridge_id"],
+                needles=f["needles"],
+                max_depth_mm=f["max_depth_mm"],
+                field_diameter_mm=f["field_diameter_mm"],
+                strokes_used=f["strokes_used"],
+                locked=f["locked"],
             )
-            if cid
+            if f["cartridge_id"]
             else None
         )
         return PenStatus(
-            time_s=float(t),
-            battery_v=float(volts),
-            battery_soc=float(soc),
-            motor_temp_c=float(temp),
-            tip_mm=float(tip),
+            time_s=f["time_s"],
+            battery_v=f["battery_v"],
+            battery_soc=f["battery_soc"],
+            motor_temp_c=f["motor_temp_c"],
+            tip_mm=f["tip_mm"],
             cartridge=cartridge,
-            battery_temp_c=float(battery_temp),
-            pen_depth_limit_mm=float(pen_limit),
+            battery_temp_c=f["battery_temp_c"],
+            pen_depth_limit_mm=f["pen_depth_limit_mm"],
         )
 
     def apply(self, command: StrokeCommand) -> None:
-        self.link.request(
-            Msg.COMMAND, struct.pack("<ddB", command.depth_mm, command.frequency_hz, command.motor_enabled)
+        self._call(
+            Msg.COMMAND,
+            depth_mm=command.depth_mm,
+            frequency_hz=command.frequency_hz,
+            motor_enabled=command.motor_enabled,
         )
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
         """One telemetry frame: up to ``max_strokes`` (the pen caps a frame at telemetry.batch_max)."""
-        r = Reader(self.link.request(Msg.READ_STROKES, struct.pack("<I", max_strokes), Msg.TELEMETRY))
-        count = int(r.one("H"))
-        raw = r.rest()
-        if len(raw) != count * TELEMETRY_DTYPE.itemsize:
-            raise PenOperationError(f"telemetry frame holds {len(raw)} bytes for {count} strokes")
-        return np.frombuffer(raw, dtype=TELEMETRY_DTYPE).copy()
+        strokes: Telemetry = self._call(Msg.READ_STROKES, Msg.TELEMETRY, max_strokes=max_strokes)["strokes"]
+        return strokes
 
     def discard_after(self, keep: int) -> None:
-        self.link.request(Msg.DISCARD_AFTER, struct.pack("<I", keep))
+        self._call(Msg.DISCARD_AFTER, keep=keep)
 
     def retract(self) -> None:
         self.link.request(Msg.RETRACT)
@@ -175,34 +163,30 @@ class SerialBackend:
 
     # --- SimulatedWorld (virtual pens only) -----------------------------------------------------
     def set_skin(self, skin: str) -> None:
-        self.link.request(Msg.SET_SKIN, pack_str(skin))
+        self._call(Msg.SET_SKIN, skin=skin)
 
     def wait(self, seconds: float) -> None:
-        self.link.request(Msg.WAIT, struct.pack("<d", seconds))
+        self._call(Msg.WAIT, seconds=seconds)
 
     def reset_world(self, seed: int, cartridge: CartridgeInfo | None, battery_soc: float) -> None:
-        c = cartridge
-        payload = struct.pack(
-            "<QIBddd",
-            seed,
-            c.cartridge_id if c else 0,
-            c.needles if c else 0,
-            c.max_depth_mm if c else 0.0,
-            c.field_diameter_mm if c else 0.0,
-            battery_soc,
+        c = cartridge or CartridgeInfo(cartridge_id=0, needles=0, max_depth_mm=0.0, field_diameter_mm=0.0)
+        self._call(
+            Msg.RESET_WORLD,
+            seed=seed,
+            cartridge_id=c.cartridge_id,
+            needles=c.needles,
+            max_depth_mm=c.max_depth_mm,
+            field_diameter_mm=c.field_diameter_mm,
+            battery_soc=battery_soc,
         )
-        self.link.request(Msg.RESET_WORLD, payload)
 
     def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
-        self.link.request(
-            Msg.INJECT_FAULT, struct.pack("<dd", at_s, float("nan") if value is None else value) + pack_str(kind)
-        )
+        self._call(Msg.INJECT_FAULT, at_s=at_s, value=math.nan if value is None else value, kind=kind)
 
     def pen_link_stats(self) -> dict[str, int]:
         """The pen's own link counters (LINK_STATS): what it received, dropped and sent."""
-        names = PEN_LINK_COUNTERS
-        values = Reader(self.link.request(Msg.LINK_STATS, b"", Msg.LINK_STATS_REPLY)).take(f"{len(names)}I")
-        return dict(zip(names, (int(v) for v in values), strict=True))
+        counts = self._call(Msg.LINK_STATS, Msg.LINK_STATS_REPLY)
+        return {name: int(counts[name]) for name in PEN_LINK_COUNTERS}
 
     def _log_link_stats(self) -> None:
         """At the end of a session, at info level: the host's counters and the pen's (when it answers)."""
@@ -217,17 +201,19 @@ class SerialBackend:
 
     # --- service access -----------------------------------------------------------------------
     def service_challenge(self) -> bytes:
-        return self.link.request(Msg.SERVICE_CHALLENGE, b"", Msg.CHALLENGE)
+        nonce: bytes = self._call(Msg.SERVICE_CHALLENGE, Msg.CHALLENGE)["nonce"]
+        return nonce
 
     def service_unlock(self, level: str, answer: bytes) -> None:
-        self.link.request(Msg.SERVICE_UNLOCK, pack_str(level) + answer)
+        self._call(Msg.SERVICE_UNLOCK, level=level, answer=answer)
 
     # --- SettingsPort ---------------------------------------------------------------------------
     def read_settings(self) -> dict[str, SettingValue]:
-        return unpack_settings(self.link.request(Msg.SETTINGS_READ, b"", Msg.SETTINGS_VALUES))
+        values: dict[str, SettingValue] = self._call(Msg.SETTINGS_READ, Msg.SETTINGS_VALUES)["settings"]
+        return values
 
     def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
-        self.link.request(Msg.SETTINGS_WRITE, pack_settings(dict(changes)))
+        self._call(Msg.SETTINGS_WRITE, settings=dict(changes))
 
     def commit_settings(self) -> None:
         self.link.request(Msg.SETTINGS_COMMIT)
@@ -239,9 +225,8 @@ class SerialBackend:
         self.link.request(Msg.SETTINGS_FACTORY)
 
     def read_alarms(self) -> list[int]:
-        r = Reader(self.link.request(Msg.ALARMS_READ, b"", Msg.ALARMS))
-        count = int(r.one("H"))
-        return [int(r.one("H")) for _ in range(count)]
+        alarms: list[int] = self._call(Msg.ALARMS_READ, Msg.ALARMS)["alarms"]
+        return alarms
 
     def clear_alarm(self, code: int) -> None:
-        self.link.request(Msg.ALARMS_CLEAR, struct.pack("<H", code))
+        self._call(Msg.ALARMS_CLEAR, alarm=code)

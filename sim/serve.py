@@ -6,7 +6,8 @@ or a test's event) is noticed promptly, and they poll the pen's watchdog after
 every read and every quiet interval. A pen has one host at a time: on TCP a second
 connection is answered ``NAK BUSY`` to each request and closed (a pty is one line,
 like a serial cable). When the host goes away the pen retracts and drops any service
-unlock.
+unlock. With a :class:`~sim.clock.WireLine` of a baud rate (``penctl serve --baud N``) the bytes
+move at that line's rate both ways, so link timings mean what they would on a UART.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tty
 from dataclasses import dataclass, field
 
 from hal.protocol import ESTOP, ErrorCode, FrameDecoder, Msg, encode_frame, pack_nak
+from sim.clock import WireLine
 from sim.virtual_pen import VirtualPen
 
 POLL_S = 0.05
@@ -41,31 +43,35 @@ def open_pty() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
-def serve_fd(pen: VirtualPen, fd: int, stop: threading.Event) -> None:
-    """Serve on a file descriptor (the pty master) until ``stop`` is set."""
+def serve_fd(pen: VirtualPen, fd: int, stop: threading.Event, line: WireLine | None = None) -> None:
+    """Serve on a file descriptor (the pty master) until ``stop`` is set; ``line`` paces the bytes."""
+    line = line or WireLine()
     connected = False
     while not stop.is_set():
-        ready, _, _ = select.select([fd], [], [], POLL_S)
-        reply = b""
+        ready, _, _ = select.select([fd], [], [], line.wait_s(POLL_S))
         if ready:
             try:
                 data = os.read(fd, 65536)
             except OSError:  # no host has the slave open (EIO): it went away, or none came yet
                 if connected:
                     pen.disconnect()
+                    line.drop()
                     connected = False
                 stop.wait(POLL_S)
                 data = b""
             if data:
                 connected = True
-                reply = pen.feed(data)
-        reply += pen.poll()
+                line.received(data)
+        arrived = line.arrived()
+        line.send((pen.feed(arrived) if arrived else b"") + pen.poll())
+        reply = line.sendable()
         if reply:
             try:
                 _write_all(fd, reply)
             except OSError:  # the host closed the line mid-reply: the pen goes on without it
                 if connected:
                     pen.disconnect()
+                    line.drop()
                     connected = False
 
 
@@ -106,13 +112,14 @@ class _Refusal:
         return not data or bool(frames)
 
 
-def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> None:
-    """Serve one host at a time on a listening socket until ``stop`` is set."""
+def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event, line: WireLine | None = None) -> None:
+    """Serve one host at a time on a listening socket until ``stop`` is set; ``line`` paces the host's bytes."""
+    line = line or WireLine()
     client: socket.socket | None = None
     refusals: list[_Refusal] = []
     while not stop.is_set():
         waiting = [server, *(r.sock for r in refusals)] + ([client] if client else [])
-        ready, _, _ = select.select(waiting, [], [], POLL_S)
+        ready, _, _ = select.select(waiting, [], [], line.wait_s(POLL_S))
         if server in ready:
             incoming, _ = server.accept()
             incoming.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -120,28 +127,35 @@ def serve_tcp(pen: VirtualPen, server: socket.socket, stop: threading.Event) -> 
                 client = incoming
             else:
                 refusals.append(_Refusal(sock=incoming))
-        refusals, reply = _answer_refusals(pen, refusals, ready)
+        refusals, events = _answer_refusals(pen, refusals, ready)
         if client is not None and client in ready:
             try:
                 data = client.recv(65536)
             except OSError:
                 data = b""
             if not data:
-                client.close()
+                _hang_up(pen, client, line)
                 client = None
-                pen.disconnect()
             else:
-                reply += pen.feed(data)
-        reply += pen.poll()
+                line.received(data)
+        arrived = line.arrived()
+        line.send(events + (pen.feed(arrived) if arrived else b"") + pen.poll())
+        reply = line.sendable()
         if reply and client is not None:
             try:
                 client.sendall(reply)
             except OSError:
-                client.close()
+                _hang_up(pen, client, line)
                 client = None
-                pen.disconnect()
     for sock in [*(r.sock for r in refusals), *([client] if client else [])]:
         sock.close()
+
+
+def _hang_up(pen: VirtualPen, client: socket.socket, line: WireLine) -> None:
+    """The host went away: close its socket, drop what was in flight, and let the pen react."""
+    client.close()
+    line.drop()
+    pen.disconnect()
 
 
 def _answer_refusals(

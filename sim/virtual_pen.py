@@ -11,19 +11,19 @@ byte is acted on the moment the decoder meets it, mid-frame or not.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.errors import PenError, PenRefusedError
+from hal.messages import decode, encode
 from hal.protocol import (
     ALARM_TEXT,
     ERROR_TEXT,
     ESTOP,
     PEN_LINK_COUNTERS,
     PROTOCOL_VERSION,
-    UNLOCK_ANSWER_BYTES,
     Alarm,
     Capability,
     ErrorCode,
@@ -32,12 +32,8 @@ from hal.protocol import (
     FrameDecoder,
     Msg,
     PayloadError,
-    Reader,
     encode_frame,
     pack_nak,
-    pack_settings,
-    pack_str,
-    unpack_settings,
 )
 from hal.settings import BY_KEY, SCHEMA_VERSION
 from sim.backend import SimBackend
@@ -45,6 +41,14 @@ from sim.backend import SimBackend
 CAPABILITIES = Capability.SPECULATIVE | Capability.SIMULATED_WORLD
 NOT_ALIVE = (ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_PAYLOAD, ErrorCode.VERSION)
 """Refusals that show the sender does not speak the protocol: such frames do not feed the watchdog."""
+Fields = dict[str, Any]
+"""A request's payload decoded by its layout in hal/messages.py, field name -> value."""
+ACK: tuple[int, bytes] = (Msg.ACK, b"")
+
+
+def reply(msg: Msg, **values: Any) -> tuple[int, bytes]:
+    """A reply of type ``msg`` encoded by its layout."""
+    return msg, encode(msg, **values)
 
 
 @dataclass(kw_only=True)
@@ -80,7 +84,7 @@ class VirtualPen:
         self._event_seq = 0
         self._last_request_s = self.clock()
         self._counts = PenLinkStats()
-        self.handlers: dict[int, Callable[[Reader], tuple[int, bytes]]] = {
+        self.handlers: dict[int, Callable[[Fields], tuple[int, bytes]]] = {
             Msg.HELLO: self._hello,
             Msg.STATUS: self._status,
             Msg.COMMAND: self._command,
@@ -183,8 +187,7 @@ class VirtualPen:
             if handler is None:
                 kind, payload = Msg.NAK, pack_nak(ErrorCode.UNKNOWN_TYPE, 0, f"unknown message type 0x{frame.type:02x}")
             else:
-                reader = Reader(frame.payload)
-                kind, payload = handler(reader)
+                kind, payload = handler(decode(Msg(frame.type), frame.payload))
         except PenRefusedError as exc:
             setting = BY_KEY.get(exc.key)
             kind, payload = Msg.NAK, pack_nak(ErrorCode(exc.code), setting.id if setting else 0, str(exc.reason))
@@ -208,156 +211,127 @@ class VirtualPen:
         """An unsolicited EVENT frame (pen time, kind, code, text)."""
         self._event_seq = (self._event_seq + 1) & 0xFF
         self._counts.events += 1
-        payload = struct.pack("<BdH", kind, self.backend.pen.time_s, code) + pack_str(message)
+        payload = encode(Msg.EVENT, kind=kind, time_s=self.backend.pen.time_s, code=code, message=message)
         return encode_frame(self._event_seq, Msg.EVENT, payload)
 
-    # --- handlers: each returns (reply type, reply payload) ------------------------------------
-    def _hello(self, r: Reader) -> tuple[int, bytes]:
-        version = int(r.one("B"))
-        r.done()
+    # --- handlers: each takes the decoded request and returns (reply type, reply payload) -----------
+    def _hello(self, f: Fields) -> tuple[int, bytes]:
+        version = f["host_version"]
         if version != PROTOCOL_VERSION:
             return Msg.NAK, pack_nak(ErrorCode.VERSION, 0, f"pen speaks protocol {PROTOCOL_VERSION}, host {version}")
         self.backend.abort_settings()  # a new host starts with nothing staged by an earlier one
         self.backend.drop_unlock()  # ... and with no service unlock another host obtained
         ident = self.backend.identify()
-        body = struct.pack(
-            "<BHIddd",
-            PROTOCOL_VERSION,
-            SCHEMA_VERSION,
-            CAPABILITIES,
-            ident.max_depth_mm,
-            ident.min_frequency_hz,
-            ident.max_frequency_hz,
+        return reply(
+            Msg.HELLO_REPLY,
+            protocol_version=PROTOCOL_VERSION,
+            settings_schema=SCHEMA_VERSION,
+            capabilities=CAPABILITIES,
+            max_depth_mm=ident.max_depth_mm,
+            min_hz=ident.min_frequency_hz,
+            max_hz=ident.max_frequency_hz,
+            model=ident.model,
+            firmware=ident.firmware_version,
+            serial_number=ident.serial_number,
         )
-        body += pack_str(ident.model) + pack_str(ident.firmware_version) + pack_str(ident.serial_number)
-        return Msg.HELLO_REPLY, body
 
-    def _status(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
+    def _status(self, f: Fields) -> tuple[int, bytes]:
         s = self.backend.status()
-        c = s.cartridge
-        body = struct.pack(
-            "<ddddddB",
-            s.time_s,
-            s.battery_v,
-            s.battery_soc,
-            s.motor_temp_c,
-            s.battery_temp_c,
-            s.tip_mm,
-            self.estop_latched,
+        c = s.cartridge or CartridgeInfo(cartridge_id=0, needles=0, max_depth_mm=0.0, field_diameter_mm=0.0)
+        return reply(
+            Msg.STATUS_REPLY,
+            time_s=s.time_s,
+            battery_v=s.battery_v,
+            battery_soc=s.battery_soc,
+            motor_temp_c=s.motor_temp_c,
+            battery_temp_c=s.battery_temp_c,
+            tip_mm=s.tip_mm,
+            estop_latched=self.estop_latched,
+            pen_depth_limit_mm=s.pen_depth_limit_mm or 0.0,
+            cartridge_id=c.cartridge_id,
+            needles=c.needles,
+            max_depth_mm=c.max_depth_mm,
+            field_diameter_mm=c.field_diameter_mm,
+            strokes_used=c.strokes_used,
+            locked=c.locked,
         )
-        body += struct.pack("<d", s.pen_depth_limit_mm or 0.0)
-        body += (
-            struct.pack(
-                "<IBddIB", c.cartridge_id, c.needles, c.max_depth_mm, c.field_diameter_mm, c.strokes_used, c.locked
-            )
-            if c
-            else struct.pack("<IBddIB", 0, 0, 0.0, 0.0, 0, 0)
-        )
-        return Msg.STATUS_REPLY, body
 
-    def _command(self, r: Reader) -> tuple[int, bytes]:
-        depth, hz, enabled = r.take("ddB")
-        r.done()
-        if enabled > 1:
-            raise PayloadError(f"motor_enabled {enabled}: expected 0 or 1")
-        command = StrokeCommand(depth_mm=float(depth), frequency_hz=float(hz), motor_enabled=bool(enabled))
+    def _command(self, f: Fields) -> tuple[int, bytes]:
+        command = StrokeCommand(
+            depth_mm=f["depth_mm"], frequency_hz=f["frequency_hz"], motor_enabled=f["motor_enabled"]
+        )
         if command.motor_enabled and self.estop_latched:
             return Msg.NAK, pack_nak(ErrorCode.ESTOP_LATCHED)
         self.backend.apply(command)  # the pen checks depth and rate against its own limits
-        return Msg.ACK, b""
+        return ACK
 
-    def _read_strokes(self, r: Reader) -> tuple[int, bytes]:
-        wanted = int(r.one("I"))
-        r.done()
+    def _read_strokes(self, f: Fields) -> tuple[int, bytes]:
         batch = int(self.backend.read_settings()["telemetry.batch_max"])
-        tel = self.backend.read_strokes(min(wanted, batch))
-        return Msg.TELEMETRY, struct.pack("<H", len(tel)) + tel.tobytes()
+        return reply(Msg.TELEMETRY, strokes=self.backend.read_strokes(min(f["max_strokes"], batch)))
 
-    def _discard_after(self, r: Reader) -> tuple[int, bytes]:
-        keep = int(r.one("I"))
-        r.done()
-        self.backend.discard_after(keep)
-        return Msg.ACK, b""
+    def _discard_after(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.discard_after(f["keep"])
+        return ACK
 
-    def _set_skin(self, r: Reader) -> tuple[int, bytes]:
-        skin = r.text()
-        r.done()
-        self.backend.set_skin(skin)
-        return Msg.ACK, b""
+    def _set_skin(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.set_skin(f["skin"])
+        return ACK
 
-    def _wait(self, r: Reader) -> tuple[int, bytes]:
-        seconds = float(r.one("d"))
-        r.done()
-        self.backend.wait(seconds)
-        return Msg.ACK, b""
+    def _wait(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.wait(f["seconds"])
+        return ACK
 
-    def _reset_world(self, r: Reader) -> tuple[int, bytes]:
-        seed, cid, needles, max_depth, field, soc = r.take("QIBddd")
-        r.done()
+    def _reset_world(self, f: Fields) -> tuple[int, bytes]:
+        cid = f["cartridge_id"]
         cartridge = (
             CartridgeInfo(
-                cartridge_id=int(cid),
-                needles=int(needles),
-                max_depth_mm=float(max_depth),
-                field_diameter_mm=float(field),
+                cartridge_id=cid,
+                needles=f["needles"],
+                max_depth_mm=f["max_depth_mm"],
+                field_diameter_mm=f["field_diameter_mm"],
             )
             if cid
             else None
         )
-        self.backend.reset_world(int(seed), cartridge, float(soc))
-        return Msg.ACK, b""
+        self.backend.reset_world(f["seed"], cartridge, f["battery_soc"])
+        return ACK
 
     def _release_estop(self) -> None:
         self.estop_latched = False
 
-    def _settings_read(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
-        return Msg.SETTINGS_VALUES, pack_settings(self.backend.read_settings())
+    def _settings_read(self, f: Fields) -> tuple[int, bytes]:
+        return reply(Msg.SETTINGS_VALUES, settings=self.backend.read_settings())
 
-    def _settings_write(self, r: Reader) -> tuple[int, bytes]:
-        self.backend.stage_settings(unpack_settings(r.rest()))
-        return Msg.ACK, b""
+    def _settings_write(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.stage_settings(f["settings"])
+        return ACK
 
-    def _ack_after(self, action: Callable[[], None]) -> Callable[[Reader], tuple[int, bytes]]:
-        def handler(r: Reader) -> tuple[int, bytes]:
-            r.done()
+    def _ack_after(self, action: Callable[[], None]) -> Callable[[Fields], tuple[int, bytes]]:
+        def handler(f: Fields) -> tuple[int, bytes]:
             action()
-            return Msg.ACK, b""
+            return ACK
 
         return handler
 
-    def _alarms_read(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
-        alarms = self.backend.read_alarms()
-        return Msg.ALARMS, struct.pack("<H", len(alarms)) + b"".join(struct.pack("<H", a) for a in alarms)
+    def _alarms_read(self, f: Fields) -> tuple[int, bytes]:
+        return reply(Msg.ALARMS, alarms=self.backend.read_alarms())
 
-    def _inject_fault(self, r: Reader) -> tuple[int, bytes]:
-        at_s, value = r.take("dd")
-        kind = r.text()
-        r.done()
-        self.backend.inject_fault(float(at_s), kind, None if math.isnan(value) else float(value))
-        return Msg.ACK, b""
+    def _inject_fault(self, f: Fields) -> tuple[int, bytes]:
+        value = f["value"]
+        self.backend.inject_fault(f["at_s"], f["kind"], None if math.isnan(value) else value)
+        return ACK
 
-    def _service_challenge(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
-        return Msg.CHALLENGE, self.backend.service_challenge()
+    def _service_challenge(self, f: Fields) -> tuple[int, bytes]:
+        return reply(Msg.CHALLENGE, nonce=self.backend.service_challenge())
 
-    def _service_unlock(self, r: Reader) -> tuple[int, bytes]:
-        level = r.text()
-        answer = r.raw(UNLOCK_ANSWER_BYTES)
-        r.done()
-        self.backend.service_unlock(level, answer)
-        return Msg.ACK, b""
+    def _service_unlock(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.service_unlock(f["level"], f["answer"])
+        return ACK
 
-    def _link_stats(self, r: Reader) -> tuple[int, bytes]:
-        r.done()
+    def _link_stats(self, f: Fields) -> tuple[int, bytes]:
         stats = self.stats
-        counts = [getattr(stats, name) & 0xFFFFFFFF for name in PEN_LINK_COUNTERS]
-        return Msg.LINK_STATS_REPLY, struct.pack(f"<{len(counts)}I", *counts)
+        return reply(Msg.LINK_STATS_REPLY, **{name: getattr(stats, name) & 0xFFFFFFFF for name in PEN_LINK_COUNTERS})
 
-    def _alarms_clear(self, r: Reader) -> tuple[int, bytes]:
-        code = int(r.one("H"))
-        r.done()
-        self.backend.clear_alarm(code)
-        return Msg.ACK, b""
+    def _alarms_clear(self, f: Fields) -> tuple[int, bytes]:
+        self.backend.clear_alarm(f["alarm"])
+        return ACK

@@ -9,8 +9,8 @@ tests/test_docs.py checks the sections independently of this script.
 
 from __future__ import annotations
 
+import math
 import re
-import struct
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,87 +18,22 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hal.backend import CARTRIDGE_RANGES  # noqa: E402
-from hal.faults import FAULTS, LATEST_FAULT_S  # noqa: E402
+from hal.faults import FAULTS  # noqa: E402
+from hal.messages import describe, encode  # noqa: E402
 from hal.protocol import (  # noqa: E402
     ALARM_TEXT,
     ERROR_TEXT,
     ESTOP,
-    PEN_LINK_COUNTERS,
     Alarm,
     ErrorCode,
     Frame,
     FrameDecoder,
     Msg,
     encode_frame,
-    pack_settings,
-    pack_str,
 )
 from hal.service_auth import unlock_response  # noqa: E402
 from hal.settings import CROSS_RULES, SETTINGS  # noqa: E402
 from hal.telemetry import TELEMETRY_DTYPE  # noqa: E402
-
-PAYLOADS = {
-    "HELLO": "`host_version u8` (1)",
-    "STATUS": "empty",
-    "COMMAND": "`depth_mm f64`, `frequency_hz f64`, `motor_enabled u8` (0 or 1); takes effect at the next stroke "
-    "boundary. Both numbers must be finite; with `motor_enabled` 1 the pen itself requires a usable cartridge "
-    "(else `NO_CARTRIDGE`), 0 < `depth_mm` <= its own limit (STATUS `pen_depth_limit_mm`) and `frequency_hz` "
-    "within `frequency.min_hz`..`frequency.max_hz` (else `COMMAND_RANGE`)",
-    "READ_STROKES": "`max_strokes u32`: run (simulator) or collect (real pen) up to this many strokes; the pen "
-    "caps a frame at `telemetry.batch_max` and never lets one span a fault's onset. The pen stops itself (retracts, "
-    "motor off) and answers `NO_CARTRIDGE` when the cartridge is gone or is not the one it was commanded with, "
-    "`STORE` when it cannot record the cartridge's first use",
-    "DISCARD_AFTER": "`keep u32`: forget all but the first `keep` strokes of the last TELEMETRY frame, 0 <= keep "
-    "<= its count (SPECULATIVE pens only; `BAD_PAYLOAD` with no frame to rewind)",
-    "RETRACT": "empty: retract and disable the motor at once",
-    "SET_SKIN": "`skin str` (`sensitive`, `normal`, `thick`; SIMULATED_WORLD pens only)",
-    "WAIT": "`seconds f64`, 0 to 86,400: let pen time pass with the motor still; the pen retracts first "
-    "(SIMULATED_WORLD only)",
-    "RESET_WORLD": "`seed u64`, `cartridge_id u32` (0: none, and the rest of the cartridge is ignored), "
-    + ", ".join(
-        f"`{k}` {'u8' if k == 'needles' else 'f64'} ({lo:g} to {hi:g})"
-        for k, (lo, hi) in list(CARTRIDGE_RANGES.items())[1:]
-    )
-    + ", `battery_soc f64` (0 to 1). SIMULATED_WORLD only; a new power-on of the hardware: the settings store "
-    "is kept, a service unlock is dropped",
-    "ESTOP_RELEASE": "empty: release a latched emergency stop",
-    "INJECT_FAULT": f"`at_s f64` (0 to {LATEST_FAULT_S:g} s of pen time), `value f64` (NaN: the kind's "
-    "default; otherwise in the kind's range, table below), `kind str` (SIMULATED_WORLD only)",
-    "SETTINGS_READ": "empty",
-    "SETTINGS_WRITE": "a settings block (below): validated key by key and as a whole, then staged; any problem "
-    "stages nothing",
-    "SETTINGS_COMMIT": "empty: write the staged block to the store as one image",
-    "SETTINGS_ABORT": "empty: drop the staged block",
-    "SETTINGS_FACTORY": "empty: stage factory defaults for user and service settings (commit to apply)",
-    "ALARMS_READ": "empty",
-    "ALARMS_CLEAR": "`alarm u16`: a code of the alarm table (else `BAD_PAYLOAD`)",
-    "SERVICE_CHALLENGE": "empty: ask for a fresh nonce",
-    "SERVICE_UNLOCK": "`level str` (`service` or `factory`), then exactly 32 bytes: the answer "
-    "HMAC-SHA256(key, message) with message = the 17 ASCII bytes `penctl-unlock-v1|`, the 16 nonce bytes, one "
-    "level byte (1 service, 2 factory) and the serial number's ASCII bytes (HELLO_REPLY `serial_number`, no "
-    "length prefix). The unlock lasts until `service.unlock_timeout_s` of the pen's power-on clock passes, the "
-    "connection ends, a new HELLO arrives or the pen powers off",
-    "ACK": "empty",
-    "NAK": "`error u8`, `setting_id u16` (0: none), `message str`",
-    "HELLO_REPLY": "`protocol_version u8`, `settings_schema u16`, `capabilities u32`, `max_depth_mm f64` (the "
-    "hardware's maximum, not the limit in force: see STATUS `pen_depth_limit_mm`), `min_hz f64`, `max_hz f64` (the "
-    "hardware's range; the settings may narrow it), `model str`, `firmware str`, `serial_number str`",
-    "STATUS_REPLY": "`time_s f64`, `battery_v f64`, `battery_soc f64`, `motor_temp_c f64`, `battery_temp_c f64`, "
-    "`tip_mm f64` (negative: retracted), `estop_latched u8`, `pen_depth_limit_mm f64` (the deepest stroke the pen "
-    "accepts now: the smallest of HELLO_REPLY `max_depth_mm`, `depth.max_mm` and the cartridge's rating; 0 without "
-    "a usable cartridge), `cartridge_id u32` (0: none), `needles u8`, `max_depth_mm f64` (the cartridge's rating), "
-    "`field_diameter_mm f64`, `strokes_used u32`, `locked u8` (1: the pen's store lists this cartridge as used "
-    "before this attachment, so it will not stroke it: single-use lockout)",
-    "TELEMETRY": f"`count u16`, then `count` stroke records of {TELEMETRY_DTYPE.itemsize} bytes (below)",
-    "SETTINGS_VALUES": "a settings block (below): every setting",
-    "ALARMS": "`count u16`, then `count` x `alarm u16`",
-    "CHALLENGE": "the 16-byte nonce (single use)",
-    "LINK_STATS": "empty: read the pen's link counters",
-    "LINK_STATS_REPLY": ", ".join(f"`{name} u32`" for name in PEN_LINK_COUNTERS)
-    + " (since power-on; see Link statistics)",
-    "EVENT": "`kind u8` (1 e-stop, 2 fault, 3 alarm), `time_s f64`, `code u16`, `message str`",
-}
 
 
 def direction(m: Msg) -> str:
@@ -108,7 +43,7 @@ def direction(m: Msg) -> str:
 
 
 def message_table() -> str:
-    rows = [f"| 0x{m.value:02X} | `{m.name}` | {direction(m)} | {PAYLOADS[m.name]} |" for m in Msg]
+    rows = [f"| 0x{m.value:02X} | `{m.name}` | {direction(m)} | {describe(m)} |" for m in Msg]
     return "| type | name | direction | payload |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
@@ -151,27 +86,30 @@ def examples() -> str:
             blocks.append((f"{Msg(r.type).name} reply (seq {r.seq})", encode_frame(r.seq, r.type, r.payload)))
         return replies
 
-    exchange(1, Msg.HELLO, bytes([1]))
-    exchange(2, Msg.RESET_WORLD, struct.pack("<QIBddd", 0, 1001, 12, 2.5, 3.5, 0.9))
+    exchange(1, Msg.HELLO, encode(Msg.HELLO, host_version=1))
+    cartridge = {"cartridge_id": 1001, "needles": 12, "max_depth_mm": 2.5, "field_diameter_mm": 3.5}
+    exchange(2, Msg.RESET_WORLD, encode(Msg.RESET_WORLD, seed=0, **cartridge, battery_soc=0.9))
     exchange(3, Msg.STATUS)
-    exchange(4, Msg.COMMAND, struct.pack("<ddB", 1.0, 120.0, 1))
-    exchange(5, Msg.READ_STROKES, struct.pack("<I", 1))
-    exchange(6, Msg.DISCARD_AFTER, struct.pack("<I", 1))
-    exchange(7, Msg.SET_SKIN, pack_str("thick"))
-    exchange(8, Msg.WAIT, struct.pack("<d", 5.0))
-    exchange(9, Msg.INJECT_FAULT, struct.pack("<dd", 60.0, float("nan")) + pack_str("stall"))
+    exchange(4, Msg.COMMAND, encode(Msg.COMMAND, depth_mm=1.0, frequency_hz=120.0, motor_enabled=True))
+    exchange(5, Msg.READ_STROKES, encode(Msg.READ_STROKES, max_strokes=1))
+    exchange(6, Msg.DISCARD_AFTER, encode(Msg.DISCARD_AFTER, keep=1))
+    exchange(7, Msg.SET_SKIN, encode(Msg.SET_SKIN, skin="thick"))
+    exchange(8, Msg.WAIT, encode(Msg.WAIT, seconds=5.0))
+    exchange(9, Msg.INJECT_FAULT, encode(Msg.INJECT_FAULT, at_s=60.0, value=math.nan, kind="stall"))
     exchange(10, Msg.RETRACT)
     exchange(11, Msg.SETTINGS_READ)
-    exchange(12, Msg.SETTINGS_WRITE, pack_settings({"depth.max_mm": 2.0}))
+    exchange(12, Msg.SETTINGS_WRITE, encode(Msg.SETTINGS_WRITE, settings={"depth.max_mm": 2.0}))
     exchange(13, Msg.SETTINGS_COMMIT)
-    exchange(14, Msg.SETTINGS_WRITE, pack_settings({"depth.max_mm": 9.0}), " with an out-of-range value")
+    out_of_range = encode(Msg.SETTINGS_WRITE, settings={"depth.max_mm": 9.0})
+    exchange(14, Msg.SETTINGS_WRITE, out_of_range, " with an out-of-range value")
     exchange(15, Msg.SETTINGS_ABORT)
     exchange(16, Msg.SETTINGS_FACTORY)
     exchange(17, Msg.ALARMS_READ)
-    exchange(18, Msg.ALARMS_CLEAR, struct.pack("<H", 1))
+    exchange(18, Msg.ALARMS_CLEAR, encode(Msg.ALARMS_CLEAR, alarm=1))
     [challenge] = exchange(19, Msg.SERVICE_CHALLENGE)
     answer = unlock_response(key, challenge.payload, "service", "MN1-000000")
-    exchange(20, Msg.SERVICE_UNLOCK, pack_str("service") + answer, " (example key 00 01 .. 1f)")
+    unlock = encode(Msg.SERVICE_UNLOCK, level="service", answer=answer)
+    exchange(20, Msg.SERVICE_UNLOCK, unlock, " (example key 00 01 .. 1f)")
     exchange(21, Msg.ESTOP_RELEASE)
     exchange(22, Msg.LINK_STATS)
     event = next(f for f in FrameDecoder().feed(pen.feed(bytes([ESTOP]))) if isinstance(f, Frame))

@@ -33,7 +33,21 @@ def register(commands: Any) -> None:
         metavar="FILE",
         help="provision the pen's service key (64 hex digits) so `penctl service unlock` works",
     )
+    serve.add_argument(
+        "--baud",
+        type=baud_rate,
+        metavar="N",
+        help="pace the bytes both ways to a UART at N baud, 10 bits a byte (default: no pacing, as fast as the "
+        "transport allows); e.g. --baud 115200",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+
+def baud_rate(text: str) -> int:
+    """A line rate from 300 to 12,000,000 baud."""
+    if not text.isdigit() or not 300 <= int(text) <= 12_000_000:
+        raise argparse.ArgumentTypeError(f"expected a baud rate from 300 to 12000000, got {text!r}")
+    return int(text)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -41,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from sim.backend import SimBackend
+    from sim.clock import WireLine
     from sim.nvm import FileFlash
     from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
     from sim.virtual_pen import VirtualPen
@@ -61,6 +76,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = f"store {args.nvm}" if args.nvm else "store in memory"
+    store += f", {args.baud} baud" if args.baud else ""
+    line = WireLine(args.baud)
     try:
         if args.tcp is not None:
             try:
@@ -69,12 +86,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 raise InputError("--tcp", "", "a free TCP port on 127.0.0.1", f"{args.tcp}: {exc.strerror}") from None
             announce(f"socket://127.0.0.1:{server.getsockname()[1]}", store, pen.backend.read_alarms())
             with server:
-                serve_tcp(pen, server, stop)
+                serve_tcp(pen, server, stop, line)
         else:
             master, slave, path = open_pty()
             announce(path, store, pen.backend.read_alarms())
             try:
-                serve_fd(pen, master, stop)
+                serve_fd(pen, master, stop, line)
             finally:
                 os.close(master)
                 os.close(slave)

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.cli.common import (
     EXIT_FAULT,
@@ -22,6 +22,10 @@ from controller.cli.common import (
 )
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from controller.treatment.plan import Plan
+    from hal.backend import PenBackend
 
 
 def register(commands: Any) -> None:
@@ -50,11 +54,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
-    from controller.host.progress import ProgressBar
     from controller.treatment.plan import load_plan
-    from controller.treatment.plots import plot_report  # noqa: F401  (imported now: not mid-way through writing)
-    from controller.treatment.report import build_report, report_json
-    from controller.treatment.session import run_session
 
     log.debug("reading the plan %s", args.plan or "(built-in)")
     plan = load_plan(args.plan)
@@ -69,14 +69,31 @@ def cmd_treat(args: argparse.Namespace) -> int:
         from hal.registry import open_backend
 
         backend = open_backend("serial", url=args.port)
-    bar = ProgressBar(f"treat {Path(args.plan).name if args.plan else 'built-in plan'}")
+    label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
+    return run_and_report(plan, args.seed, backend, out, label, print_json=args.json)
+
+
+def run_and_report(
+    plan: Plan, seed: int, backend: PenBackend | None, out: Path, label: str, print_json: bool = False
+) -> int:
+    """Run the pass, write report.json and report.png to ``out``, print the summary; the exit code.
+
+    Shared by ``treat``, ``record`` and ``replay``, so a replayed pass writes its report exactly as
+    the recorded one did.
+    """
+    from controller.host.progress import ProgressBar
+    from controller.treatment.plots import plot_report  # noqa: F401  (imported now: not mid-way through writing)
+    from controller.treatment.report import build_report, report_json
+    from controller.treatment.session import run_session
+
+    bar = ProgressBar(label)
     try:
-        result = run_session(plan, seed=args.seed, progress=bar, backend=backend)
+        result = run_session(plan, seed=seed, progress=bar, backend=backend)
     finally:
         bar.close()
     report = build_report(result)
     write_report_files(result, report, out)
-    if args.json:
+    if print_json:
         sys.stdout.write(report_json(report))
     else:
         print_summary(report, out)

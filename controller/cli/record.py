@@ -1,0 +1,62 @@
+"""``penctl record``: a treatment pass on a pen over a link, every frame logged for ``penctl replay``."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from pathlib import Path
+from typing import Any
+
+from controller import __version__
+from controller.cli.common import add_json, add_port, prepare_out_dir, seed_number
+from controller.cli.treat import run_and_report
+
+EXAMPLE = """examples:
+  penctl serve --tcp 5555 &
+  penctl record examples/full_face.toml --port socket://127.0.0.1:5555 --log session.jsonl --out rec
+  penctl replay session.jsonl --out replayed      # replayed/report.json equals rec/report.json
+
+The log's format: docs/recording.md."""
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand to ``penctl``."""
+    record = commands.add_parser(
+        "record",
+        help="run a treatment pass on a pen over a link and log every frame both ways",
+        description="Run a treatment pass on a pen over a serial link (like `penctl treat --port`), write "
+        "report.json and report.png, and log every frame both ways with timestamps and the decoded telemetry.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("plan", metavar="PLAN", help="plan file (TOML, docs/plan-format.md)")
+    add_port(record, required=True, help_text="the pen: a device, a pty path, socket://host:port or loop://")
+    record.add_argument("--log", required=True, metavar="FILE", help="the recording to write (JSON lines)")
+    record.add_argument("--out", default="penctl-out", metavar="DIR", help="report directory (default: %(default)s)")
+    record.add_argument(
+        "--seed", type=seed_number, default=0, metavar="N", help="simulation seed (default: %(default)s)"
+    )
+    add_json(record, "report.json (instead of the summary)")
+    record.set_defaults(handler=cmd_record)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from controller.treatment.plan import load_plan
+    from hal.recording import RecordingPort
+    from hal.serial_backend import SerialBackend, open_port
+
+    plan = load_plan(args.plan)
+    out = prepare_out_dir(args.out)
+    meta = {
+        "penctl": __version__,
+        "seed": args.seed,
+        "plan_source": plan.source,
+        "plan_b64": base64.b64encode(Path(args.plan).read_bytes()).decode("ascii"),
+    }
+    port = RecordingPort(open_port(args.port), args.log, url=args.port, meta=meta)
+    try:
+        backend = SerialBackend(args.port, port=port)
+    except BaseException:
+        port.close()
+        raise
+    return run_and_report(plan, args.seed, backend, out, f"record {Path(args.plan).name}", print_json=args.json)
