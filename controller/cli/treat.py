@@ -116,28 +116,29 @@ def write_report_files(result: Any, report: dict[str, Any], out: Path) -> None:
 def print_summary(report: dict[str, Any], out: Path) -> None:
     print(f"{report['plan']['name']} (seed {report['seed']}): {report['outcome']}")
     head = (
-        f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'max err':>8} {'rate err':>9} {'strokes':>8} "
-        f"{'punctures':>9}  density/cm2 mean [p5, p95]"
+        f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'tissue':>7} {'load N':>6} {'max err':>8} {'rate err':>9} "
+        f"{'strokes':>8} {'punctures':>9}  density/cm2 mean [p5, p95]"
     )
     print(head)
     for z in report["zones"]:
         if z["strokes"] == 0:
             print(f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8}  not run: {z['refusal'] or 'stopped'}")
             continue
-        d, r = z["depth"], z["stroke_rate"]
+        d, r, tissue = z["depth"], z["stroke_rate"], z["tissue"]
         density = z.get("density_per_cm2")
         dens = (
             f"{fixed(density['mean'], 0)} [{fixed(density['p5'], 0)}, {fixed(density['p95'], 0)}]" if density else "-"
         )
         print(
             f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8} {fixed(d['reached_mean_mm'], 3):>8} "
+            f"{fixed(tissue['penetration_mean_mm'], 3):>7} {fixed(tissue['load_mean_n'], 2):>6} "
             f"{fixed(d['error_max_abs_mm'], 3):>8} {fixed(r['error_pct'], 3):>8}% {z['strokes']:>8} "
             f"{z['punctures']:>9}  {dens}"
         )
     t = report["total"]
     if t["strokes"]:
         print(
-            f"{'total':<12} {'':>8} {'':>8} {fixed(t['depth']['error_max_abs_mm'], 3):>8} "
+            f"{'total':<12} {'':>8} {'':>8} {'':>7} {'':>6} {fixed(t['depth']['error_max_abs_mm'], 3):>8} "
             f"{fixed(t['stroke_rate']['error_pct'], 3):>8}% {t['strokes']:>8} {t['punctures']:>9}  "
             f"mean depth error {signed(t['depth']['error_mean_mm'], 3)} mm over {fixed(t['duration_s'], 1)} s"
         )
