@@ -14,5 +14,5 @@ class Skin(StrEnum):
     THICK = "thick"
 
 
-SKIN_TYPES: tuple[str, ...] = tuple(Skin)
+SKIN_TYPES: tuple[str, ...] = tuple(skin.value for skin in Skin)
 """The names of :class:`Skin`, in order, for choosing among them."""

@@ -39,6 +39,8 @@ class StrokeFlag(IntFlag):
     """At the end of the stroke the tips were still in front of the retract threshold."""
     SHORTFALL = 1 << 4
     """The peak fell short of the command by more than the depth tolerance."""
+    PUNCTURED = 1 << 5
+    """The needles punctured the skin: they passed its tent (CONTACT alone may only have pressed it)."""
 
 
 TELEMETRY_DTYPE = np.dtype(

@@ -14,20 +14,25 @@ grows faster than the winding sheds it, the winding runs away and always trips.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.telemetry import StrokeFlag
 from sim.pen import SimulatedPen
-from sim.tissue import SKINS
+from sim.tissue import SKINS, SkinType
 
 DEPTHS_MM = tuple(round(0.25 * k, 2) for k in range(1, 11))
 """0.25 to 2.5 mm by 0.25 mm."""
 RATES_HZ = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
 SAMPLE_S = 1.0
 """Pen time stroked at each point: long enough for the stroke-to-stroke spread of the skin to show."""
+STIFF_SIGMAS = 4.0
+"""The stiffest tissue a point is checked in: this many standard deviations of the skin's stroke-to-stroke
+spread. One stroke in about 30,000 is stiffer, so a zone of a few minutes meets it: a point that stalls
+there will stall in a session."""
+STIFF_SAMPLE_S = 0.25
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -52,6 +57,11 @@ class EnvelopePoint:
     steady_temp_c: float
     duty_limit_s: float | None
     """How long the pen can run here from a cold start before the winding trips; None: it never does."""
+    stiff_reached_mm: float
+    """The shallowest stroke in the stiffest tissue checked (``STIFF_SIGMAS``)."""
+    stall_risk: bool
+    """In that tissue the drive reaches its current limit short of the target by more than the stall margin:
+    the firmware will stop a session here with a stall fault."""
 
 
 def characterise(
@@ -61,15 +71,17 @@ def characterise(
     skin: str = "normal",
     battery_soc: float = 0.9,
     trip_c: float = 60.0,
+    stall_margin_mm: float = 0.3,
     seed: int = 0,
     cartridge: CartridgeInfo | None = None,
 ) -> EnvelopePoint:
-    """Stroke ``SAMPLE_S`` of pen time at one point and report it."""
-    pen = SimulatedPen(seed=seed, cartridge=cartridge or CartridgeInfo(cartridge_id=1), battery_soc=battery_soc)
-    pen.skin = SKINS[skin]
-    pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz)
+    """Stroke ``SAMPLE_S`` of pen time at one point, and a moment in the stiffest tissue, and report it."""
+    cartridge = cartridge or CartridgeInfo(cartridge_id=1)
+    pen = _pen(SKINS[skin], depth_mm, frequency_hz, battery_soc, seed, cartridge)
     start_c = pen.state.motor_temp_c
     tel = pen.run(max(1, round(SAMPLE_S * frequency_hz)))
+    stiff = _pen(_stiffest(SKINS[skin]), depth_mm, frequency_hz, battery_soc, seed, cartridge)
+    stiff_tel = stiff.run(max(1, round(STIFF_SAMPLE_S * frequency_hz)))
     error = tel["depth_mm"].astype(np.float64) - depth_mm
     worst = int(np.argmax(np.abs(error)))
     watts = _copper_loss(pen, start_c, float(tel["period_s"].astype(np.float64).sum()))
@@ -89,13 +101,45 @@ def characterise(
         winding_w=watts,
         steady_temp_c=steady,
         duty_limit_s=_time_to_trip(pen.thermal.ambient_c, steady, tau, trip_c),
+        stiff_reached_mm=float(stiff_tel["depth_mm"].astype(np.float64).min()),
+        stall_risk=_stalls(stiff_tel, stall_margin_mm),
     )
 
 
-def sweep(*, skin: str = "normal", battery_soc: float = 0.9, trip_c: float = 60.0) -> list[EnvelopePoint]:
+def _pen(
+    skin: SkinType, depth_mm: float, frequency_hz: float, battery_soc: float, seed: int, cartridge: CartridgeInfo
+) -> SimulatedPen:
+    pen = SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=battery_soc)
+    pen.skin = skin
+    pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz)
+    return pen
+
+
+def _stiffest(skin: SkinType) -> SkinType:
+    """The skin at ``STIFF_SIGMAS`` of its stroke-to-stroke spread, without the spread."""
+    factor = math.exp(STIFF_SIGMAS * skin.variability)
+    return replace(
+        skin,
+        stiffness_n_per_m=skin.stiffness_n_per_m * factor,
+        youngs_modulus_pa=skin.youngs_modulus_pa * factor,
+        variability=0.0,
+    )
+
+
+def _stalls(tel: np.ndarray, margin_mm: float) -> bool:
+    """The firmware's stall rule: a current-limited stroke short of its target by the margin (or half of it)."""
+    target = tel["depth_target_mm"].astype(np.float64)
+    short = target - tel["depth_mm"].astype(np.float64)
+    limited = (tel["flags"] & StrokeFlag.CURRENT_LIMITED) != 0
+    return bool((limited & (short > np.minimum(margin_mm, 0.5 * target))).any())
+
+
+def sweep(
+    *, skin: str = "normal", battery_soc: float = 0.9, trip_c: float = 60.0, stall_margin_mm: float = 0.3
+) -> list[EnvelopePoint]:
     """Every point of depth x rate, rate-major."""
     return [
-        characterise(depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c)
+        characterise(depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=stall_margin_mm)
         for hz in RATES_HZ
         for depth in DEPTHS_MM
     ]

@@ -239,6 +239,7 @@ class SimulatedPen:
         depth = np.where(contact, np.maximum(depth + SENSOR_NOISE_MM * noise[:, 2], 0.0), 0.0)
         flags = (
             contact * StrokeFlag.CONTACT
+            | (contact & (outputs.penetration_m > 0.0)) * StrokeFlag.PUNCTURED
             | outputs.current_limited * StrokeFlag.CURRENT_LIMITED
             | outputs.voltage_saturated * StrokeFlag.VOLTAGE_SATURATED
             | (outputs.x_end * 1e3 > self.coil.retract_threshold_mm) * StrokeFlag.NOT_RETRACTED

@@ -97,6 +97,11 @@ def test_a_pass_the_pen_cannot_deliver_shows_the_shortfall(tmp_path: Path) -> No
     report = json.loads((tmp_path / "o/report.json").read_text())
     zone = report["zones"][0]
     assert report["outcome"] == "short" and zone["completed"]
+    assert zone["short_of_depth_mm"] == pytest.approx(-zone["depth"]["error_mean_mm"], abs=1e-3)
+    assert (
+        f"short: zone[0] abdomen: the needles fell short of 2.50 mm by {zone['short_of_depth_mm']:.3f} mm"
+        in proc.stdout
+    )
     assert zone["depth"]["reached_mean_mm"] < 2.0
     assert zone["depth"]["error_mean_mm"] < -0.5
     assert zone["flags"]["shortfall"] == zone["strokes"]

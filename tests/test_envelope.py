@@ -77,7 +77,7 @@ def test_the_session_maximum_holds_to_the_stroke(hz: float) -> None:
 
 def test_the_plan_check_warns_of_a_depth_out_of_reach() -> None:
     [warning] = check_plan(plan(zone("abdomen", 2.5, 150, 10)))
-    assert "zone 1 (abdomen, 2.5 mm at 150 Hz on normal skin) is beyond the pen's envelope" in warning
+    assert "zone[0] (abdomen, 2.5 mm at 150 Hz on normal skin) is beyond the pen's envelope" in warning
     assert check_plan(plan(zone("cheeks", 1.0, 100, 10))) == []
 
 
@@ -85,7 +85,7 @@ def test_the_plan_check_refuses_a_zone_the_winding_cannot_last() -> None:
     with pytest.raises(InputError) as info:
         check_plan(plan(zone("abdomen", 2.5, 100, 600, "thick")))
     message = str(info.value)
-    assert "zone 1 (abdomen, 2.5 mm at 100 Hz on thick skin) would trip the winding's 60 degC limit" in message
+    assert "zone[0] (abdomen, 2.5 mm at 100 Hz on thick skin) would trip the winding's 60 degC limit" in message
     assert "of its 10.0 min" in message
 
 
@@ -109,3 +109,43 @@ def test_penctl_envelope_writes_its_chart_and_table(tmp_path: Path) -> None:
     assert "150 Hz" in proc.stdout and "continuous-duty limit" in proc.stdout
     assert any(p["duty_limit_s"] is not None for p in data["points"]), "deep strokes in thick skin trip the winding"
     assert penctl("envelope", "--battery", "2").returncode == 2
+
+
+def test_every_depth_the_envelope_calls_deliverable_in_thick_skin_runs_without_a_fault() -> None:
+    """Outside probe: the envelope listed thick-skin depths that treat then stopped with a stall fault."""
+    from controller.qa.envelope import measure
+    from sim.envelope import RATES_HZ
+
+    points = measure(skin="thick", battery_soc=0.9)
+    for hz in RATES_HZ:
+        good = [p for p in points if p.frequency_hz == hz and abs(p.error_mean_mm) <= 0.15 and not p.stall_risk]
+        deepest = max(good, key=lambda p: p.depth_mm)
+        for seed in (0, 1, 2):
+            result = run_session(plan(zone("abdomen", deepest.depth_mm, hz, 10, "thick")), seed=seed)
+            assert result.outcome == "completed", (deepest.depth_mm, hz, seed, [f.message for f in result.faults])
+
+
+def test_the_plan_check_warns_of_a_likely_stall() -> None:
+    warnings = check_plan(plan(zone("abdomen", 2.25, 75, 10, "thick")))
+    assert any("stall fault" in w and "zone[0] (abdomen, 2.25 mm at 75 Hz on thick skin)" in w for w in warnings)
+
+
+def test_skin_pressed_but_not_punctured_counts_no_punctures() -> None:
+    """Outside probe: 36 needles at 0.25 mm on sensitive skin only tent it (0.62 mm tent): no punctures."""
+    text = HEAD.replace("needles = 12", "needles = 36") + zone("forehead", 0.25, 100, 5, "sensitive")
+    result = run_session(parse_plan(text.encode(), "edge.toml"), seed=0)
+    from controller.treatment.report import build_report
+
+    report = build_report(result)
+    z = report["zones"][0]
+    assert z["flags"]["contact"] == z["strokes"] and z["tissue"]["punctured_strokes"] == 0
+    assert z["punctures"] == 0 and z["density_per_cm2"]["mean"] == 0.0
+
+
+def test_an_hour_at_a_rate_the_timer_cannot_divide_is_refused_before_the_pass() -> None:
+    """Outside probe: 3600 s at 130 Hz is 468,000 strokes of 185 ticks, 3,607.5 s on the pen: over the maximum."""
+    from controller.host.table_reader import InputFileError
+
+    with pytest.raises(InputFileError) as info:
+        plan(zone("cheeks", 0.5, 130, 3600))
+    assert "got '3607.50 s planned'" in str(info.value)

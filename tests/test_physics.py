@@ -118,7 +118,7 @@ def test_telemetry_record_is_compact() -> None:
 
 ENVELOPE_GRID = [
     (depth, hz, skin, soc)
-    for depth in np.arange(0.25, 2.51, 0.25).round(2)
+    for depth in (0.1, 0.15, *np.arange(0.25, 2.51, 0.25).round(2))
     for hz in (25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
     for skin in ("sensitive", "normal", "thick")
     for soc in (0.1, 0.5, 0.9)
@@ -128,7 +128,7 @@ ENVELOPE_GRID = [
 def test_no_planned_stroke_overshoots_its_target_anywhere_in_the_envelope() -> None:
     """The planner asks only for what the drive can give, so no stroke overshoots what it planned.
 
-    Over depth x rate x skin x battery charge (540 points, 40 strokes each) the deepest stroke stays within
+    Over depth x rate x skin x battery charge (648 points, 40 strokes each) the deepest stroke stays within
     0.02 mm of the planner's target (sensor noise and surface jitter included).
     """
     worst = 0.0

@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
         metavar="SOC",
         help="battery state of charge, 0 to 1 (default: 0.9)",
     )
-    envelope.add_argument("--out", type=prepare_out_dir, metavar="DIR", help="write DIR/envelope.json and envelope.png")
+    envelope.add_argument("--out", metavar="DIR", help="write DIR/envelope.json and envelope.png")
     envelope.add_argument("--json", action="store_true", help="print the points as JSON instead of the table")
     envelope.set_defaults(handler=cmd_envelope)
 
@@ -39,10 +39,14 @@ def register(commands: Any) -> None:
 def cmd_envelope(args: argparse.Namespace) -> int:
     from controller.qa.envelope import as_json, draw, format_table, measure
 
+    out = prepare_out_dir(args.out) if args.out else None  # a bad --out costs nothing: checked first
     points = measure(skin=args.skin, battery_soc=args.battery)
     data = as_json(points, skin=args.skin, battery_soc=args.battery)
     print(json.dumps(data, indent=2) if args.json else format_table(points, skin=args.skin, battery_soc=args.battery))
-    if args.out:
-        (args.out / "envelope.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        draw(points, args.out / "envelope.png", skin=args.skin, battery_soc=args.battery)
+    if out is not None:
+        from controller.host.atomic import atomic_files
+
+        with atomic_files(out) as files:
+            files.write_text("envelope.json", json.dumps(data, indent=2) + "\n")
+            draw(points, files.path("envelope.png"), skin=args.skin, battery_soc=args.battery)
     return EXIT_OK

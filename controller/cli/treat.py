@@ -142,6 +142,13 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             f"{fixed(t['stroke_rate']['error_pct'], 3):>8}% {t['strokes']:>8} {t['punctures']:>9}  "
             f"mean depth error {signed(t['depth']['error_mean_mm'], 3)} mm over {fixed(t['duration_s'], 1)} s"
         )
+    for z in report["zones"]:
+        if z.get("short_of_depth_mm") is not None:
+            commanded = fixed(z["commanded"]["depth_mm"], 2)
+            print(
+                f"short: zone[{z['index']}] {z['area']}: the needles fell short of {commanded} mm "
+                f"by {fixed(z['short_of_depth_mm'], 3)} mm on average (depth accuracy 0.15 mm)"
+            )
     clinical = report["clinical"]
     if clinical["anaesthetic_wait_s"]:
         print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min for the topical anaesthetic before arming")

@@ -60,6 +60,9 @@ class Refusal:
 
     reason: str
     alarm: str | None = None
+    value: float = 0.0
+    """What was seen (volts, degrees), for the alarm record."""
+    limit: float = 0.0
 
 
 def pen_refusals(status: PenStatus, limits: FirmwareLimits, new_zone: bool) -> list[Refusal]:

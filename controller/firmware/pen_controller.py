@@ -15,6 +15,7 @@ from dataclasses import replace
 from controller.firmware.alarms import STORE_ALARMS, AlarmLog, FaultRecord
 from controller.firmware.clock import Clock, SimClock
 from controller.firmware.guards import (
+    Refusal,
     acknowledge_problems,
     cause_present,
     depth_limit_now,
@@ -67,7 +68,7 @@ class PenController:
         """Stroking time so far, for the session maximum."""
         self._armed_cartridge: int | None = None
         self._running_zone: str | None = None
-        self._guard_alarms: list[tuple[str, str]] = []
+        self._guard_alarms: list[Refusal] = []
         self.anaesthetic_ready_s: float | None = None
         """Clock time from which arming is allowed (topical anaesthetic needs time to work)."""
         self.machine = PenStateMachine(
@@ -191,8 +192,9 @@ class PenController:
         try:
             self.machine.fire(trigger)
         except CommandRefusedError:
-            for kind, message in self._guard_alarms:
-                self.alarms.raise_alarm(self.clock.now(), kind, message)
+            for refusal in self._guard_alarms:
+                assert refusal.alarm is not None
+                self.alarms.raise_alarm(self.clock.now(), refusal.alarm, refusal.reason, refusal.value, refusal.limit)
             raise
 
     def stop(self) -> None:
@@ -364,7 +366,7 @@ class PenController:
         for refusal in pen_refusals(status, lim, new_zone):
             problems.append(refusal.reason)
             if refusal.alarm:
-                self._guard_alarms.append((refusal.alarm, refusal.reason))
+                self._guard_alarms.append(refusal)
         problems += self._target_problems(status)
         for record in self.alarms.active(Priority.HIGH):
             problems.append(f"unresolved {record.priority} alarm {record.kind}: {record.message}")

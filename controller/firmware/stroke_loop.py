@@ -128,5 +128,5 @@ class StrokeLoop:
     def _count(self, tel: Telemetry, needles: int) -> None:
         c = self.counters
         c.strokes += len(tel)
-        c.punctures += int(np.count_nonzero(tel["flags"] & StrokeFlag.CONTACT)) * needles
+        c.punctures += int(np.count_nonzero(tel["flags"] & StrokeFlag.PUNCTURED)) * needles
         c.batches += 1

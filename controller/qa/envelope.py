@@ -40,20 +40,22 @@ def check_plan(plan: Plan) -> list[str]:
             skin=zone.skin,
             battery_soc=plan.pen.battery_soc,
             trip_c=trip_c,
+            stall_margin_mm=STALL_MARGIN_MM,
             cartridge=plan.cartridge,
         )
-        name = f"zone {k + 1} ({zone.area}, {zone.depth_mm:g} mm at {zone.frequency_hz:g} Hz on {zone.skin} skin)"
+        name = f"zone[{k}] ({zone.area}, {zone.depth_mm:g} mm at {zone.frequency_hz:g} Hz on {zone.skin} skin)"
         if point.error_mean_mm < -DEPTH_ACCURACY_MM:
             warnings.append(
                 f"{name} is beyond the pen's envelope: its needles reach about {point.reached_mean_mm:.2f} mm "
                 "(penctl envelope shows where it can go); the pass will end 'short'"
             )
-        if point.current_limited_fraction > 0 and point.target_mm - point.reached_min_mm > STALL_MARGIN_MM:
+        if point.stall_risk:
             warnings.append(
-                f"{name}: the drive reaches its current limit short of the target there (the skin is too stiff for "
-                "it): the pen will stop the pass with a stall fault"
+                f"{name}: in the stiffest tissue of {zone.skin} skin the drive reaches its current limit at "
+                f"{point.stiff_reached_mm:.2f} mm, short of the target: the pen is likely to stop the pass with a "
+                "stall fault"
             )
-        seconds = zone.seconds(plan.cartridge.field_diameter_mm)
+        seconds = zone.stroking_seconds(plan.cartridge.field_diameter_mm)
         if point.duty_limit_s is not None and point.duty_limit_s < seconds:
             trips.append(
                 f"{name} would trip the winding's {trip_c:g} degC limit after about {point.duty_limit_s / 60:.1f} "
@@ -72,7 +74,7 @@ def check_plan(plan: Plan) -> list[str]:
 def measure(*, skin: str, battery_soc: float) -> list[EnvelopePoint]:
     """The envelope on ``skin`` at ``battery_soc``, tripping where the pen's default settings trip."""
     trip_c = float(defaults()["thermal.motor_limit_c"])
-    return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c)
+    return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=STALL_MARGIN_MM)
 
 
 def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> dict[str, Any]:
@@ -87,17 +89,25 @@ def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> di
 def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> str:
     """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips."""
     lines = [f"Operating envelope: {skin} skin, battery {battery_soc:.0%}"]
+    stalls = [f"{p.depth_mm:g} mm at {p.frequency_hz:g} Hz" for p in points if p.stall_risk]
     lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst stroke there':>18}  continuous-duty limit")
     for hz in RATES_HZ:
         row = [p for p in points if p.frequency_hz == hz]
-        good = [p for p in row if abs(p.error_mean_mm) <= DEPTH_ACCURACY_MM]
-        trips = [f"{p.depth_mm:g} mm: {p.duty_limit_s / 60:.1f} min" for p in row if p.duty_limit_s is not None]
+        good = [p for p in row if abs(p.error_mean_mm) <= DEPTH_ACCURACY_MM and not p.stall_risk]
+        trips = [
+            f"{p.depth_mm:g} mm: {p.duty_limit_s / 60:.1f} min{' (stalls first)' if p.stall_risk else ''}"
+            for p in row
+            if p.duty_limit_s is not None
+        ]
         deepest = f"{max(p.depth_mm for p in good):g} mm" if good else "none"
         worst = f"{max((p.error_worst_mm for p in good), key=abs):+.3f} mm" if good else "-"
         lines.append(
             f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
             + ("; ".join(trips) if trips else "continuous at every depth")
         )
+    if stalls:
+        lines.append("a stall fault is likely (the drive at its current limit short of the target in stiff tissue):")
+        lines.append("  " + ", ".join(stalls))
     return "\n".join(lines)
 
 
@@ -165,5 +175,7 @@ def _outline(ax: Any, points: list[EnvelopePoint], extent: tuple[float, float, f
             ax.add_patch(Rectangle(corner, 25.0, 0.25, fill=False, hatch="//", edgecolor="0.3", linewidth=0))
         if p.current_limited_fraction > 0.5:
             ax.add_patch(Rectangle(corner, 25.0, 0.25, fill=False, edgecolor="black", linewidth=1.2))
+        if p.stall_risk:
+            ax.plot(p.frequency_hz, p.depth_mm, marker="x", color="black", markersize=7)
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])

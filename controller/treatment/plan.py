@@ -23,6 +23,7 @@ from controller.treatment.screening import HistoryItem, Patient, Screening, cond
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 from hal.settings import BY_KEY as SETTINGS_BY_KEY
+from hal.telemetry import PEN_TICK_HZ
 
 BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
@@ -66,6 +67,16 @@ class Zone:
         path = RasterPath.for_area(self.area_cm2, field_diameter_mm)
         return (self.passes or 1) * path.length_mm / self.speed_mm_s
 
+    def strokes(self, field_diameter_mm: float) -> int:
+        """Strokes the zone takes: its duration, or its passes over the raster at the travel speed."""
+        return max(1, round(self.seconds(field_diameter_mm) * self.frequency_hz))
+
+    def stroking_seconds(self, field_diameter_mm: float) -> float:
+        """How long those strokes last on the pen, whose timer counts whole ticks: at 130 Hz a stroke is
+        185 ticks of 24 kHz (129.73 Hz), so an hour of 130 Hz strokes takes 3,607.5 s."""
+        ticks = max(2, round(PEN_TICK_HZ / self.frequency_hz))
+        return self.strokes(field_diameter_mm) * ticks / PEN_TICK_HZ
+
 
 @dataclass(kw_only=True, frozen=True)
 class PlannedFault:
@@ -93,7 +104,7 @@ class Plan:
     def planned_seconds(self) -> float:
         """Stroking time plus pauses between zones."""
         field = self.cartridge.field_diameter_mm
-        return sum(z.seconds(field) for z in self.zones) + sum(z.pause_s for z in self.zones[:-1])
+        return sum(z.stroking_seconds(field) for z in self.zones) + sum(z.pause_s for z in self.zones[:-1])
 
 
 def load_plan(path: str | Path | None = None) -> Plan:
@@ -163,7 +174,7 @@ def _check_session(plan: Plan) -> Plan:
             Problem(
                 key="zone",
                 expected=f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
-                got=f"{minutes:.1f} min planned",
+                got=f"{plan.planned_seconds():.2f} s planned",
             )
         )
     screening = None

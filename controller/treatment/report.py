@@ -24,9 +24,9 @@ from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
 from controller.treatment.screening import FDA_MIN_AGE
-from controller.treatment.session import SessionResult, ZoneResult
+from controller.treatment.session import SessionResult, ZoneResult, shortfall_mm
 from hal.settings import BY_KEY as SETTING
-from hal.telemetry import StrokeFlag, Telemetry
+from hal.telemetry import PEN_TICK_HZ, StrokeFlag, Telemetry, period_ticks
 
 REPORT_FORMAT = "penctl-report/1"
 DECIMALS = 6
@@ -40,14 +40,15 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
     """Depth and rate figures over a set of strokes."""
     n = len(tel)
     contact = (tel["flags"] & StrokeFlag.CONTACT) != 0
-    out: dict[str, Any] = {"strokes": n, "punctures": int(contact.sum()) * needles}
+    punctured = (tel["flags"] & StrokeFlag.PUNCTURED) != 0
+    out: dict[str, Any] = {"strokes": n, "punctures": int(punctured.sum()) * needles}
     if n == 0:
         out.update(depth=None, stroke_rate=None, duration_s=0.0)
         return out
     cmd = tel["depth_cmd_mm"].astype(np.float64)
     reached = tel["depth_mm"].astype(np.float64)
     error = reached - cmd
-    periods = tel["period_s"].astype(np.float64)
+    periods = period_ticks(tel) / PEN_TICK_HZ  # whole ticks of the pen's timer: durations add up exactly
     out["depth"] = {
         "commanded_mean_mm": _r(cmd.mean()),
         "reached_mean_mm": _r(reached.mean()),
@@ -58,13 +59,12 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
     }
     # What the skin received: the needles' protrusion less the skin's tent before they punctured it, and the
     # force the skin put on them at their deepest (it rises with stiffer skin).
-    touched = contact & (tel["penetration_mm"] > 0)
-    penetration = tel["penetration_mm"][touched].astype(np.float64)
+    penetration = tel["penetration_mm"][punctured].astype(np.float64)
     load = tel["load_n"][contact].astype(np.float64)
     out["tissue"] = {
         "penetration_mean_mm": _r(penetration.mean()) if len(penetration) else 0.0,
         "penetration_max_mm": _r(penetration.max()) if len(penetration) else 0.0,
-        "punctured_strokes": int(touched.sum()),
+        "punctured_strokes": int(punctured.sum()),
         "load_mean_n": _r(load.mean()) if len(load) else 0.0,
         "load_max_n": _r(load.max()) if len(load) else 0.0,
     }
@@ -100,6 +100,8 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
         "ended_s": _r(result.ended_s),
     }
     entry.update(_delivery(result.telemetry, needles, z.frequency_hz))
+    short = shortfall_mm(result)
+    entry["short_of_depth_mm"] = None if short is None else _r(short)
     if z.indication:
         entry["indication"] = z.indication
     entry["depth_source"] = "presets (area, indication, skin)" if z.default_depth else "plan"

@@ -73,8 +73,8 @@ class SessionResult:
 
 
 def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
-    """Strokes the zone takes: its duration, or its passes over the raster at the travel speed."""
-    return max(1, round(zone.seconds(field_diameter_mm) * zone.frequency_hz))
+    """Strokes the zone takes (see :meth:`Zone.strokes`)."""
+    return zone.strokes(field_diameter_mm)
 
 
 def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
@@ -82,7 +82,7 @@ def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
     lim = ctl.limits
     if plan.planned_seconds() > lim.session_max_s:
         return (
-            f"planned session of {plan.planned_seconds() / 60:.1f} min exceeds the pen's session maximum "
+            f"planned session of {plan.planned_seconds():.2f} s exceeds the pen's session maximum "
             f"of {lim.session_max_s / 60:.0f} min (session.max_minutes)"
         )
     if plan.patient is not None and plan.patient.age < lim.min_patient_age_years:
@@ -216,7 +216,7 @@ def _run_zones(run: _Pass, plan: Plan, results: list[ZoneResult], coverage_seed:
             ctl.clock_observe(run.backend.status().time_s)
     if ctl.state == "paused":
         ctl.stop()
-    return "short" if any(_short_of_depth(r) for r in results) else "completed"
+    return "short" if any(shortfall_mm(r) is not None for r in results) else "completed"
 
 
 def _begin_zone(run: _Pass, result: ZoneResult) -> str | None:
@@ -270,19 +270,19 @@ def _density(result: ZoneResult, plan: Plan, zone_seed: np.random.SeedSequence) 
         RasterPath.for_area(result.zone.area_cm2, field_mm),
         result.zone.speed_mm_s,
         tel["t_s"].astype(np.float64) - float(tel["t_s"][0]),
-        (tel["flags"] & StrokeFlag.CONTACT).astype(bool),
+        (tel["flags"] & StrokeFlag.PUNCTURED).astype(bool),
         needle_pattern(plan.cartridge.needles, field_mm),
         np.random.default_rng(zone_seed),
     )
 
 
-def _short_of_depth(result: ZoneResult) -> bool:
-    """The zone's needles fell short of the command, on average, by more than the depth accuracy."""
+def shortfall_mm(result: ZoneResult) -> float | None:
+    """How far the zone's needles fell short of the command on average, if beyond the depth accuracy."""
     tel = result.telemetry
     if not len(tel):
-        return False
-    error = tel["depth_mm"].astype(np.float64) - tel["depth_cmd_mm"].astype(np.float64)
-    return bool(error.mean() < -DEPTH_ACCURACY_MM)
+        return None
+    short = float((tel["depth_cmd_mm"].astype(np.float64) - tel["depth_mm"].astype(np.float64)).mean())
+    return short if short > DEPTH_ACCURACY_MM else None
 
 
 def _tip_or_none(backend: PenBackend) -> float | None:
