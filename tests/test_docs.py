@@ -225,3 +225,15 @@ def test_simulation_doc_tent_table_matches_the_model() -> None:
         s.name: (round(s.tent_stiffness_n_per_m(3.5)), *(round(s.tent_mm(n, 3.5), 3) for n in (6, 12, 36)))
         for s in SKINS.values()
     }
+
+
+def test_protocol_doc_describes_every_telemetry_field_and_flag() -> None:
+    from hal.telemetry import TELEMETRY_DTYPE, StrokeFlag
+
+    section = PROTOCOL_DOC.split("### Telemetry record", 1)[1].split("## ", 1)[0]
+    described = section.split("<!-- /generated:telemetry -->", 1)[1]  # the prose after the generated layout
+    for name in TELEMETRY_DTYPE.names or ():
+        assert f"`{name}`" in described, name
+    for flag in StrokeFlag:
+        if flag.value:
+            assert f"0x{flag.value:02x} {str(flag.name).lower().replace('_', ' ')}" in described, flag
