@@ -37,7 +37,7 @@ def test_builtin_plan_runs_and_writes_the_report(tmp_path: Path) -> None:
     assert [z["area"] for z in report["zones"]][:2] == ["forehead", "periorbital"]
     for zone in report["zones"]:
         assert zone["completed"] and zone["strokes"] == zone["planned_strokes"]
-        assert zone["punctures"] == zone["strokes"] * 12
+        assert zone["punctures"] == zone["tissue"]["punctured_strokes"] * 12
         assert 150 < zone["density_per_cm2"]["mean"] < 400
         assert zone["density_per_cm2"]["p5"] <= zone["density_per_cm2"]["mean"] <= zone["density_per_cm2"]["p95"]
     triggers = [t["trigger"] for t in report["transitions"]]

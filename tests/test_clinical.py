@@ -237,7 +237,7 @@ def test_a_session_over_sixty_minutes_in_total_is_refused() -> None:
     body += body[body.index("[[zone]]") :]
     assert problems(body) == [
         "zone: expected a session of at most 60 min (session.max_minutes; treatment texts: "
-        "30-60 min), got '63.4 min planned'"
+        "30-60 min), got '63.42 min (3805.00 s) planned'"
     ]
 
 

@@ -148,4 +148,4 @@ def test_an_hour_at_a_rate_the_timer_cannot_divide_is_refused_before_the_pass() 
 
     with pytest.raises(InputFileError) as info:
         plan(zone("cheeks", 0.5, 130, 3600))
-    assert "got '3607.50 s planned'" in str(info.value)
+    assert "got '60.12 min (3607.50 s) planned'" in str(info.value)

@@ -174,7 +174,7 @@ def _check_session(plan: Plan) -> Plan:
             Problem(
                 key="zone",
                 expected=f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
-                got=f"{plan.planned_seconds():.2f} s planned",
+                got=f"{minutes:.2f} min ({plan.planned_seconds():.2f} s) planned",
             )
         )
     screening = None
