@@ -11,6 +11,7 @@ problem can be diagnosed from the numbers.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class Link:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retransmits += 1
-            self.port.write(frame)
+            self._write(frame)
             self.stats.round_trips += 1
             self.stats.bytes_sent += len(frame)
             reply = self._await(self._seq, timeout)
@@ -94,8 +95,21 @@ class Link:
 
     def estop(self) -> None:
         """Send the realtime e-stop byte: the pen acts on it at once, even mid-frame."""
-        self.port.write(bytes([ESTOP]))
+        self._write(bytes([ESTOP]))
         self.stats.bytes_sent += 1
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except OSError as exc:  # pyserial's SerialException is an OSError too
+            raise PenOperationError(f"the link failed while sending: {_reason(exc)}") from exc
+
+    def _read(self) -> bytes:
+        try:
+            data: bytes = self.port.read(max(1, getattr(self.port, "in_waiting", 0)))
+        except OSError as exc:
+            raise PenOperationError(f"the link failed while receiving: {_reason(exc)}") from exc
+        return data
 
     def _await(self, seq: int, timeout: float) -> tuple[int, bytes] | None:
         deadline = time.monotonic() + timeout
@@ -111,7 +125,12 @@ class Link:
                     self.stats.stale_replies += 1
             if time.monotonic() >= deadline:
                 return None
-            data = self.port.read(max(1, getattr(self.port, "in_waiting", 0)))
+            data = self._read()
             if data:
                 self.stats.bytes_received += len(data)
                 self._inbox.extend(item for item in self.decoder.feed(data) if not isinstance(item, int))
+
+
+def _reason(exc: OSError) -> str:
+    """The reason alone: pyserial repeats the port and the errno number inside its messages."""
+    return os.strerror(exc.errno) if isinstance(exc.errno, int) else str(exc)

@@ -73,10 +73,14 @@ class RecordingPort:
             self._log_frames("rx", self._rx.feed(data))
         return data
 
+    complete = True
+    """Set False when the session was cut short (Ctrl-C, an error): the end line says so and replay refuses it."""
+
     def close(self) -> None:
         """Write the end line and close the log, then the port; safe to call twice."""
         if not self._file.closed:
-            self._line({"end": True, "t": self._now(), "frames": self.counts, "rx_decoder": vars(self._rx.stats)})
+            end = {"end": True, "complete": self.complete, "t": self._now(), "frames": self.counts}
+            self._line({**end, "rx_decoder": vars(self._rx.stats)})
             self._file.close()
         close = getattr(self.port, "close", None)
         if close:
@@ -153,6 +157,8 @@ def read_recording(path: str | Path) -> Recording:
     for number, line in enumerate(lines[1:], start=2):
         record = _json_object(source, number, line)
         if record.get("end") is True:
+            if record.get("complete", True) is not True:
+                raise InputError(source, f"line {number}", "a complete recording (this session was cut short)")
             return Recording(path=source, url=str(header.get("url", "")), meta=header["meta"], frames=tuple(frames))
         frames.append(_frame(source, number, record))
     raise InputError(
@@ -164,12 +170,13 @@ def _header(source: str, line: str) -> dict[str, Any]:
     expected = f'a {FORMAT} file: a first line {{"format": "{FORMAT}", "version": {VERSION}, ...}}'
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(source, "line 1", expected, line[:60] if line else "an empty file")
-    if header.get("version") != VERSION:
-        raise InputError(source, "line 1", f"{FORMAT} version {VERSION}", f"version {header.get('version')}")
+    version = header.get("version")
+    if type(version) is not int or version != VERSION:
+        raise InputError(source, "line 1", f"{FORMAT} version {VERSION}", f"version {version!r}")
     if not isinstance(header.get("meta"), dict):
         raise InputError(source, "line 1", "a header with a meta object")
     return header
@@ -178,7 +185,7 @@ def _header(source: str, line: str) -> dict[str, Any]:
 def _json_object(source: str, number: int, line: str) -> dict[str, Any]:
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         record = None
     if not isinstance(record, dict):
         raise InputError(source, f"line {number}", "a JSON object (one frame, or the end line)", line[:60])

@@ -189,9 +189,11 @@ class SerialBackend:
         return {name: int(counts[name]) for name in PEN_LINK_COUNTERS}
 
     def _log_link_stats(self) -> None:
-        """At the end of a session, at info level: the host's counters and the pen's (when it answers)."""
-        if not log.isEnabledFor(logging.INFO):
-            return
+        """At the end of a session, at info level: the host's counters and the pen's (when it answers).
+
+        The pen is asked whatever the log level, so that what crosses the wire (and so a recording of the
+        session, which replay must match frame by frame) does not depend on ``-v``.
+        """
         host = ", ".join(f"{k}={v}" for k, v in vars(self.link.stats).items())
         try:
             pen = ", ".join(f"{k}={v}" for k, v in self.pen_link_stats().items())

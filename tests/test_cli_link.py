@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import PENCTL, penctl
+from tests.test_plan import plan_text
 
 
 @contextmanager
@@ -164,3 +166,20 @@ def test_link_statistics_are_logged_at_info_on_stderr_and_penctl_port_is_the_def
             assert "retransmits=" in stats[0] and "bad_frames=" in stats[0], "host and pen counters"
         unlocked = penctl("-v", "service", "unlock", "--key-file", "/nonexistent", "--port", path)
         assert unlocked.returncode == 2 and "link statistics" not in unlocked.stderr, "bad input: no session"
+
+
+@pytest.mark.parametrize("where", ["--tcp", "pty"])
+def test_a_pen_that_goes_away_mid_pass_is_a_link_fault_not_a_crash(tmp_path: Path, where: str) -> None:
+    """Outside probe: killing the served pen mid-pass gave exit 70 (a SerialException) or a silent SIGPIPE death."""
+    with served(*(["--tcp", "0"] if where == "--tcp" else [])) as (url, pen):
+        out, plan = tmp_path / "o", tmp_path / "long.toml"
+        plan.write_text(plan_text().replace("passes = 1", "duration_s = 1800"))  # half an hour of pen time
+        cmd = [str(PENCTL), "-v", "treat", str(plan), "--port", url, "--out", str(out)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        pen.kill()
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    assert "FAULT link_loss" in stdout and "the link failed" in stdout
+    assert (out / "report.json").exists() and (out / "report.png").exists()

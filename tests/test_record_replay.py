@@ -134,3 +134,64 @@ def test_record_and_replay_help_show_an_example(capsys: pytest.CaptureFixture[st
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "examples:" in capsys.readouterr().out
+
+
+# --- found by an outside probe (docs and CLI only) --------------------------------------------------------
+
+
+def test_the_log_level_does_not_change_what_crosses_the_wire(tmp_path: Path, recorded: Path) -> None:
+    """A recording made without -v replays with -v (and the other way): the link statistics are always read."""
+    assert main(["-v", "replay", str(recorded), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep/report.json").read_bytes() == (tmp_path / "rec/report.json").read_bytes()
+
+
+def _edited(recorded: Path, tmp_path: Path, edit: object) -> Path:
+    lines = recorded.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert callable(edit)
+    edit(header)
+    path = tmp_path / "edited.jsonl"
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,edit,expected",
+    [
+        ("seed false", lambda h: h["meta"].update(seed=False), "seed, plan_source and plan_b64"),
+        ("seed negative", lambda h: h["meta"].update(seed=-1), "a seed from 0"),
+        ("seed huge", lambda h: h["meta"].update(seed=2**64), "a seed from 0"),
+        ("version true", lambda h: h.update(version=True), "version"),
+        ("plan changed", lambda h: h["meta"].update(plan_b64=h["meta"]["plan_b64"][:-8] + "AAAAAAA="), "SHA-256"),
+        ("no digest", lambda h: h["meta"].pop("plan_sha256"), "SHA-256"),
+    ],
+)
+def test_a_damaged_header_is_refused_never_replayed_differently(
+    tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str], name: str, edit: object, expected: str
+) -> None:
+    path = _edited(recorded, tmp_path, edit)
+    capsys.readouterr()
+    assert main(["replay", str(path), "--out", str(tmp_path / "rep")]) == 2, name
+    err = capsys.readouterr().err
+    assert str(path) in err and expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "rep" / "report.json").exists()
+
+
+def test_deeply_nested_json_is_refused_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    assert main(["replay", str(path)]) == 2
+    assert str(path) in capsys.readouterr().err
+
+
+def test_an_interrupted_recording_says_so_and_replay_refuses_it(
+    tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = recorded.read_text().splitlines()
+    end = json.loads(lines[-1])
+    end["complete"] = False
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([*lines[: len(lines) // 2], json.dumps(end)]) + "\n")
+    capsys.readouterr()
+    assert main(["replay", str(cut), "--out", str(tmp_path / "rep")]) == 2
+    assert "a complete recording (this session was cut short)" in capsys.readouterr().err

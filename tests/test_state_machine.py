@@ -269,3 +269,20 @@ def test_a_cartridge_with_an_unreadable_rating_is_not_recognised() -> None:
     assert ctl.depth_limit() == DepthLimit(depth_mm=0.0, owner="cartridge")
     with pytest.raises(CommandRefusedError, match="outside 0 < depth <= 0.0 mm"):
         ctl.select(Target(depth_mm=0.5, frequency_hz=100.0))
+
+
+@pytest.mark.parametrize("dest", ["fault", "off"])
+def test_a_forced_stop_leaves_a_state_the_machine_still_knows(dest: str) -> None:
+    """Outside probe: after a forced fault (the pen unreachable), power_off was refused 'in state fault'."""
+    from controller.firmware.state_machine import Mode, Trigger
+
+    m, _ = machine_in("running")
+    m.force(Trigger.FAULT if dest == "fault" else Trigger.POWER_OFF, Mode(dest), "link lost")
+    assert type(m.state) is str and m.state == dest
+    assert m.log[-1].dest == dest and type(m.log[-1].dest) is str
+    if dest == "fault":
+        m.fire("power_off")
+        assert m.state == "off"
+    else:
+        m.fire("power_on")
+        assert m.state == "self_test"

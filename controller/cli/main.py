@@ -64,12 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     on_main_thread = threading.current_thread() is threading.main_thread()
     if on_main_thread:
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `penctl settings list | head` ends quietly
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
     try:
         return run(argv)
     except KeyboardInterrupt:  # between the handlers of run()
         return interrupted("penctl")
+    except BrokenPipeError:  # `penctl settings list | head`: the reader left; end quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if argv is None and on_main_thread:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C changes nothing
@@ -92,6 +96,8 @@ def run(argv: Sequence[str] | None) -> int:
         return EXIT_FAULT
     except KeyboardInterrupt:
         return interrupted(f"penctl {args.command}")
+    except BrokenPipeError:
+        raise  # stdout's reader left (`| head`): main() ends quietly
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
         if caused_by_interrupt(exc):  # e.g. an ImportError from a Ctrl-C inside a module's initialisation
             return interrupted(f"penctl {args.command}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,14 @@ def cmd_record(args: argparse.Namespace) -> int:
     from hal.serial_backend import SerialBackend, open_port
 
     plan = load_plan(args.plan)
+    plan_bytes = Path(args.plan).read_bytes()
     out = prepare_out_dir(args.out)
     meta = {
         "penctl": __version__,
         "seed": args.seed,
         "plan_source": plan.source,
-        "plan_b64": base64.b64encode(Path(args.plan).read_bytes()).decode("ascii"),
+        "plan_b64": base64.b64encode(plan_bytes).decode("ascii"),
+        "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(),
     }
     port = RecordingPort(open_port(args.port), args.log, url=args.port, meta=meta)
     try:
@@ -59,4 +62,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     except BaseException:
         port.close()
         raise
-    return run_and_report(plan, args.seed, backend, out, f"record {Path(args.plan).name}", print_json=args.json)
+    try:
+        return run_and_report(plan, args.seed, backend, out, f"record {Path(args.plan).name}", print_json=args.json)
+    except BaseException:
+        port.complete = False  # Ctrl-C or an error: the end line says the session was cut short
+        port.close()
+        raise

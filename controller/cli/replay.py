@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
 from typing import Any
 
 from controller.cli.common import add_json, prepare_out_dir
@@ -41,13 +42,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     recording = read_recording(args.recording)
     meta = recording.meta
     seed, source, encoded = meta.get("seed"), meta.get("plan_source"), meta.get("plan_b64")
-    if not isinstance(seed, int) or not isinstance(source, str) or not isinstance(encoded, str):
+    digest = meta.get("plan_sha256")
+    if type(seed) is not int or not isinstance(source, str) or not isinstance(encoded, str):
         raise InputError(args.recording, "line 1", "a header whose meta has seed, plan_source and plan_b64")
+    if not 0 <= seed < 2**64:
+        raise InputError(args.recording, "line 1: meta.seed", "a seed from 0 to 2**64 - 1", seed)
     try:
         plan_bytes = base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raise InputError(args.recording, "line 1", "meta.plan_b64 in base64") from None
-    plan = parse_plan(plan_bytes, source)
+    if not isinstance(digest, str) or hashlib.sha256(plan_bytes).hexdigest() != digest:
+        raise InputError(args.recording, "line 1", "meta.plan_b64 as recorded (its SHA-256 is meta.plan_sha256)")
+    try:
+        plan = parse_plan(plan_bytes, source)  # its own name, so the report is the recorded one byte for byte
+    except InputError as exc:
+        problem = str(exc).splitlines()[0]
+        raise InputError(args.recording, "line 1: meta.plan_b64", "the recorded plan, valid", problem) from None
     out = prepare_out_dir(args.out)
     backend = RecordedLinkBackend(recording)
     return run_and_report(plan, seed, backend, out, f"replay {args.recording}", print_json=args.json)

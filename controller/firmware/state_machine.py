@@ -168,10 +168,14 @@ class PenStateMachine:
         if dest not in (Mode.FAULT, Mode.OFF):
             raise ValueError(f"only fault and off can be forced, not {dest}")
         source = self.state
-        self.state = dest
+        self.state = dest.value  # a plain string, as transitions keeps it: it names an Enum state by member name
         self.log.append(
             TransitionRecord(
-                t_s=self._now(), trigger=trigger, source=source, dest=dest, reason=reason + " (retract failed)"
+                t_s=self._now(),
+                trigger=trigger.value,
+                source=source,
+                dest=dest.value,
+                reason=reason + " (retract failed)",
             )
         )
 
