@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hal.backend import CartridgeInfo, PenIdentity, PenStatus, StrokeCommand
-from hal.errors import BackendError, PenError, PenOperationError
+from hal.errors import BackendError, InputError, PenError, PenOperationError
 from hal.link import Link
 from hal.messages import decode, encode
 from hal.protocol import PEN_LINK_COUNTERS, PROTOCOL_VERSION, Capability, Msg
@@ -33,16 +33,37 @@ def open_port(url: str, baudrate: int = DEFAULT_BAUD) -> Any:
 
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=0.005, write_timeout=5.0)
-    except (serial.SerialException, ValueError, OSError) as exc:
+    except (ValueError, TypeError) as exc:  # pyserial could not read the URL itself
+        expected = "a pen port: a device path, a pty, socket://HOST:PORT or loop://"
+        raise InputError("--port", "", expected, url) from exc
+    except (serial.SerialException, OSError) as exc:
+        if _unreadable_url(exc):
+            expected = "a pen port: a device path, a pty, socket://HOST:PORT or loop://"
+            raise InputError("--port", "", expected, url) from exc
         raise BackendError(f"cannot open pen port {url!r}: {_why(exc)}") from exc
 
 
+def _unreadable_url(exc: BaseException) -> bool:
+    """pyserial wraps a URL it cannot read (socket://host:notaport) in a SerialException: look inside."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, (ValueError, TypeError, KeyError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _why(exc: Exception) -> str:
-    """The reason alone (pyserial repeats the port and the errno inside its message)."""
+    """The reason alone: pyserial repeats the port and the errno inside its message ("... [Errno 111] ...")."""
     import os
+    import re
 
     errno = getattr(exc, "errno", None)
-    return os.strerror(errno) if isinstance(errno, int) else str(exc)
+    if isinstance(errno, int):
+        return os.strerror(errno)
+    text = str(exc)
+    match = re.search(r"\[Errno (\d+)\]", text) or re.search(r"\((\d+), '", text)
+    return os.strerror(int(match.group(1))) if match else text
 
 
 class SerialBackend:

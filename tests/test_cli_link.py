@@ -183,3 +183,19 @@ def test_a_pen_that_goes_away_mid_pass_is_a_link_fault_not_a_crash(tmp_path: Pat
     assert "Traceback" not in stderr and "internal error" not in stderr
     assert "FAULT link_loss" in stdout and "the link failed" in stdout
     assert (out / "report.json").exists() and (out / "report.png").exists()
+
+
+@pytest.mark.parametrize(
+    "url,code,said",
+    [
+        ("socket://127.0.0.1:1", 1, "cannot open pen port 'socket://127.0.0.1:1': Connection refused"),
+        ("/dev/null", 1, "cannot open pen port '/dev/null': Inappropriate ioctl for device"),
+        ("socket://localhost:notaport", 2, "--port: expected a pen port: a device path, a pty, socket://HOST:PORT"),
+        ("socket://", 2, "--port: expected a pen port"),
+    ],
+)
+def test_port_errors_are_one_clear_line(tmp_path: Path, url: str, code: int, said: str) -> None:
+    """Outside probe: pyserial's messages repeated the port and '[Errno 111]', or leaked its own internals."""
+    proc = penctl("treat", "--port", url, "--out", str(tmp_path / "o"))
+    assert proc.returncode == code and said in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Errno" not in proc.stderr and "(25," not in proc.stderr
