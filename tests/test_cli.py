@@ -376,3 +376,13 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[]", "False"]
+
+
+def test_the_progress_bar_starts_with_the_pass() -> None:
+    """Outside probe: no bar showed for a pass of a few seconds, because its clock started at the first chunk."""
+    from controller.treatment.plan import parse_plan
+    from controller.treatment.session import run_session
+
+    calls: list[tuple[int, int]] = []
+    run_session(parse_plan(plan_text().encode(), "p.toml"), progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, calls[-1][1]) and calls[-1][0] == calls[-1][1] > 0

@@ -137,6 +137,8 @@ def run_session(
     ctl = PenController(backend, pen_max_depth_mm=plan.pen.max_depth_mm)
     run = _Pass(ctl=ctl, backend=backend, world=world, progress=progress, total=sum(r.planned_strokes for r in results))
     anaesthetic_wait = 0.0
+    if progress:
+        progress(0, run.total)  # the bar's clock starts with the pass, not at its first chunk
     try:
         ctl.power_on()
         refusal = _session_refusal(plan, ctl)
