@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.qa.envelope import check_plan
-from controller.treatment.plan import parse_plan
+from controller.treatment.plan import Plan, parse_plan
 from controller.treatment.session import run_session
 from hal.errors import InputError
 from tests.test_cli import penctl
@@ -24,7 +24,7 @@ def zone(area: str, depth: float, hz: float, seconds: float, skin: str = "normal
     )
 
 
-def plan(*zones: str, extra: str = ""):  # type: ignore[no-untyped-def]
+def plan(*zones: str, extra: str = "") -> Plan:
     return parse_plan((HEAD + "".join(zones) + extra).encode(), "edge.toml")
 
 
