@@ -134,3 +134,12 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 def test_depth_defaults_to_the_area_default() -> None:
     plan = parse_plan(plan_text(area="forehead").replace("depth_mm = 1.0\n", "").encode(), "p.toml")
     assert plan.zones[0].depth_mm == areas()["forehead"].default_depth_mm
+
+
+@pytest.mark.parametrize("name", ["\\u001b[2J forged", "line one\\r\\nPASS: everything", "tab\\there", "bell\\u0007"])
+def test_control_characters_in_plan_text_are_refused(name: str) -> None:
+    """Outside probe: escape sequences and line breaks in plan.name reached the terminal and could forge lines."""
+    text = plan_text().replace('name = "test"', f'name = "{name}"')
+    assert text != plan_text(), "the plan's name line was found"
+    [p] = problems(text)
+    assert p.startswith("plan.name: expected a string of at most") and "without control characters" in p

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,11 +138,13 @@ class TableReader:
         return value
 
     def text(self, name: str, default: str | None = None, max_len: int = 200, required: bool = True) -> str | None:
-        expected = f"a string of at most {max_len} characters"
+        expected = f"a string of at most {max_len} characters, without control characters"
         value = self._get(name, expected, required and default is None)
         if value is _MISSING:
             return default
-        if not isinstance(value, str) or len(value) > max_len:
+        # Control characters (escape sequences, line breaks) would reach the operator's terminal and could
+        # forge lines of the summary; a name or a reason never needs them.
+        if not isinstance(value, str) or len(value) > max_len or any(unicodedata.category(c) == "Cc" for c in value):
             self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return default
         return value
