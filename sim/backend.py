@@ -22,6 +22,7 @@ from hal.protocol import PROTOCOL_VERSION, Alarm, ErrorCode
 from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
+from sim.build import NOMINAL, PenBuild
 from sim.faults import InjectedFault
 from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
@@ -79,14 +80,18 @@ class SimBackend:
         flash: Flash | None = None,
         service_key: bytes | None = None,
         uptime: Callable[[], float] | None = None,
+        build: PenBuild = NOMINAL,
     ) -> None:
-        """``uptime`` is the pen's power-on clock (seconds): service unlocks expire on it. By default it
+        """``build`` is the pen as built and the day it is used on (sim/build.py).
+
+        ``uptime`` is the pen's power-on clock (seconds): service unlocks expire on it. By default it
         is pen time carried across world resets; a served pen passes the wall clock, because a real
         pen's clock runs while it sits idle."""
         if model == "kernel":
             warm_up()  # a pen is ready to stroke on time from the moment it is on
         self.settings = PenSettings(flash or factory_programmed_flash())
         self.model = model
+        self.build = build
         self._in_use: int | None = None
         self._earlier_worlds_s = 0.0
         self.uptime = uptime or self._pen_uptime
@@ -102,7 +107,9 @@ class SimBackend:
 
     def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: CartridgeInfo | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
-        return SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model)
+        return SimulatedPen(
+            seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model, build=self.build
+        )
 
     # --- PenBackend ---------------------------------------------------------------------------
     def identify(self) -> PenIdentity:
@@ -272,7 +279,7 @@ class SimBackend:
     def set_skin(self, skin: str) -> None:
         if skin not in SKINS:
             raise PenRefusedError(ErrorCode.BAD_PAYLOAD, "", f"skin {skin!r}: expected one of {', '.join(SKINS)}")
-        self.pen.skin = SKINS[skin]
+        self.pen.skin = self.build.skin(skin)
 
     def wait(self, seconds: float) -> None:
         """Let pen time pass with the motor still (pauses, moving between zones)."""
@@ -329,7 +336,7 @@ class SimBackend:
     def commit_settings(self) -> None:
         self._refuse_while_running()
         self.settings.commit()
-        self.pen.coil, self.pen.servo = hardware_params(self.settings.contents.settings)
+        self.pen.configure(*hardware_params(self.settings.contents.settings))
 
     def abort_settings(self) -> None:
         self.settings.abort()

@@ -17,10 +17,25 @@ import numpy as np
 
 from hal.backend import CartridgeInfo
 from sim.backend import SimBackend, factory_programmed_flash
+from sim.build import NOMINAL, PARAMETERS, RANGES, PenBuild, gauge_depth_mm, gauge_rate_hz
 from sim.nvm import SLOT_SIZE, Flash, MemoryFlash, WornFlash, slot_offset
 
-__all__ = ["DEFAULT_CARTRIDGE", "Flash", "SimBackend", "StoreCondition", "build_simulated_pen", "new_store"]
-"""``Flash`` and ``SimBackend`` are re-exported as the types of what the factories return."""
+__all__ = [
+    "DEFAULT_CARTRIDGE",
+    "NOMINAL",
+    "PARAMETERS",
+    "RANGES",
+    "Flash",
+    "PenBuild",
+    "SimBackend",
+    "StoreCondition",
+    "build_simulated_pen",
+    "gauge_depth_mm",
+    "gauge_rate_hz",
+    "new_store",
+]
+"""``Flash`` and ``SimBackend`` are re-exported as the types of what the factories return; ``PenBuild`` and
+the gauges (sim/build.py) as what a verification campaign builds pens from and measures them with."""
 
 DEFAULT_CARTRIDGE = CartridgeInfo(cartridge_id=1)
 """A fresh 12-needle cartridge rated for 2.5 mm."""
@@ -56,22 +71,26 @@ def build_simulated_pen(
     *,
     seed: int | np.random.SeedSequence = 0,
     cartridge: CartridgeInfo | None = DEFAULT_CARTRIDGE,
-    battery_soc: float = 0.9,
+    battery_soc: float | None = None,
     store: Flash | StoreCondition = StoreCondition.FACTORY,
     model: str = "kernel",
     service_key: bytes | None = None,
     uptime: Callable[[], float] | None = None,
+    build: PenBuild = NOMINAL,
 ) -> SimBackend:
     """A powered simulated pen behind the HAL contract.
 
     ``cartridge=None`` is a pen with no cartridge attached; ``model`` is
     ``"kernel"`` (compiled, fast) or ``"reference"`` (plain Python, the oracle).
+    ``build`` is the pen as built and used (nominal by default); ``battery_soc``
+    defaults to the build's.
     """
     flash = new_store(store) if isinstance(store, StoreCondition) else store
     return SimBackend(
         seed=seed,
         cartridge=cartridge,
-        battery_soc=battery_soc,
+        battery_soc=build.battery_soc if battery_soc is None else battery_soc,
+        build=build,
         model=model,
         flash=flash,
         service_key=service_key,

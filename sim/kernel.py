@@ -81,8 +81,11 @@ def _compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     RTH,
     DECAY,
     PUNCTURE,
+    D_KF,
+    D_R25,
     N_PARAMS,
-) = range(34)
+) = range(36)
+"""``D_`` parameters are the design's, which the servo believes; the others are the hardware as built."""
 # Columns of the float output.
 (O_X, O_V, O_I, O_IB, O_PEAK, O_PEN, O_LOAD, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(13)
 
@@ -123,12 +126,14 @@ def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, fla
     back, front, kp, kd, kc, dt_l = p[BACK], p[FRONT], p[KP], p[KD], p[KC], p[DT_L]
     boost, eff, idle, rint, dt = p[BOOST], p[EFF], p[IDLE], p[RINT], p[DT]
     inv_s, ct, puncture = p[INV_STIFFENING], p[DAMPING], p[PUNCTURE]
-    kp_kf = kp / kf
-    kd_kf = kd / kf
+    d_kf = p[D_KF]
+    kp_kf = kp / d_kf
+    kd_kf = kd / d_kf
     dt_m = dt / m
     ticks = g.shape[0]
     for k in range(stiffness.shape[0]):
         r = p[R25] * (1.0 + p[TEMPCO] * (temp - 25.0))
+        r_d = p[D_R25] * (1.0 + p[TEMPCO] * (temp - 25.0))
         soc = min(max(1.0 - charge / p[CAPACITY], 0.0), 1.0)
         ocv = _ocv(soc, soc_points, ocv_points)
         kt = stiffness[k]
@@ -144,7 +149,7 @@ def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, fla
         ib2 = 0.0
         limited = False
         saturated = False
-        r_kc = r + kc
+        r_kc = r_d + kc
         i_keep = 1.0 - dt_l * r
         dt_l_kf = dt_l * kf
         for n in range(ticks):
@@ -158,7 +163,7 @@ def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, fla
                 i_dem = -ilim
             battery_v = ocv - rint * ib
             supply = boost * battery_v
-            u = r_kc * i_dem + kf * v - kc * sense * i
+            u = r_kc * i_dem + d_kf * v - kc * sense * i
             if u > supply:
                 saturated = True
                 u = supply
@@ -211,7 +216,7 @@ def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, fla
 
 def run_kernel(batch: StrokeBatch) -> StrokeResults:
     """Step every stroke of ``batch`` with the compiled kernel."""
-    coil, servo, thermal, bat = batch.coil, batch.servo, batch.thermal, batch.battery
+    coil, design, servo, thermal, bat = batch.coil, batch.design, batch.servo, batch.thermal, batch.battery
     tr = batch.trajectory
     home = coil.home_mm * 1e-3
     p = np.zeros(N_PARAMS)
@@ -252,6 +257,7 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         thermal.resistance_k_per_w,
         np.exp(-batch.period_s / thermal.time_constant_s),
     )
+    p[[D_KF, D_R25]] = design.force_constant_n_per_a, design.coil_resistance_ohm
     p[SMOOTH] = batch.dt / (coil.bulk_capacitor_time_constant_s + batch.dt)
     p[[SENSE, WINDING_FAULT_W, BATTERY_FAULT_W, BATTERY_RTH, BATTERY_DECAY]] = (
         1.0 if batch.current_sense_ok else 0.0,
@@ -261,15 +267,15 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
         np.exp(-batch.period_s / bat.thermal_time_constant_s),
     )
     ff = (
-        coil.moving_mass_kg * tr.accel_m_s2
-        + coil.damping_ns_per_m * tr.velocity_m_s
-        + coil.spring_n_per_m * (tr.position_m - home)
+        design.moving_mass_kg * tr.accel_m_s2
+        + design.damping_ns_per_m * tr.velocity_m_s
+        + design.spring_n_per_m * (tr.position_m - home)
     )
     n = batch.strokes
     out = np.empty((n, N_OUT))
     flags = np.zeros((n, 2), dtype=np.bool_)
     g = (ff + servo.position_n_per_m * tr.position_m + servo.velocity_ns_per_m * tr.velocity_m_s) / (
-        coil.force_constant_n_per_a
+        design.force_constant_n_per_a
     )
     _run(
         g,

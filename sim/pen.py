@@ -22,12 +22,13 @@ from hal.backend import CartridgeInfo, Skin, StrokeCommand
 from hal.telemetry import PEN_TICK_HZ, StrokeFlag, Telemetry, empty_telemetry
 from sim.actuator import DriveLimits, ServoGains, Trajectory, VoiceCoilParams
 from sim.battery import BatteryParams, open_circuit_voltage
+from sim.build import NOMINAL, PenBuild
 from sim.faults import ActiveFaults, InjectedFault, start_fault
 from sim.kernel import run_kernel
 from sim.reference import coil_resistance, run_reference
 from sim.stroke_batch import CarriedState, StrokeBatch, StrokeResults
 from sim.thermal import ThermalParams, temperature_after
-from sim.tissue import SKINS, SkinType
+from sim.tissue import SkinType
 
 MIN_PHYSICS_RATE_HZ = 20_000.0
 SENSOR_NOISE_MM = 0.002
@@ -82,8 +83,13 @@ class SimulatedPen:
         thermal: ThermalParams | None = None,
         battery: BatteryParams | None = None,
         model: str = "kernel",
+        build: PenBuild = NOMINAL,
     ) -> None:
-        """``model`` picks the stroke model: "kernel" (compiled, the default) or "reference"."""
+        """``model`` picks the stroke model: "kernel" (compiled, the default) or "reference".
+
+        ``coil`` is the actuator as designed (what the firmware plans with); ``build`` says how the one
+        built differs from it, and how the day it is used on differs from a typical one (sim/build.py).
+        """
         if physics_rate_hz < MIN_PHYSICS_RATE_HZ:
             raise ValueError(f"physics rate {physics_rate_hz} Hz is below {MIN_PHYSICS_RATE_HZ:.0f} Hz")
         if not 0.0 <= battery_soc <= 1.0:
@@ -93,13 +99,16 @@ class SimulatedPen:
         except KeyError:
             raise ValueError(f"unknown stroke model {model!r} (known: {', '.join(STROKE_MODELS)})") from None
         self.rng = np.random.default_rng(seed)
-        self.coil = coil or VoiceCoilParams()
+        self.build = build
+        self.design = coil or VoiceCoilParams()
+        self.coil = build.actuator(self.design)
+        """The actuator as built: what the physics steps (the firmware only knows :attr:`design`)."""
         self.servo = servo or ServoGains()
-        self.thermal = thermal or ThermalParams()
-        self.battery = battery or BatteryParams()
+        self.thermal = thermal or build.thermal()
+        self.battery = battery or build.battery()
         self.dt = 1.0 / physics_rate_hz
         self.cartridge = cartridge
-        self.skin: SkinType = SKINS[Skin.NORMAL]
+        self.skin: SkinType = build.skin(Skin.NORMAL)
         self.command = StrokeCommand(depth_mm=0.0, frequency_hz=100.0, motor_enabled=False)
         self.state = PenState(
             x_m=self.coil.home_mm * 1e-3,
@@ -113,6 +122,11 @@ class SimulatedPen:
         """Faults that have started, with the pen time of their first stroke boundary."""
         self.faults = ActiveFaults()
         self._trajectories: dict[tuple[float, int, DriveLimits], Trajectory] = {}
+
+    def configure(self, design: VoiceCoilParams, servo: ServoGains) -> None:
+        """New drive settings: the design changes (current limit, gains); the build's deviations stay."""
+        self.design, self.servo = design, servo
+        self.coil = self.build.actuator(design)
 
     # --- sensors -------------------------------------------------------------
     @property
@@ -204,8 +218,11 @@ class SimulatedPen:
         stiffness = skin.stiffness_n_per_m * needles * tissue
         field_mm = self.cartridge.field_diameter_mm if self.cartridge else 3.5
         tent = skin.tent_stiffness_n_per_m(field_mm) * tissue
-        # The skin surface as the needle tips see it: jitter, less any extra protrusion of the needles.
-        surface = skin.surface_jitter_mm * 1e-3 * noise[:, 1] - self.faults.protrusion_mm * 1e-3
+        # The skin surface as the pen's depth sensor knows it: jitter, less any extra protrusion it sees; the
+        # needle tips meet it a bias further on, which the sensor cannot see (sim/build.py).
+        sensed = skin.surface_jitter_mm * 1e-3 * noise[:, 1] - self.faults.protrusion_mm * 1e-3
+        bias_m = self.build.depth_bias_mm * 1e-3
+        surface = sensed - bias_m if bias_m else sensed
         batch = StrokeBatch(
             trajectory=trajectory,
             dt=self.dt,
@@ -225,6 +242,7 @@ class SimulatedPen:
                 start.battery_temp_c,
             ),
             coil=self._effective_coil(),
+            design=self.design,
             servo=self.servo,
             thermal=self.thermal,
             battery=self.battery,
@@ -234,8 +252,8 @@ class SimulatedPen:
         )
         outputs = self._model(batch)
 
-        depth = np.maximum(outputs.peak_m - surface, 0.0) * 1e3
-        contact = (depth > 0.0) & (needles > 0)
+        contact = (outputs.peak_m > surface) & (needles > 0)
+        depth = np.maximum(outputs.peak_m - sensed, 0.0) * 1e3
         depth = np.where(contact, np.maximum(depth + SENSOR_NOISE_MM * noise[:, 2], 0.0), 0.0)
         flags = (
             contact * StrokeFlag.CONTACT
@@ -318,13 +336,13 @@ class SimulatedPen:
         """
         battery_v = math.floor(self.battery_voltage() / 0.02) * 0.02
         temp_c = math.ceil(self.state.motor_temp_c / 5.0) * 5.0
-        return DriveLimits.of(self.coil, battery_v, coil_resistance(self.coil, temp_c))
+        return DriveLimits.of(self.design, battery_v, coil_resistance(self.design, temp_c))
 
     def _trajectory(self, depth_mm: float, ticks: int) -> Trajectory:
         limits = self.drive_limits()
         key = (depth_mm, ticks, limits)
         trajectory = self._trajectories.get(key)
         if trajectory is None:
-            trajectory = Trajectory.raised_cosine(self.coil.home_mm, depth_mm, ticks, self.dt, limits)
+            trajectory = Trajectory.raised_cosine(self.design.home_mm, depth_mm, ticks, self.dt, limits)
             self._trajectories[key] = trajectory
         return trajectory

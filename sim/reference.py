@@ -51,8 +51,9 @@ def penetration(d: float, tent: float, puncture: float) -> float:
 
 def run_reference(batch: StrokeBatch) -> StrokeResults:
     """Step every stroke of ``batch``, one after the other, tick by tick."""
-    coil, servo, dt = batch.coil, batch.servo, batch.dt
+    coil, design, servo, dt = batch.coil, batch.design, batch.servo, batch.dt
     m, ks, c, kf = coil.moving_mass_kg, coil.spring_n_per_m, coil.damping_ns_per_m, coil.force_constant_n_per_a
+    m_d, ks_d, c_d = design.moving_mass_kg, design.spring_n_per_m, design.damping_ns_per_m
     home = coil.home_mm * 1e-3
     n = batch.strokes
     names = ("x", "v", "i", "ib", "peak", "pen", "load", "ipeak", "vmin", "temp", "charge", "btemp")
@@ -71,18 +72,19 @@ def run_reference(batch: StrokeBatch) -> StrokeResults:
     tr = batch.trajectory
     for k in range(n):
         r = coil_resistance(coil, temp)
+        r_d = coil_resistance(design, temp)  # what the current loop believes the winding's resistance is
         ocv = open_circuit_voltage(1.0 - charge / batch.battery.capacity_c)
         peak, load, ipeak, vmin, energy, drawn, cell_heat = -np.inf, 0.0, 0.0, np.inf, 0.0, 0.0, 0.0
         limited = saturated = False
         for xr, vr, ar in zip(tr.position_m.tolist(), tr.velocity_m_s.tolist(), tr.accel_m_s2.tolist(), strict=True):
-            ff = m * ar + c * vr + ks * (xr - home)
-            i_dem = current_demand(servo, coil, ff, xr, vr, x, v)
+            ff = m_d * ar + c_d * vr + ks_d * (xr - home)
+            i_dem = current_demand(servo, design, ff, xr, vr, x, v)
             if abs(i_dem) > coil.current_limit_a:
                 limited = True
                 i_dem = max(-coil.current_limit_a, min(coil.current_limit_a, i_dem))
             battery_v = ocv - batch.battery.internal_resistance_ohm * ib
             supply = coil.boost_ratio * battery_v
-            u = r * i_dem + kf * v + servo.current_v_per_a * (i_dem - sense * i)
+            u = r_d * i_dem + design.force_constant_n_per_a * v + servo.current_v_per_a * (i_dem - sense * i)
             if abs(u) > supply:
                 saturated = True
                 u = max(-supply, min(supply, u))

@@ -50,6 +50,9 @@ class StrokeBatch:
     skin_damping_ns_per_m: float
     start: CarriedState
     coil: VoiceCoilParams
+    """The actuator as built: the physics."""
+    design: VoiceCoilParams
+    """The actuator as designed: what the pen's servo feeds forward with and converts force to current by."""
     servo: ServoGains
     thermal: ThermalParams
     battery: BatteryParams

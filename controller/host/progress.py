@@ -16,10 +16,13 @@ SHOW_AFTER_S = 1.0
 
 
 class ProgressBar:
-    """Call with (done, total) strokes; a tqdm bar on ``stream`` (default stderr)."""
+    """Call with (done, total) strokes (or ``unit``s); a tqdm bar on ``stream`` (default stderr)."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, delay_s: float = SHOW_AFTER_S) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, delay_s: float = SHOW_AFTER_S, unit: str = "stroke"
+    ) -> None:
         self.label = label
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.delay_s = delay_s
         self._bar: tqdm[Any] | None = None
@@ -29,7 +32,7 @@ class ProgressBar:
             self._bar = tqdm(
                 total=total,
                 desc=self.label,
-                unit="stroke",
+                unit=self.unit,
                 file=self.stream,
                 disable=None,
                 delay=self.delay_s,

@@ -203,6 +203,18 @@ class TableReader:
                 )
         return good
 
+    def number_list(self, name: str, lo: float, hi: float, unit: str, lo_open: bool = False) -> list[float]:
+        """A non-empty list of finite numbers in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``); [] if absent."""
+        expected = f"a non-empty list of numbers {'above' if lo_open else 'from'} {lo:g} to {hi:g} {unit}".rstrip()
+        value = self._get(name, expected, False)
+        if value is _MISSING:
+            return []
+        ok = isinstance(value, list) and len(value) > 0 and all(is_finite_number(v) for v in value)
+        if not ok or not all(lo <= v <= hi and not (lo_open and v == lo) for v in value):
+            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
+            return []
+        return [float(v) for v in value]
+
     def number_pair(
         self, name: str, lo: float, hi: float, unit: str, default: tuple[float, float]
     ) -> tuple[float, float]:

@@ -136,7 +136,7 @@ def parse_plan(data: bytes, source: str) -> Plan:
         header.finish()
 
     pen = _read_pen(root.sub_table("pen", required=False))
-    cartridge = _read_cartridge(root.sub_table("cartridge"))
+    cartridge = read_cartridge(root.sub_table("cartridge"))
     zones = tuple(
         zone for reader in root.table_array("zone") if (zone := _read_zone(reader, pen, cartridge)) is not None
     )
@@ -286,7 +286,7 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
     return spec
 
 
-def _read_cartridge(reader: TableReader | None) -> CartridgeInfo | None:
+def read_cartridge(reader: TableReader | None) -> CartridgeInfo | None:
     if reader is None:
         return None
     ids, needle_range = CARTRIDGE_RANGES["cartridge_id"], CARTRIDGE_RANGES["needles"]
