@@ -127,22 +127,21 @@ def gauge_rate_hz(tel: Telemetry, build: PenBuild) -> float:
     return float(len(tel) / seconds)
 
 
-RANGES: dict[str, tuple[float, float, str]] = {
-    "moving_mass_kg": (0.0005, 0.02, "kg"),
-    "spring_n_per_m": (50.0, 2000.0, "N/m"),
-    "force_constant_n_per_a": (0.5, 10.0, "N/A"),
-    "coil_resistance_ohm": (0.5, 10.0, "ohm"),
-    "needle_length_error_mm": (-0.5, 0.5, "mm"),
-    "depth_offset_mm": (-0.5, 0.5, "mm"),
-    "sensitive_skin_stiffness": (0.25, 4.0, "x typical"),
-    "normal_skin_stiffness": (0.25, 4.0, "x typical"),
-    "thick_skin_stiffness": (0.25, 4.0, "x typical"),
-    "battery_soc": (0.0, 1.0, "of full charge"),
-    "battery_age": (0.0, 1.0, "of cycle life"),
-    "ambient_c": (0.0, 45.0, "degC"),
-    "clock_error_ppm": (-50_000.0, 50_000.0, "ppm"),
+RANGES: dict[str, tuple[float, float, str, str]] = {
+    "moving_mass_kg": (0.0005, 0.02, "kg", "moving mass of carriage, needles and cartridge"),
+    "spring_n_per_m": (50.0, 2000.0, "N/m", "return spring rate"),
+    "force_constant_n_per_a": (0.5, 10.0, "N/A", "voice coil force constant (magnet and gap)"),
+    "coil_resistance_ohm": (0.5, 10.0, "ohm", "winding resistance at 25 degC"),
+    "needle_length_error_mm": (-0.5, 0.5, "mm", "needles longer than drawn (the tips reach further)"),
+    "depth_offset_mm": (-0.5, 0.5, "mm", "depth sensor zero error (it reads deeper than the tips are)"),
+    "sensitive_skin_stiffness": (0.25, 4.0, "x typical", "stiffness of the sensitive skin met"),
+    "normal_skin_stiffness": (0.25, 4.0, "x typical", "stiffness of the normal skin met"),
+    "thick_skin_stiffness": (0.25, 4.0, "x typical", "stiffness of the thick skin met"),
+    "battery_soc": (0.0, 1.0, "of full charge", "battery state of charge at the start"),
+    "battery_age": (0.0, 1.0, "of cycle life", "battery age: capacity falls to 80 %, resistance doubles"),
+    "ambient_c": (0.0, 45.0, "degC", "room temperature"),
+    "clock_error_ppm": (-50_000.0, 50_000.0, "ppm", "crystal error: every timed interval lasts this much longer"),
 }
-"""Where each parameter can be taken by a campaign: the range the simulator's models are meant for, with unit.
-
-Wide enough for any drawing tolerance and for the conditions of use a pen is labelled for (ambient 0-45 degC
-covers IEC 60601-1's 10-40 degC operating range; +/-5 % of clock covers an untrimmed RC oscillator)."""
+"""Each parameter: where a campaign can take it (the range the simulator's models are meant for), its unit and
+what it is. Wide enough for any drawing tolerance and for the conditions of use a pen is labelled for (ambient
+0-45 degC covers IEC 60601-1's 10-40 degC operating range; +/-5 % of clock covers an untrimmed RC oscillator)."""

@@ -237,3 +237,29 @@ def test_protocol_doc_describes_every_telemetry_field_and_flag() -> None:
     for flag in StrokeFlag:
         if flag.value:
             assert f"0x{flag.value:02x} {str(flag.name).lower().replace('_', ' ')}" in described, flag
+
+
+def test_every_generated_doc_section_is_what_the_code_makes_now() -> None:
+    """docs/*.md generated sections (tools/gen_reference.py) against the code, so no table drifts."""
+    import importlib.util
+    import re as regex
+
+    spec = importlib.util.spec_from_file_location("gen_reference", ROOT / "tools" / "gen_reference.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for name, sections in gen.SECTIONS.items():
+        text = (ROOT / name).read_text()
+        for section, make in sections.items():
+            match = regex.search(rf"<!-- generated:{section} -->\n(.*?)\n<!-- /generated:{section} -->", text, regex.S)
+            assert match is not None and match.group(1) == make(), f"{name}: {section} (run tools/gen_reference.py)"
+
+
+def test_the_cases_columns_in_the_verification_doc_are_the_ones_written() -> None:
+    from dataclasses import fields
+
+    from controller.qa.verification.cases import CaseResult
+
+    doc = (ROOT / "docs/verification.md").read_text()
+    for field in fields(CaseResult):
+        assert f"`{field.name}`" in doc, field.name

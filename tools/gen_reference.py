@@ -162,6 +162,23 @@ def hazard_table() -> str:
     return head + "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
 
 
+def parameter_table() -> str:
+    from sim.build import NOMINAL, RANGES
+
+    rows = [
+        f"| `{name}` | {meaning} | {getattr(NOMINAL, name):g} | {lo:g} to {hi:g} {unit} |"
+        for name, (lo, hi, unit, meaning) in RANGES.items()
+    ]
+    return "| parameter | what it is | nominal | range a campaign may use |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
+def metric_table() -> str:
+    from controller.qa.verification.campaign import METRICS
+
+    rows = [f"| `{name}` | {meaning} |" for name, meaning in METRICS.items()]
+    return "| metric | what it is |\n|---|---|\n" + "\n".join(rows)
+
+
 SECTIONS = {
     "docs/protocol.md": {
         "messages": message_table,
@@ -173,6 +190,7 @@ SECTIONS = {
     },
     "docs/settings.md": {"settings": settings_table},
     "docs/hazards.md": {"hazards": hazard_table},
+    "docs/verification.md": {"parameters": parameter_table, "metrics": metric_table},
 }
 
 

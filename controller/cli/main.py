@@ -14,7 +14,20 @@ import threading
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.cli import bench, course, envelope, faults, ports, record, replay, serve, service, settings, treat
+from controller.cli import (
+    bench,
+    course,
+    envelope,
+    faults,
+    ports,
+    record,
+    replay,
+    serve,
+    service,
+    settings,
+    treat,
+    verify,
+)
 from controller.cli.common import (
     EXIT_FAULT,
     EXIT_INPUT,
@@ -31,7 +44,7 @@ from controller.cli.common import (
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
 
-SUBCOMMANDS = (treat, record, replay, serve, faults, envelope, service, course, ports, settings, bench)
+SUBCOMMANDS = (treat, record, replay, serve, faults, envelope, verify, service, course, ports, settings, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -85,6 +85,10 @@ class TableReader:
     def has(self, name: str) -> bool:
         return name in self.table
 
+    def allow(self, *names: str) -> None:
+        """Count ``names`` as known keys, read or not (a table whose keys are all optional lists them this way)."""
+        self._read.update(names)
+
     def _get(self, name: str, expected: str, required: bool) -> Any:
         self._read.add(name)
         if name not in self.table:

@@ -1,0 +1,168 @@
+"""Running a campaign's chunks on Dask: a local cluster of every core, or a cluster the user already runs.
+
+The work is cut into chunks of whole pens (``chunk_pens`` each, 50 by default: a few seconds of work, so the
+scheduler's few milliseconds per task stay under 1 %). A chunk's result depends only on the campaign and the
+chunk's number (cases.py), so any number of workers, local or remote, gives the same rows; they are put back
+in chunk order. Each finished chunk is saved at once as a Parquet file of its own in ``DIR/chunks/``; a run that
+was interrupted (Ctrl-C, a lost worker, a power cut) picks up where it stopped, and a finished one is not
+recomputed. The store remembers which campaign file it belongs to and refuses another's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.qa.verification.campaign import Campaign
+from controller.qa.verification.cases import run_chunk
+from controller.qa.verification.sensitivity import evaluations, run_sobol_chunk
+from hal.errors import InputError, PenOperationError
+
+STORE_VERSION = 1
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(kw_only=True, frozen=True)
+class Task:
+    kind: str
+    """"pens" (the campaign's cases) or "sobol" (the sensitivity analysis' sample pens)."""
+    chunk: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.chunk:05d}"
+
+
+def tasks_of(campaign: Campaign) -> list[Task]:
+    sobol_chunks = -(-evaluations(campaign) // campaign.chunk_pens)
+    return [Task(kind="pens", chunk=k) for k in range(campaign.chunks)] + [
+        Task(kind="sobol", chunk=k) for k in range(sobol_chunks)
+    ]
+
+
+def pens_in(campaign: Campaign, task: Task) -> int:
+    """How many pens (or sample pens) a task strokes: the progress bar's unit."""
+    if task.kind == "pens":
+        return len(campaign.pens_of(task.chunk))
+    return min(evaluations(campaign), (task.chunk + 1) * campaign.chunk_pens) - task.chunk * campaign.chunk_pens
+
+
+def run_task(campaign: Campaign, task: Task) -> Any:
+    """One chunk, in a worker: its rows as an Arrow table (compact to send back)."""
+    import pyarrow as pa
+
+    rows = run_chunk(campaign, task.chunk) if task.kind == "pens" else run_sobol_chunk(campaign, task.chunk)
+    return pa.Table.from_pylist(rows)
+
+
+class ChunkStore:
+    """Finished chunks on disk, one Parquet file each, for resuming."""
+
+    def __init__(self, folder: Path, campaign: Campaign) -> None:
+        self.folder = folder
+        manifest = folder / "campaign.json"
+        wanted = {"version": STORE_VERSION, "campaign_sha256": campaign.digest}
+        if manifest.exists():
+            try:
+                found = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                found = None
+            if found != wanted:
+                raise InputError(
+                    str(folder.parent),
+                    "--out",
+                    "a folder of this campaign's results, or a new one (it holds the chunks of another campaign "
+                    "file, or of another version of this one)",
+                )
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            manifest.write_text(json.dumps(wanted) + "\n")
+
+    def path(self, task: Task) -> Path:
+        return self.folder / f"{task.name}.parquet"
+
+    def has(self, task: Task) -> bool:
+        return self.path(task).exists()
+
+    def save(self, task: Task, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        partial = self.path(task).with_suffix(".partial")
+        pq.write_table(table, partial)
+        os.replace(partial, self.path(task))  # a chunk is in the store whole, or not at all
+
+    def table(self, tasks: list[Task]) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pa.concat_tables([pq.read_table(self.path(t)) for t in tasks]) if tasks else None
+
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A client of the user's scheduler, or of a local cluster of ``workers`` single-threaded processes."""
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its start-up chatter is not the user's news
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+        except (OSError, TimeoutError) as exc:
+            raise PenOperationError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            yield client
+        return
+    # One thread per process: the kernel holds the GIL's worth of a core, and processes keep numba's state apart.
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",  # the scheduler's web server on a free local port: never a clash
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_all(
+    campaign: Campaign,
+    store: ChunkStore,
+    client: Any,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Every task not yet in the store, on ``client``; each saved as soon as it arrives."""
+    from distributed import as_completed
+
+    tasks = tasks_of(campaign)
+    total = sum(pens_in(campaign, t) for t in tasks)
+    done = sum(pens_in(campaign, t) for t in tasks if store.has(t))
+    pending = [t for t in tasks if not store.has(t)]
+    if on_progress:
+        on_progress(done, total)
+    if not pending:
+        return
+    [shared] = client.scatter([campaign], broadcast=True)
+    futures = {client.submit(run_task, shared, t, key=f"{campaign.digest[:12]}-{t.name}"): t for t in pending}
+    for future in as_completed(futures):
+        task = futures[future]
+        store.save(task, future.result())
+        future.release()
+        done += pens_in(campaign, task)
+        if on_progress:
+            on_progress(done, total)
+
+
+def results(campaign: Campaign, store: ChunkStore) -> tuple[Any, Any]:
+    """(cases, sensitivity rows or None) as Arrow tables, in chunk order."""
+    tasks = tasks_of(campaign)
+    cases = store.table([t for t in tasks if t.kind == "pens"])
+    sobol = store.table([t for t in tasks if t.kind == "sobol"])
+    return cases, sobol
