@@ -5,6 +5,8 @@ Usage: python .ci/check_gates.py BENCH.json
 Each gate compares figures measured in the same run on the same machine, so a
 busy machine slows both sides alike:
 - the compiled kernel is at least 100x faster than the reference model on the same workload;
+- a verification campaign's engine with 2 workers runs at least MIN_SCALING_EFFICIENCY x 2 times the pen-minutes
+  per second of 1 worker;
 - the controller's cost per stroke is at most 1/1000 of the 150 Hz stroke period;
 - the whole `penctl treat` command (a new process: imports, kernel, simulation, report, PNG) on the
   built-in plan, warm, costs at most MAX_WARM_OVER_BARE_PYTHON times an interpreter that only
@@ -26,6 +28,10 @@ MAX_LOOP_SHARE = 1.0 / 1000.0
 MAX_WARM_OVER_BARE_PYTHON = 16.0
 """Warm command / `python -c "import numpy"`; measured 9.3-12.8 (before the speed work: 13.8-16.3; the kernel
 compiled on every run, a cache that is never written: about 18). Coarse: the ratio moves about +/-20 % with load."""
+MIN_SCALING_EFFICIENCY = 0.75
+"""Verification campaign engine, 2 workers against 1 on this 2-core machine (pen-minutes per second, warm
+local Dask clusters, the same run); measured 0.88-0.92 (target 0.85). Below 0.75 the chunks are too small or
+the workers wait on the scheduler."""
 MAX_FIRST_OVER_WARM = 2.4
 """First run (the kernel compiles) / warm run; measured 1.4-2.0; the kernel with numba's np.interp: about 2.7."""
 
@@ -53,6 +59,7 @@ def main(path: str) -> int:
         failures.append("controller cost per stroke")
 
     failures += _command_gates(benches)
+    failures += _verify_gates(benches)
 
     sim = benches["test_simulator_30_minute_pass"]["extra_info"]
     print(f"info: 30-minute pass {sim['strokes']} strokes, {sim['real_time_factor']:,.0f}x real time")
@@ -83,6 +90,24 @@ def _command_gates(benches: dict[str, Any]) -> list[str]:
     if ratio > MAX_FIRST_OVER_WARM:
         failures.append("first penctl treat")
     return failures
+
+
+def _verify_gates(benches: dict[str, Any]) -> list[str]:
+    """Verification campaigns: the second worker must nearly double the engine's throughput."""
+    one = benches["test_verify_engine_throughput[1_worker]"]["extra_info"]["pen_minutes_per_s"]
+    two = benches["test_verify_engine_throughput[2_workers]"]["extra_info"]["pen_minutes_per_s"]
+    efficiency = two / (2.0 * one)
+    print(
+        f"gate: verify engine {one:.1f} pen-min/s with 1 worker, {two:.1f} with 2: scaling efficiency "
+        f"{efficiency:.0%} (need >= {MIN_SCALING_EFFICIENCY:.0%})"
+    )
+    for workers in (1, 2):
+        command = benches[f"test_verify_command[{workers}]"]
+        print(
+            f"info: penctl verify, {workers} worker(s), whole run {command['stats']['min']:.1f} s = "
+            f"{command['extra_info']['pen_minutes_per_s']:.1f} pen-min/s"
+        )
+    return ["verify scaling efficiency"] if efficiency < MIN_SCALING_EFFICIENCY else []
 
 
 if __name__ == "__main__":

@@ -71,3 +71,10 @@ def test_penctl_bench_prints_its_figures() -> None:
     assert set(figures["realtime_lateness_us"]) == {"p50", "p99", "max", "strokes", "rate_hz", "overruns"}
     assert figures["realtime_lateness_us"]["strokes"] == 30, "measurement runs through overruns"
     assert penctl("bench", "--rate", "400").returncode == 2
+
+
+def test_penctl_bench_full_times_a_whole_30_minute_pass() -> None:
+    """It used to stop with "'run' refused in state 'paused'": five 30-minute passes in one session."""
+    proc = penctl("bench", "--seconds", "0.1", "--full", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["simulator"]["strokes"] == 216_000
