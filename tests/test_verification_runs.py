@@ -167,6 +167,17 @@ def test_a_finished_chunk_is_never_redone(tiny: Path, tmp_path: Path) -> None:
     assert (out / "summary.json").read_bytes() == first
 
 
+def test_a_damaged_chunk_is_computed_again_not_trusted(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert verify(tiny, out, "--workers", "1").returncode == 0
+    first = (out / "summary.json").read_bytes()
+    chunk = sorted((out / "chunks").glob("pens-*.parquet"))[1]
+    chunk.write_bytes(chunk.read_bytes()[:100])  # truncated, as by a full disk
+    run = verify(tiny, out, "--workers", "1")
+    assert run.returncode == 0 and "damaged or incomplete" in run.stderr
+    assert (out / "summary.json").read_bytes() == first
+
+
 def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path) -> None:
     campaign = tmp_path / "c.toml"
     campaign.write_text(TINY.replace("pens = 8", "pens = 60").replace("seconds = 0.2", "seconds = 1.0"))

@@ -24,6 +24,7 @@ from controller.qa.verification.cases import run_chunk
 from controller.qa.verification.sensitivity import evaluations, run_sobol_chunk
 from hal.errors import InputError, PenOperationError
 
+log = logging.getLogger(__name__)
 STORE_VERSION = 1
 CONNECT_TIMEOUT_S = 5.0
 
@@ -44,6 +45,11 @@ def tasks_of(campaign: Campaign) -> list[Task]:
     return [Task(kind="pens", chunk=k) for k in range(campaign.chunks)] + [
         Task(kind="sobol", chunk=k) for k in range(sobol_chunks)
     ]
+
+
+def rows_in(campaign: Campaign, task: Task) -> int:
+    """Rows a finished chunk holds: one per pen (or sample pen) and operating point."""
+    return pens_in(campaign, task) * len(campaign.points)
 
 
 def pens_in(campaign: Campaign, task: Task) -> int:
@@ -87,8 +93,24 @@ class ChunkStore:
     def path(self, task: Task) -> Path:
         return self.folder / f"{task.name}.parquet"
 
-    def has(self, task: Task) -> bool:
-        return self.path(task).exists()
+    def has(self, task: Task, rows: int) -> bool:
+        """Whether the chunk is in the store whole: a file of ``rows`` rows that Parquet can read.
+
+        A damaged one (a disk that filled up, a hand that truncated it) is removed, to be computed again.
+        """
+        import pyarrow.parquet as pq
+
+        path = self.path(task)
+        if not path.exists():
+            return False
+        try:
+            whole = pq.read_metadata(path).num_rows == rows
+        except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+            whole = False
+        if not whole:
+            log.warning("%s is damaged or incomplete: computing it again", path)
+            path.unlink()
+        return whole
 
     def save(self, task: Task, table: Any) -> None:
         import pyarrow.parquet as pq
@@ -143,8 +165,8 @@ def run_all(
 
     tasks = tasks_of(campaign)
     total = sum(pens_in(campaign, t) for t in tasks)
-    done = sum(pens_in(campaign, t) for t in tasks if store.has(t))
-    pending = [t for t in tasks if not store.has(t)]
+    pending = [t for t in tasks if not store.has(t, rows_in(campaign, t))]
+    done = total - sum(pens_in(campaign, t) for t in pending)
     if on_progress:
         on_progress(done, total)
     if not pending:

@@ -8,6 +8,7 @@ line prints that.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,22 @@ def run_campaign(
 ) -> dict[str, Any]:
     """Run (or resume) ``campaign`` into ``out``; return the summary."""
     store = ChunkStore(out / CHUNK_FOLDER, campaign)
+    # While the workers stroke, this process only waits: it loads what the outputs need meanwhile (about a
+    # second of imports that would otherwise come after the last chunk).
+    loader = threading.Thread(target=_load_output_tools, name="load-output-tools", daemon=True)
+    loader.start()
     with dask_client(engine.workers, engine.scheduler) as client:
         run_all(campaign, store, client, on_progress)
+    loader.join()
     return write_outputs(campaign, store, out)
+
+
+def _load_output_tools() -> None:
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import scipy.stats  # noqa: F401
+    from SALib.analyze import sobol  # noqa: F401
 
 
 def write_outputs(campaign: Campaign, store: ChunkStore, out: Path) -> dict[str, Any]:
