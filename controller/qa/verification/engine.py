@@ -104,7 +104,7 @@ class ChunkStore:
         if not path.exists():
             return False
         try:
-            whole = pq.read_metadata(path).num_rows == rows
+            whole = bool(pq.read_metadata(path).num_rows == rows)
         except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
             whole = False
         if not whole:
