@@ -154,27 +154,19 @@ def test_the_tolerance_that_drives_the_error_tops_the_ranking(tiny: Path, tmp_pa
     assert ambient["mean_ST"] < 0.1
 
 
-def test_a_finished_chunk_is_never_redone(tiny: Path, tmp_path: Path) -> None:
+def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert verify(tiny, out, "--workers", "1").returncode == 0
     first = (out / "summary.json").read_bytes()
     chunks = sorted((out / "chunks").glob("*.parquet"))
-    kept = {path: path.stat().st_mtime_ns for path in chunks[1:]}
-    chunks[0].unlink()
-    assert verify(tiny, out, "--workers", "1").returncode == 0
-    assert chunks[0].exists()
-    assert {path: path.stat().st_mtime_ns for path in kept} == kept
-    assert (out / "summary.json").read_bytes() == first
-
-
-def test_a_damaged_chunk_is_computed_again_not_trusted(tiny: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    assert verify(tiny, out, "--workers", "1").returncode == 0
-    first = (out / "summary.json").read_bytes()
-    chunk = sorted((out / "chunks").glob("pens-*.parquet"))[1]
-    chunk.write_bytes(chunk.read_bytes()[:100])  # truncated, as by a full disk
+    missing, damaged = chunks[0], chunks[1]
+    kept = {path: path.stat().st_mtime_ns for path in chunks[2:]}
+    missing.unlink()
+    damaged.write_bytes(damaged.read_bytes()[:100])  # truncated, as by a full disk
     run = verify(tiny, out, "--workers", "1")
     assert run.returncode == 0 and "damaged or incomplete" in run.stderr
+    assert missing.exists() and damaged.stat().st_size > 100
+    assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert (out / "summary.json").read_bytes() == first
 
 
