@@ -244,3 +244,31 @@ def test_treat_loads_none_of_the_campaign_tools(tmp_path: Path) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.stdout.strip().splitlines()[-1] == "[]", run.stderr
+
+
+class FakeClient:
+    """What ``check_workers`` sees of a cluster: the answer of ``client.run`` on every worker."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def run(self, function: object) -> object:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"tcp://10.0.0.2:4000": "0.0.9"}, "runs penctl 0.0.9"),
+        (ModuleNotFoundError("No module named 'controller'"), "install this project on every worker"),
+        ({}, "no workers"),
+    ],
+)
+def test_workers_that_cannot_give_the_same_results_are_refused(answer: object, message: str) -> None:
+    from controller.qa.verification.engine import check_workers
+    from hal.errors import PenOperationError
+
+    with pytest.raises(PenOperationError, match=message):
+        check_workers(FakeClient(answer))

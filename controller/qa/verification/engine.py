@@ -171,6 +171,7 @@ def run_all(
         on_progress(done, total)
     if not pending:
         return
+    check_workers(client)
     [shared] = client.scatter([campaign], broadcast=True)
     futures = {client.submit(run_task, shared, t, key=f"{campaign.digest[:12]}-{t.name}"): t for t in pending}
     for future in as_completed(futures):
@@ -180,6 +181,33 @@ def run_all(
         done += pens_in(campaign, task)
         if on_progress:
             on_progress(done, total)
+
+
+def worker_version() -> str:
+    """Run on each worker: the version of penctl it would run the chunks with."""
+    from controller import __version__
+
+    return __version__
+
+
+def check_workers(client: Any) -> None:
+    """Every worker runs this version of penctl, or nothing is sent (results would differ without a word)."""
+    from controller import __version__
+
+    try:
+        versions = client.run(worker_version)
+    except (ImportError, AttributeError) as exc:  # ModuleNotFoundError, or an older penctl without this function
+        raise PenOperationError(
+            f"the Dask workers cannot run penctl ({exc}): install this project on every worker"
+        ) from None
+    if not versions:
+        raise PenOperationError("the Dask cluster has no workers")
+    other = {worker: version for worker, version in versions.items() if version != __version__}
+    if other:
+        worker, version = sorted(other.items())[0]
+        raise PenOperationError(
+            f"worker {worker} runs penctl {version}, this is {__version__}: every worker must run the same version"
+        )
 
 
 def results(campaign: Campaign, store: ChunkStore) -> tuple[Any, Any]:
