@@ -259,6 +259,39 @@ SETTINGS: tuple[Setting, ...] = (
         "factory",
         "Wrong unlock answers in a row before the pen locks service access until power-off.",
     ),
+    _s(
+        29,
+        "session.max_total_minutes",
+        "int",
+        "min",
+        10,
+        180,
+        60,
+        "user",
+        "Longest whole session: preparation, anaesthetic wait, stroking and pauses (treatment texts: up to 60 min).",
+    ),
+    _s(
+        30,
+        "session.advised_total_minutes",
+        "int",
+        "min",
+        10,
+        180,
+        45,
+        "user",
+        "Whole session beyond which a plan gets a caution (one clinic: preparation and procedure 30-45 min).",
+    ),
+    _s(
+        31,
+        "anaesthetic.max_age_min",
+        "int",
+        "min",
+        15,
+        240,
+        20,
+        "user",
+        "Oldest topical anaesthetic application accepted at the start (treatment texts: 15-20 min before).",
+    ),
 )
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 BY_ID: dict[int, Setting] = {s.id: s for s in SETTINGS}
@@ -268,6 +301,12 @@ CROSS_RULES: tuple[tuple[str, str, str], ...] = (
     ("thermal.motor_clear_c", "thermal.motor_limit_c", "thermal.motor_clear_c must be below thermal.motor_limit_c"),
     ("battery.critical_v", "battery.low_v", "battery.critical_v must be below battery.low_v"),
     ("drive.current_limit_a", "drive.overcurrent_a", "drive.current_limit_a must be below drive.overcurrent_a"),
+    (
+        "session.advised_total_minutes",
+        "session.max_total_minutes",
+        "session.advised_total_minutes must be below session.max_total_minutes",
+    ),
+    ("anaesthetic.wait_min", "anaesthetic.max_age_min", "anaesthetic.wait_min must be below anaesthetic.max_age_min"),
 )
 """(lower key, upper key, message): the lower must stay below (or, for min/max, at most) the upper."""
 

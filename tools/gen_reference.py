@@ -18,6 +18,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from controller.treatment.rules import limits, read_table  # noqa: E402
 from hal.faults import FAULTS  # noqa: E402
 from hal.messages import describe, encode  # noqa: E402
 from hal.protocol import (  # noqa: E402
@@ -179,6 +180,51 @@ def metric_table() -> str:
     return "| metric | what it is |\n|---|---|\n" + "\n".join(rows)
 
 
+def _rows(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: one header row, then the rows."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def clinical_contraindications() -> str:
+    rows = []
+    for r in read_table("contraindications.csv"):
+        window = " / ".join(f"{r[k]} days" for k in ("window_days", "caution_days") if r[k]) or "-"
+        rows.append([f"`{r['rule']}`", r["kind"], r["severity"], window, r["text"], r["source"]])
+    return _rows(["rule", "kind", "severity", "window (hard / caution)", "text shown", "source"], rows)
+
+
+def clinical_limits() -> str:
+    rows = [
+        [f"`{e.rule}`", f"{e.value:g} {e.unit}", f"`{e.setting}`" if e.setting else "-", e.text, e.source]
+        for e in limits().values()
+    ]
+    return _rows(["rule", "value", "setting", "text shown", "source"], rows)
+
+
+def clinical_aftercare() -> str:
+    rows = [[f"`{r['topic']}`", r["instruction"], r["hours"], r["source"]] for r in read_table("aftercare.csv")]
+    return _rows(["topic", "text shown", "hours", "source"], rows)
+
+
+def clinical_side_effects() -> str:
+    rows = [[f"`{r['effect']}`", r["text"], r["source"]] for r in read_table("side_effects.csv")]
+    return _rows(["side effect", "text shown", "source"], rows)
+
+
+def _depth(row: dict[str, str]) -> str:
+    return f"{row['min_depth_mm']}-{row['max_depth_mm']} mm (default {row['default_depth_mm']})"
+
+
+def clinical_depths() -> str:
+    rows = [
+        [f"`{r[key]}`", what, _depth(r), r["source"]]
+        for name, key, what in (("areas.csv", "area", "area"), ("indications.csv", "indication", "indication"))
+        for r in read_table(name)
+    ]
+    return _rows(["name", "kind", "depth", "source"], rows)
+
+
 SECTIONS = {
     "docs/protocol.md": {
         "messages": message_table,
@@ -191,6 +237,13 @@ SECTIONS = {
     "docs/settings.md": {"settings": settings_table},
     "docs/hazards.md": {"hazards": hazard_table},
     "docs/verification.md": {"parameters": parameter_table, "metrics": metric_table},
+    "docs/clinical.md": {
+        "contraindications": clinical_contraindications,
+        "limits": clinical_limits,
+        "aftercare": clinical_aftercare,
+        "side_effects": clinical_side_effects,
+        "depths": clinical_depths,
+    },
 }
 
 

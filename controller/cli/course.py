@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any
 
 from controller.cli.common import EXIT_OK, add_json, described, iso_date, week_range
@@ -17,8 +16,9 @@ def register(commands: Any) -> None:
         "course",
         help="print the session dates of a treatment course",
         **described(
-            "Session dates of a course: 3 to 5 sessions, 4 to 6 weeks apart (treatment texts); "
-            "each date is the earliest, with its latest.",
+            "Session dates of a course: 3 to 5 sessions (at least 4 for the best results), 4 to 6 weeks "
+            "apart (treatment texts); each date is the earliest, with its latest. Sessions less than "
+            "4 weeks apart are refused, as penctl treat refuses them.",
             "penctl course --sessions 4 --start 2026-12-01",
             "penctl course --sessions 3 --start 2026-12-01 --interval-weeks 5-8 --json",
         ),
@@ -32,18 +32,22 @@ def register(commands: Any) -> None:
         type=week_range,
         default=(4, 6),
         metavar="LOW-HIGH",
-        help="weeks between sessions, LOW-HIGH (default: 4-6)",
+        help="weeks between sessions, LOW-HIGH, LOW at least 4 (default: 4-6)",
     )
     add_json(course, "the course")
     course.set_defaults(handler=cmd_course)
 
 
 def cmd_course(args: argparse.Namespace) -> int:
-    from controller.treatment.aftercare import EXPECTED_COURSE
-    from controller.treatment.course import maintenance_window, plan_course
+    from controller.treatment.aftercare import course_sessions
+    from controller.treatment.course import interval_problem, maintenance_window, plan_course
+    from controller.treatment.rules import limit
 
     if not 1 <= args.sessions <= 12:
         raise InputError("--sessions", "", "a number of sessions from 1 to 12", args.sessions)
+    refused = interval_problem(args.interval_weeks)
+    if refused:
+        raise InputError("--interval-weeks", "", refused, "{}-{}".format(*args.interval_weeks))
     try:
         slots = plan_course(args.start, args.sessions, args.interval_weeks)
         maintenance_window(slots[-1].earliest)
@@ -54,11 +58,12 @@ def cmd_course(args: argparse.Namespace) -> int:
     low, high = args.interval_weeks
     first, last = maintenance_window(slots[-1].earliest)
     notes = []
-    if not 3 <= args.sessions <= 5:
-        planned = re.sub(r"(\d)-(\d)", r"\1 to \2", str(EXPECTED_COURSE["sessions"]))  # "3-5" -> "3 to 5"
-        notes.append(f"the treatment texts plan {planned} sessions")
-    if low < 4:
-        notes.append("sessions less than 4 weeks apart are refused unless the plan documents an override")
+    fewest, most, best = course_sessions()
+    if not fewest <= args.sessions <= most:
+        notes.append(f"the treatment texts plan {fewest} to {most} sessions (some sources 2 to 6)")
+    if args.sessions < best:
+        notes.append(f"the treatment texts advise at least {best} sessions for the best results")
+    per_year = int(limit("maintenance_per_year"))
     if args.json:
         sessions = [
             {"number": s.number, "earliest": s.earliest.isoformat(), "latest": s.latest.isoformat()} for s in slots
@@ -66,7 +71,7 @@ def cmd_course(args: argparse.Namespace) -> int:
         course = {
             "sessions": sessions,
             "interval_weeks": [low, high],
-            "maintenance": {"earliest": first.isoformat(), "latest": last.isoformat()},
+            "maintenance": {"earliest": first.isoformat(), "latest": last.isoformat(), "per_year_at_least": per_year},
             "notes": notes,
         }
         print(json.dumps(course, indent=2))
@@ -75,7 +80,7 @@ def cmd_course(args: argparse.Namespace) -> int:
     for slot in slots:
         window = "" if slot.number == 1 else f"  (until {slot.latest.isoformat()})"
         print(f"session {slot.number}: {slot.earliest.isoformat()}{window}")
-    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6 to 12 months)")
+    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (at least {per_year} sessions a year)")
     for note in notes:
         print(f"note: {note}")
     return EXIT_OK

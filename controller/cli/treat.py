@@ -34,8 +34,9 @@ def register(commands: Any) -> None:
         "treat",
         help="run a treatment pass on the simulated pen and write a report",
         **described(
-            "Run a treatment pass and write report.json and report.png (both or neither: they are "
-            "renamed into place only when both are complete). A progress bar shows on stderr when "
+            "Run a treatment pass and write report.json, report.png and patient-sheet.md (all or none: "
+            "they are renamed into place only when all are complete). Cautions print on stderr before "
+            "the pass; after-care and side effects after it. A progress bar shows on stderr when "
             "stderr is a terminal.",
             "penctl treat                                  # built-in full-face plan, simulated pen",
             "penctl treat examples/full_face.toml --out run1 --seed 4",
@@ -63,6 +64,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
 
         for warning in check_plan(plan):
             print(f"penctl treat: warning: {warning}", file=sys.stderr)
+    print_cautions(plan)
     out = prepare_out_dir(args.out)
     backend = None
     if args.port:
@@ -71,6 +73,12 @@ def cmd_treat(args: argparse.Namespace) -> int:
         backend = open_backend("serial", url=args.port)
     label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
     return run_and_report(plan, args.seed, backend, out, label, print_json=args.json)
+
+
+def print_cautions(plan: Plan) -> None:
+    """Every caution of the plan, on stderr before the pass: the clinician reads them before the pen arms."""
+    for caution in plan.cautions:
+        print(f"penctl treat: caution ({caution.key}): {caution.text}", file=sys.stderr)
 
 
 def run_and_report(
@@ -101,14 +109,16 @@ def run_and_report(
 
 
 def write_report_files(result: Any, report: dict[str, Any], out: Path) -> None:
-    """report.json and report.png, both or neither (an interrupt leaves the directory as it was)."""
+    """report.json, report.png and patient-sheet.md, all or none (an interrupt leaves the directory as it was)."""
     from controller.host.atomic import atomic_files
+    from controller.treatment.patient_sheet import patient_sheet
     from controller.treatment.plots import plot_report
     from controller.treatment.report import report_json
 
-    log.info("writing report.json and report.png in %s", out)
+    log.info("writing report.json, report.png and patient-sheet.md in %s", out)
     with atomic_files(out) as files:
         files.write_text("report.json", report_json(report))
+        files.write_text("patient-sheet.md", patient_sheet(report))
         plot_report(result, files.path("report.png"))
     log.info("report written")
 
@@ -152,7 +162,7 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
     clinical = report["clinical"]
     if clinical["anaesthetic_wait_s"]:
         print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min for the topical anaesthetic before arming")
-    for caution in (clinical["screening"] or {}).get("cautions", []):
+    for caution in clinical["cautions"]:
         print(f"caution ({caution['key']}): {caution['text']}")
     for override in clinical["overrides"]:
         print(f"override: {override.get('area', override.get('rule'))}: {override['reason']}")
@@ -161,4 +171,18 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             print(f"alarm ({a['priority']}) {a['kind']} at {fixed(a['t_s'], 3)} s: {a['message']}")
     for f in report["faults"]:
         print(f"FAULT {f['kind']} at {fixed(f['t_s'], 3)} s (stroke {f['stroke']}): {f['message']}")
-    print(f"report: {out / 'report.json'}, {out / 'report.png'}")
+    print_aftercare(clinical)
+    print(f"report: {out / 'report.json'}, {out / 'report.png'}, {out / 'patient-sheet.md'}")
+
+
+def print_aftercare(clinical: dict[str, Any]) -> None:
+    """After-care, side effects and the next session's window: what the clinician tells the patient."""
+    print("after-care:")
+    for item in clinical["aftercare"]:
+        print(f"  - {item['instruction']}")
+    print("side effects to tell the patient:")
+    for effect in clinical["side_effects"]:
+        print(f"  - {effect['text']}")
+    nxt = clinical["next_session"]
+    if nxt:
+        print(f"next session: {nxt['earliest']} to {nxt['latest']}")

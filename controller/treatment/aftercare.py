@@ -1,27 +1,58 @@
-"""What the patient is told after the session, and what the course looks like, from the treatment texts."""
+"""What the patient is told after the session, and what the course looks like, from the treatment texts.
+
+The after-care lines, the side effects and the course figures are rows of the
+packaged tables (``data/aftercare.csv``, ``data/side_effects.csv``,
+``data/limits.csv``), so the report, the printed summary and the patient sheet
+all say what the tables say.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from functools import cache
-from importlib import resources
 from typing import Any
 
-EXPECTED_COURSE: dict[str, Any] = {
-    "sessions": "3-5 (some sources 2-6)",
-    "interval_weeks": [4, 6],
-    "maintenance": "every 6-12 months",
-    "results": "visible from about 4-6 weeks; full effect 6-8 weeks after the last session",
-    "end_point": "pinpoint bleeding with mild redness",
-    "source": "shared/domain.md, clinical parameters (course)",
-}
+from controller.treatment.rules import limit, limits, read_table, side_effects
 
 
 @cache
 def instructions() -> list[dict[str, Any]]:
-    text = resources.files("controller.treatment").joinpath("data/aftercare.csv").read_text(encoding="utf-8")
+    """The after-care lines, in table order."""
     return [
         {"topic": row["topic"], "instruction": row["instruction"], "hours": int(row["hours"]), "source": row["source"]}
-        for row in csv.DictReader(io.StringIO(text))
+        for row in read_table("aftercare.csv")
     ]
+
+
+def side_effect_list() -> list[dict[str, str]]:
+    """The side effects to tell the patient, as report entries."""
+    return [{"effect": s.effect, "text": s.text, "source": s.source} for s in side_effects()]
+
+
+def course_sessions() -> tuple[int, int, int]:
+    """(fewest, most) sessions of a typical course, and the fewest for the best results."""
+    low, high, best = (int(limit(k)) for k in ("course_sessions_low", "course_sessions_high", "course_sessions_best"))
+    return low, high, best
+
+
+def expected_course() -> dict[str, Any]:
+    """The course as the texts describe it (sessions, interval, maintenance, results), with sources."""
+    table = limits()
+    low, high, best = course_sessions()
+    per_year = int(limit("maintenance_per_year"))
+    return {
+        "sessions": f"{low}-{high} (some sources 2-6); at least {best} for the best results",
+        "interval_weeks": [int(limit("interval_min")), int(limit("interval_max"))],
+        "maintenance": f"at least {per_year} sessions a year",
+        "yearly_maximum": {
+            rule.split(":", 1)[1]: int(entry.value) for rule, entry in table.items() if rule.startswith("yearly_max:")
+        },
+        "results": "visible from about 4-6 weeks; full effect 6-8 weeks after the last session",
+        "end_point": "pinpoint bleeding with mild redness",
+        "source": "; ".join(
+            [
+                "shared/domain.md, clinical parameters (course)",
+                table["course_sessions_best"].source,
+                table["maintenance_per_year"].source,
+            ]
+        ),
+    }

@@ -1,16 +1,33 @@
-"""Course planning: when the sessions of a course fall, from the interval the treatment texts give."""
+"""Course planning: when the sessions of a course fall, from the interval the treatment texts give.
+
+The interval's lower bound is the same rule ``penctl treat`` applies to a
+patient's last session (``interval_min`` in ``data/limits.csv``), so a course
+printed here never schedules a session that ``treat`` would refuse.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
+from controller.treatment.rules import limit
+
 
 @dataclass(kw_only=True, frozen=True)
 class SessionSlot:
+    """One session of a course: its number and the window it may fall in."""
+
     number: int
     earliest: dt.date
     latest: dt.date
+
+
+def interval_problem(interval_weeks: tuple[int, int]) -> str | None:
+    """Why a course interval breaks the texts' rule (sessions at least ``interval_min`` weeks apart), if it does."""
+    shortest = int(limit("interval_min"))
+    if interval_weeks[0] < shortest:
+        return f"sessions at least {shortest} weeks apart (the interval rule penctl treat applies)"
+    return None
 
 
 def plan_course(start: dt.date, sessions: int, interval_weeks: tuple[int, int]) -> list[SessionSlot]:
@@ -33,6 +50,17 @@ def plan_course(start: dt.date, sessions: int, interval_weeks: tuple[int, int]) 
     return slots
 
 
+def next_session_window(session: dt.date) -> tuple[dt.date, dt.date]:
+    """When the session after ``session`` falls: the course interval (4-6 weeks) after it."""
+    return (
+        session + dt.timedelta(weeks=int(limit("interval_min"))),
+        session + dt.timedelta(weeks=int(limit("interval_max"))),
+    )
+
+
 def maintenance_window(last: dt.date) -> tuple[dt.date, dt.date]:
-    """Maintenance every 6-12 months after the course."""
-    return last + dt.timedelta(days=182), last + dt.timedelta(days=365)
+    """Maintenance after the course: no sooner than the interval rule allows, and at least twice a year."""
+    return (
+        last + dt.timedelta(weeks=int(limit("interval_min"))),
+        last + dt.timedelta(days=365 // int(limit("maintenance_per_year"))),
+    )

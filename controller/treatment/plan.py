@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,10 +19,9 @@ from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
 from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
 from controller.treatment.coverage import RasterPath
 from controller.treatment.presets import areas, default_depth, indications
-from controller.treatment.screening import HistoryItem, Patient, Screening, conditions, history_kinds, screen
+from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, conditions, history_kinds
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
-from hal.settings import BY_KEY as SETTINGS_BY_KEY
 from hal.telemetry import PEN_TICK_HZ
 
 BUILTIN_PLAN = "full_face.toml"
@@ -100,6 +99,10 @@ class Plan:
     patient: Patient | None = None
     screening: Screening | None = None
     interval_override_reason: str | None = None
+    preparation_min: float = 0.0
+    """Minutes of preparation before the anaesthetic (cleansing, photographs): part of the whole session."""
+    cautions: tuple[Finding, ...] = ()
+    """Every caution for this session (screening and session length), printed before the pass."""
 
     def planned_seconds(self) -> float:
         """Stroking time plus pauses between zones."""
@@ -128,11 +131,12 @@ def parse_plan(data: bytes, source: str) -> Plan:
     root = TableReader(table=document, path="", problems=problems)
 
     header = root.sub_table("plan")
-    name, start, interval_override = "unnamed plan", None, None
+    name, start, interval_override, preparation = "unnamed plan", None, None, 0.0
     if header:
         name = header.text("name", default="unnamed plan") or name
         start = header.local_datetime("start", required=False)
         interval_override = header.text("interval_override_reason", required=False, max_len=500)
+        preparation = header.number("preparation_min", 0.0, 120.0, "min", default=0.0) or 0.0
         header.finish()
 
     pen = _read_pen(root.sub_table("pen", required=False))
@@ -160,70 +164,11 @@ def parse_plan(data: bytes, source: str) -> Plan:
         patient=patient,
         screening=None,
         interval_override_reason=interval_override,
+        preparation_min=preparation,
     )
-    return _check_session(plan)
+    from controller.treatment.session_checks import check_session
 
-
-def _check_session(plan: Plan) -> Plan:
-    """Rules on the session as a whole: its length, and the patient's screening."""
-    problems: list[Problem] = []
-    limit_min = int(SETTINGS_BY_KEY["session.max_minutes"].default)
-    minutes = plan.planned_seconds() / 60.0
-    if minutes > limit_min:
-        problems.append(
-            Problem(
-                key="zone",
-                expected=f"a session of at most {limit_min} min (session.max_minutes; treatment texts: 30-60 min)",
-                got=f"{minutes:.2f} min ({plan.planned_seconds():.2f} s) planned",
-            )
-        )
-    screening = None
-    if plan.patient is not None:
-        if plan.start is None:
-            problems.append(
-                Problem(key="plan.start", expected="the session's date and time (history rules are judged by it)")
-            )
-        else:
-            for k, item in enumerate(plan.patient.history):
-                if item.date > plan.start.date():
-                    problems.append(
-                        Problem(
-                            key=f"patient.history[{k}].date",
-                            expected="a date on or before the session",
-                            got=item.date.isoformat(),
-                        )
-                    )
-            screening = screen(
-                plan.patient,
-                plan.start.date(),
-                {z.area for z in plan.zones},
-                int(SETTINGS_BY_KEY["patient.min_age_years"].default),
-            )
-            problems += [
-                Problem(key=f.key, expected=f"no contraindication: {f.text}", got="hard stop")
-                for f in screening.hard_stops
-            ]
-            if screening.interval and not plan.interval_override_reason:
-                problems += [
-                    Problem(
-                        key=f.key,
-                        expected=f"no session closer than the course interval: {f.text} (or "
-                        "plan.interval_override_reason documenting why)",
-                        got="refused",
-                    )
-                    for f in screening.interval
-                ]
-            if plan.patient.anaesthetic_applied is not None and plan.patient.anaesthetic_applied > plan.start:
-                problems.append(
-                    Problem(
-                        key="patient.anaesthetic_applied",
-                        expected="a time before plan.start",
-                        got=str(plan.patient.anaesthetic_applied),
-                    )
-                )
-    if problems:
-        raise InputFileError(plan.source, problems)
-    return replace(plan, screening=screening)
+    return check_session(plan)
 
 
 def _read_patient(reader: TableReader) -> Patient | None:
@@ -239,9 +184,12 @@ def _read_patient(reader: TableReader) -> Patient | None:
         kind = item.choice("kind", history_kinds())
         date = item.date("date")
         area = item.choice("area", list(areas()), default="") or None
+        indication = item.choice("indication", list(indications()), default="") or None
+        if indication and kind != "microneedling":
+            item.problem("indication", "no indication except on a microneedling session", indication)
         item.finish()
         if kind and date:
-            history.append(HistoryItem(kind=kind, date=date, area=area))
+            history.append(HistoryItem(kind=kind, date=date, area=area, indication=indication))
     reader.finish()
     if age is None or fitzpatrick is None:
         return None

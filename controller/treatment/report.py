@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from controller.treatment.aftercare import EXPECTED_COURSE, instructions
+from controller.treatment.aftercare import expected_course, instructions, side_effect_list
+from controller.treatment.course import next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
@@ -176,10 +177,21 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
             f"(clinic texts); FDA-authorised labelling: {FDA_MIN_AGE} or older",
         },
         "overrides": overrides,
+        "cautions": [{"key": f.key, "rule": f.rule, "text": f.text, "source": f.source} for f in plan.cautions],
         "anaesthetic_wait_s": _r(result.anaesthetic_wait_s),
         "aftercare": instructions(),
-        "expected_course": EXPECTED_COURSE,
+        "side_effects": side_effect_list(),
+        "expected_course": expected_course(),
+        "next_session": _next_session(result),
     }
+
+
+def _next_session(result: SessionResult) -> dict[str, Any] | None:
+    """The date window of the next session, from the session's date (none without one)."""
+    if result.plan.start is None:
+        return None
+    earliest, latest = next_session_window(result.plan.start.date())
+    return {"earliest": earliest.isoformat(), "latest": latest.isoformat()}
 
 
 def build_report(result: SessionResult) -> dict[str, Any]:

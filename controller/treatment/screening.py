@@ -5,7 +5,10 @@ refuse the plan and list every reason at once; cautions are printed and go into
 the report. A previous session closer than the course interval is refused unless
 the plan documents an override (its reason goes into the report). History rules
 are judged against the session date, so the same plan gives the same answer on
-any day it is run.
+any day it is run. A condition whose row is a caution (a history of cold sores)
+is reported, not refused. Sessions for an indication the texts limit per year
+(``yearly_max:*`` in ``data/limits.csv``) are counted from the patient's
+microneedling history over the 365 days before the session.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-FDA_MIN_AGE = 22
+from controller.treatment.rules import limit, limits, yearly_max
+
+FDA_MIN_AGE = int(limit("fda_age"))
+DARKER_SKIN = int(limit("fitzpatrick_caution"))
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -62,9 +68,12 @@ def history_kinds() -> list[str]:
 
 @dataclass(kw_only=True, frozen=True)
 class HistoryItem:
+    """A dated medication or procedure; a microneedling session may name its indication."""
+
     kind: str
     date: dt.date
     area: str | None = None
+    indication: str | None = None
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -97,8 +106,10 @@ class Screening:
     """Sessions too close to the previous one: refused unless the plan documents an override."""
 
 
-def screen(patient: Patient, session_date: dt.date, areas: set[str], min_age: int) -> Screening:
-    """Judge ``patient`` for a session on ``session_date`` treating ``areas``."""
+def screen(
+    patient: Patient, session_date: dt.date, areas: set[str], min_age: int, indications: frozenset[str] = frozenset()
+) -> Screening:
+    """Judge ``patient`` for a session on ``session_date`` treating ``areas`` for ``indications``."""
     table = rules()
     result = Screening()
 
@@ -123,7 +134,7 @@ def screen(patient: Patient, session_date: dt.date, areas: set[str], min_age: in
         )
     elif patient.age < FDA_MIN_AGE:
         hit("patient.age", table["fda_age"], f"age {patient.age}: {table['fda_age'].text}")
-    if patient.fitzpatrick >= 4:
+    if patient.fitzpatrick >= DARKER_SKIN:
         hit(
             "patient.fitzpatrick",
             table["darker_skin"],
@@ -144,4 +155,33 @@ def screen(patient: Patient, session_date: dt.date, areas: set[str], min_age: in
                 f"{item.kind}{where} {days} days before the session: {rule.text}",
                 "caution",
             )
+    result.interval += yearly_findings(patient, session_date, indications)
     return result
+
+
+def yearly_findings(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> list[Finding]:
+    """This session would exceed an indication's yearly maximum: counted from the history's 365 days before it."""
+    found = []
+    for indication in sorted(indications):
+        most = yearly_max(indication)
+        if most is None:
+            continue
+        before = [
+            k
+            for k, item in enumerate(patient.history)
+            if item.kind == "microneedling"
+            and item.indication == indication
+            and 0 <= (session_date - item.date).days < 365
+        ]
+        if len(before) + 1 > most:
+            rule = limits()[f"yearly_max:{indication}"]
+            found.append(
+                Finding(
+                    key=f"patient.history[{before[0]}]",
+                    rule=rule.rule,
+                    severity="interval",
+                    text=f"{rule.text}: this would be session {len(before) + 1} in 365 days",
+                    source=rule.source,
+                )
+            )
+    return found
