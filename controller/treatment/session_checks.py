@@ -73,7 +73,8 @@ def anaesthetic_minutes(plan: Plan) -> float:
     if patient is None or patient.anaesthetic_applied is None or plan.start is None:
         return 0.0
     ago = (plan.start - patient.anaesthetic_applied).total_seconds() / 60.0
-    return max(ago, limit("anaesthetic_wait"))
+    # An application older than its window is refused on its own; counting all of it here would only say so twice.
+    return max(min(ago, limit("anaesthetic_max_age")), limit("anaesthetic_wait"))
 
 
 def whole_session_minutes(plan: Plan) -> float:
