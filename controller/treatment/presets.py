@@ -10,11 +10,10 @@ sensitive skin, deeper for thick skin.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+
+from controller.treatment.rules import read_table
 
 SKIN_SHIFT = {"sensitive": -0.25, "normal": 0.0, "thick": 0.25}
 """Default-depth shift by skin type, as a fraction of the area's depth range."""
@@ -33,7 +32,6 @@ class DepthRange:
 
 
 def _read(name: str, key: str) -> dict[str, DepthRange]:
-    text = resources.files("controller.treatment").joinpath(f"data/{name}").read_text(encoding="utf-8")
     return {
         row[key]: DepthRange(
             name=row[key],
@@ -43,7 +41,7 @@ def _read(name: str, key: str) -> dict[str, DepthRange]:
             source=row["source"],
             region=row.get("region", ""),
         )
-        for row in csv.DictReader(io.StringIO(text))
+        for row in read_table(name)
     }
 
 

@@ -13,14 +13,11 @@ microneedling history over the 365 days before the session.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
-from controller.treatment.rules import limit, limits, yearly_max
+from controller.treatment.rules import limit, limits, read_table, yearly_max
 
 FDA_MIN_AGE = int(limit("fda_age"))
 DARKER_SKIN = int(limit("fitzpatrick_caution"))
@@ -28,6 +25,8 @@ DARKER_SKIN = int(limit("fitzpatrick_caution"))
 
 @dataclass(kw_only=True, frozen=True)
 class Rule:
+    """One row of ``data/contraindications.csv``: what it is, how hard it stops, and its source."""
+
     rule: str
     kind: str
     """flag, condition, history, age or fitzpatrick."""
@@ -42,7 +41,7 @@ class Rule:
 
 @cache
 def rules() -> dict[str, Rule]:
-    text = resources.files("controller.treatment").joinpath("data/contraindications.csv").read_text(encoding="utf-8")
+    """Every contraindication and caution by rule name, in table order."""
     return {
         row["rule"]: Rule(
             rule=row["rule"],
@@ -54,7 +53,7 @@ def rules() -> dict[str, Rule]:
             text=row["text"],
             source=row["source"],
         )
-        for row in csv.DictReader(io.StringIO(text))
+        for row in read_table("contraindications.csv")
     }
 
 
@@ -78,6 +77,8 @@ class HistoryItem:
 
 @dataclass(kw_only=True, frozen=True)
 class Patient:
+    """The screened patient as the plan gives them: pseudonymous id, flags, conditions and dated history."""
+
     id: str
     age: int
     fitzpatrick: int
@@ -90,6 +91,8 @@ class Patient:
 
 @dataclass(kw_only=True, frozen=True)
 class Finding:
+    """One rule that applies to this patient and session, with where in the plan it comes from."""
+
     key: str
     """Where in the plan the reason is (e.g. ``patient.history[0]``)."""
     rule: str
@@ -100,6 +103,8 @@ class Finding:
 
 @dataclass(kw_only=True)
 class Screening:
+    """The findings sorted by what they do: refuse, warn, or refuse unless an override is documented."""
+
     hard_stops: list[Finding] = field(default_factory=list)
     cautions: list[Finding] = field(default_factory=list)
     interval: list[Finding] = field(default_factory=list)
