@@ -411,9 +411,25 @@ def parse_settings(payload: bytes, types: dict[int, str]) -> dict[int, object]:
     return out
 
 
-# types of the 28 settings of docs/settings.md (schema 2)
-SETTING_TYPES: dict[int, str] = {i: "f" for i in range(1, 29)}
-SETTING_TYPES.update({17: "i", 18: "i", 19: "i", 20: "s", 21: "i", 22: "i", 23: "i", 24: "i", 25: "i", 28: "i"})
+# types of the 31 settings of docs/settings.md (schema 2)
+SETTING_TYPES: dict[int, str] = {i: "f" for i in range(1, 32)}
+SETTING_TYPES.update(
+    {
+        17: "i",
+        18: "i",
+        19: "i",
+        20: "s",
+        21: "i",
+        22: "i",
+        23: "i",
+        24: "i",
+        25: "i",
+        28: "i",
+        29: "i",
+        30: "i",
+        31: "i",
+    }
+)
 
 
 def unlock_answer(key: bytes, nonce: bytes, level: int, serial: str) -> bytes:
