@@ -220,3 +220,20 @@ def test_the_clinical_doc_lists_every_rule_with_its_source() -> None:
     ):
         for row in read_table(name):
             assert f"| `{row[key]}` |" in doc and row["source"] in doc, (name, row[key])
+
+
+def test_a_pen_whose_whole_session_setting_is_lower_refuses_the_plan() -> None:
+    from controller.treatment.session import run_session
+    from hal.backend import CartridgeInfo
+    from sim.backend import SimBackend
+
+    plan = parse_plan(text(patient_extra=ANAESTHETIC.format("09:30")).encode(), "p")
+    sim = SimBackend(cartridge=CartridgeInfo(cartridge_id=77))
+    sim.settings.stage({"session.max_total_minutes": 12, "session.advised_total_minutes": 10})
+    sim.settings.commit()
+    result = run_session(plan, seed=0, backend=sim)
+    assert result.outcome == "refused"
+    assert result.zones[0].refusal == (
+        "whole session of 15.1 min (preparation, anaesthetic, strokes and pauses) exceeds the pen's maximum "
+        "of 12 min (session.max_total_minutes)"
+    )

@@ -43,6 +43,8 @@ class FirmwareLimits:
     stall_margin_mm: float = 0.3
     """A current-limited stroke that falls this far (or half its target, if less) short of its target stalled."""
     session_max_s: float = 3600.0
+    session_total_max_s: float = 3600.0
+    """The whole session (preparation, anaesthetic, strokes and pauses) the pen accepts from a plan."""
     anaesthetic_wait_s: float = 900.0
     min_patient_age_years: int = 18
 
@@ -69,6 +71,7 @@ class FirmwareLimits:
             battery_temp_limit_c=num("thermal.battery_limit_c"),
             depth_drift_tolerance_mm=num("depth.drift_tolerance_mm"),
             session_max_s=60.0 * num("session.max_minutes"),
+            session_total_max_s=60.0 * num("session.max_total_minutes"),
             anaesthetic_wait_s=60.0 * num("anaesthetic.wait_min"),
             min_patient_age_years=int(num("patient.min_age_years")),
         )

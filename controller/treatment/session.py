@@ -21,6 +21,7 @@ from controller.firmware.state_machine import TransitionRecord
 from controller.firmware.target import Target
 from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.treatment.plan import Plan, PlannedFault, Zone
+from controller.treatment.session_checks import whole_session_minutes
 from hal.backend import PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
 from hal.registry import open_backend
@@ -78,12 +79,18 @@ def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
 
 
 def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
-    """Rules the pen's own settings decide: session length and the patient's minimum age."""
+    """Rules the pen's own settings decide: session length (strokes, and the whole session) and the minimum age."""
     lim = ctl.limits
     if plan.planned_seconds() > lim.session_max_s:
         return (
             f"planned session of {plan.planned_seconds():.2f} s exceeds the pen's session maximum "
             f"of {lim.session_max_s / 60:.0f} min (session.max_minutes)"
+        )
+    whole_s = 60.0 * whole_session_minutes(plan)
+    if whole_s > lim.session_total_max_s:
+        return (
+            f"whole session of {whole_s / 60:.1f} min (preparation, anaesthetic, strokes and pauses) exceeds the "
+            f"pen's maximum of {lim.session_total_max_s / 60:.0f} min (session.max_total_minutes)"
         )
     if plan.patient is not None and plan.patient.age < lim.min_patient_age_years:
         return (
