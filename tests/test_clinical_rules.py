@@ -131,6 +131,15 @@ def test_a_sixth_stretch_mark_session_within_a_year_is_refused_unless_documented
     assert plan.screening is not None and plan.screening.interval[0].rule == "yearly_max:stretch_marks"
 
 
+def test_the_report_keeps_the_yearly_session_count_per_indication() -> None:
+    from controller.treatment.report import build_report
+    from controller.treatment.session import run_session
+
+    plan = parse_plan(stretch_marks(("2025-11-01", *FIVE_IN_A_YEAR[1:])).encode(), "p")
+    screening = build_report(run_session(plan, seed=0))["clinical"]["screening"]
+    assert screening["sessions_in_365_days"] == {"stretch_marks": {"count": 5, "maximum": 5}}
+
+
 def test_other_indications_of_the_history_do_not_count_toward_the_yearly_maximum() -> None:
     body = stretch_marks(()) + history("microneedling", *FIVE_IN_A_YEAR, indication="acne_scars")
     assert parse_plan(body.encode(), "p").screening is not None

@@ -24,7 +24,8 @@ from controller.treatment.course import next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
-from controller.treatment.screening import FDA_MIN_AGE
+from controller.treatment.rules import yearly_max
+from controller.treatment.screening import FDA_MIN_AGE, yearly_counts
 from controller.treatment.session import SessionResult, ZoneResult, shortfall_mm
 from hal.settings import BY_KEY as SETTING
 from hal.telemetry import PEN_TICK_HZ, StrokeFlag, Telemetry, period_ticks
@@ -173,6 +174,7 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
             "cautions": [
                 {"key": f.key, "text": f.text, "source": f.source} for f in (screening.cautions if screening else [])
             ],
+            "sessions_in_365_days": _yearly(result),
             "minimum_age_note": f"minimum age {int(SETTING['patient.min_age_years'].default)} by default "
             f"(clinic texts); FDA-authorised labelling: {FDA_MIN_AGE} or older",
         },
@@ -183,6 +185,18 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
         "side_effects": side_effect_list(),
         "expected_course": expected_course(),
         "next_session": _next_session(result),
+    }
+
+
+def _yearly(result: SessionResult) -> dict[str, Any]:
+    """Per indication of this session: sessions in the 365 days up to it (this one included) and the maximum."""
+    plan, patient = result.plan, result.plan.patient
+    if patient is None or plan.start is None:
+        return {}
+    wanted = frozenset(z.indication for z in plan.zones if z.indication)
+    return {
+        indication: {"count": len(before) + 1, "maximum": yearly_max(indication)}
+        for indication, before in yearly_counts(patient, plan.start.date(), wanted).items()
     }
 
 

@@ -164,21 +164,26 @@ def screen(
     return result
 
 
-def yearly_findings(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> list[Finding]:
-    """This session would exceed an indication's yearly maximum: counted from the history's 365 days before it."""
-    found = []
-    for indication in sorted(indications):
-        most = yearly_max(indication)
-        if most is None:
-            continue
-        before = [
+def yearly_counts(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> dict[str, list[int]]:
+    """Per indication, the history items (indices) of its microneedling sessions in the 365 days before."""
+    return {
+        indication: [
             k
             for k, item in enumerate(patient.history)
             if item.kind == "microneedling"
             and item.indication == indication
             and 0 <= (session_date - item.date).days < 365
         ]
-        if len(before) + 1 > most:
+        for indication in sorted(indications)
+    }
+
+
+def yearly_findings(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> list[Finding]:
+    """This session would exceed an indication's yearly maximum: counted from the history's 365 days before it."""
+    found = []
+    for indication, before in yearly_counts(patient, session_date, indications).items():
+        most = yearly_max(indication)
+        if most is not None and len(before) + 1 > most:
             rule = limits()[f"yearly_max:{indication}"]
             found.append(
                 Finding(
