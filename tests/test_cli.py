@@ -386,3 +386,24 @@ def test_the_progress_bar_starts_with_the_pass() -> None:
     calls: list[tuple[int, int]] = []
     run_session(parse_plan(plan_text().encode(), "p.toml"), progress=lambda done, total: calls.append((done, total)))
     assert calls[0] == (0, calls[-1][1]) and calls[-1][0] == calls[-1][1] > 0
+
+
+def test_a_ctrl_c_swallowed_by_a_library_callback_is_delivered_again() -> None:
+    """numba's cache writer runs in an llvmlite callback; a KeyboardInterrupt there was printed as a traceback
+    ("Exception ignored in ...") and the command carried on. penctl's hook raises it again in the main thread."""
+    code = (
+        "import signal, sys, time, types\n"
+        "from controller.cli.main import redeliver_interrupts\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "sys.unraisablehook = redeliver_interrupts\n"
+        "args = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(), exc_traceback=None,"
+        " err_msg=None, object=None)\n"
+        "try:\n"
+        "    sys.unraisablehook(args)\n"
+        "    time.sleep(5)\n"
+        "    print('carried on')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "interrupted" and "Traceback" not in run.stderr

@@ -7,11 +7,13 @@ traceback), 130 interrupted.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import os
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from controller import __version__
 from controller.cli import (
@@ -76,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_hook = sys.unraisablehook
     if on_main_thread:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
+        sys.unraisablehook = redeliver_interrupts
     try:
         return run(argv)
     except KeyboardInterrupt:  # between the handlers of run()
@@ -90,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if argv is None and on_main_thread:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C changes nothing
+        elif on_main_thread:
+            sys.unraisablehook = previous_hook  # called in-process (tests): leave the interpreter as it was
 
 
 def run(argv: Sequence[str] | None) -> int:
@@ -122,6 +128,20 @@ def run(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def redeliver_interrupts(unraisable: Any) -> None:
+    """A Ctrl-C that lands in a library's callback, which cannot raise it, is raised again in the main thread.
+
+    numba writes its compiled kernel to the cache from inside a callback of llvmlite's; a KeyboardInterrupt
+    raised there is "ignored" (printed as a traceback, and the command carried on as if never interrupted).
+    Here it is delivered again once the callback has returned, so Ctrl-C always ends the command with one line
+    and exit 130. Anything else goes to Python's own hook.
+    """
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        threading.Thread(target=_thread.interrupt_main, name="redeliver-ctrl-c", daemon=True).start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def caused_by_interrupt(exc: BaseException) -> bool:
