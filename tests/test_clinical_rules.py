@@ -9,6 +9,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from controller.treatment.aftercare import expected_course
 from controller.treatment.course import maintenance_window
 from controller.treatment.plan import parse_plan
@@ -246,3 +248,50 @@ def test_a_pen_whose_whole_session_setting_is_lower_refuses_the_plan() -> None:
         "whole session of 15.1 min (preparation, anaesthetic, strokes and pauses) exceeds the pen's maximum "
         "of 12 min (session.max_total_minutes)"
     )
+
+
+# --- found by the outside probe of issue 13 ------------------------------------------------------------------
+
+
+def test_the_next_session_waits_for_the_yearly_maximum_so_the_sheet_never_books_a_refused_session() -> None:
+    """Four stretch-mark sessions in the year, this the fifth: the next may not come before the first is a year
+    old, though the 4-6 week interval would allow it sooner."""
+    from controller.treatment.report import build_report
+    from controller.treatment.session import run_session
+
+    four = ("2026-05-01", "2026-06-01", "2026-07-01", "2026-08-01")
+    plan = parse_plan(stretch_marks(four).encode(), "p")
+    nxt = build_report(run_session(plan, seed=0))["clinical"]["next_session"]
+    assert nxt["earliest"] == "2027-05-01" and "at most five sessions" in nxt["held_back_by"]
+    booked = stretch_marks((*four, "2026-11-22")).replace("start = 2026-11-22", f"start = {nxt['earliest']}")
+    assert parse_plan(booked.replace("2026-11-22T", f"{nxt['earliest']}T").encode(), "p").screening is not None
+    day_before = dt.date.fromisoformat(nxt["earliest"]) - dt.timedelta(days=1)
+    early = stretch_marks((*four, "2026-11-22")).replace("start = 2026-11-22", f"start = {day_before}")
+    assert any("this would be session 6" in p for p in problems(early.replace("2026-11-22T", f"{day_before}T")))
+
+
+@pytest.mark.parametrize("blank", ["   ", "\u00a0", "\t "])
+@pytest.mark.parametrize("where", ["plan", "zone"])
+def test_a_reason_that_is_only_blank_documents_nothing(blank: str, where: str) -> None:
+    reason = json.dumps(blank)
+    if where == "plan":
+        body = stretch_marks(FIVE_IN_A_YEAR, plan_extra=f"interval_override_reason = {reason}")
+        key = "plan.interval_override_reason"
+    else:
+        body = text(depth="depth_mm = 2.0", zone_extra=f"override_reason = {reason}")
+        key = "zone[0].override_reason"
+    assert any(p.startswith(key) for p in problems(body))
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u202e", "\u200b", "\u2066", "\ufeff", "\x1b", "\x85"])
+@pytest.mark.parametrize("key", ["name", "interval_override_reason"])
+def test_no_control_format_or_separator_character_reaches_the_terminal(char: str, key: str) -> None:
+    body = text(plan_extra=f"{key} = {json.dumps('a' + char + 'b')}").replace('name = "clinical"\n', "", key == "name")
+    assert any(p.startswith(f"plan.{key}") for p in problems(body))
+
+
+def test_the_course_always_says_at_least_four_and_the_yearly_maxima() -> None:
+    proc = penctl("course", "--sessions", "5", "--start", "2026-12-01")
+    assert proc.returncode == 0
+    assert "note: the treatment texts advise at least 4 sessions for the best results" in proc.stdout
+    assert "stretch marks: at most five sessions in any 365 days" in proc.stdout

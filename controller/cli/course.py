@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
 def cmd_course(args: argparse.Namespace) -> int:
     from controller.treatment.aftercare import course_sessions
     from controller.treatment.course import interval_problem, maintenance_window, plan_course
-    from controller.treatment.rules import limit
+    from controller.treatment.rules import limit, limits
 
     if not 1 <= args.sessions <= 12:
         raise InputError("--sessions", "", "a number of sessions from 1 to 12", args.sessions)
@@ -61,8 +61,11 @@ def cmd_course(args: argparse.Namespace) -> int:
     fewest, most, best = course_sessions()
     if not fewest <= args.sessions <= most:
         notes.append(f"the treatment texts plan {fewest} to {most} sessions (some sources 2 to 6)")
-    if args.sessions < best:
-        notes.append(f"the treatment texts advise at least {best} sessions for the best results")
+    notes.append(
+        f"the treatment texts advise at least {best} sessions for the best results"
+        + ("" if args.sessions >= best else f": this course has {args.sessions}")
+    )
+    notes += [entry.text for name, entry in limits().items() if name.startswith("yearly_max:")]
     per_year = int(limit("maintenance_per_year"))
     if args.json:
         sessions = [

@@ -185,4 +185,5 @@ def print_aftercare(clinical: dict[str, Any]) -> None:
         print(f"  - {effect['text']}")
     nxt = clinical["next_session"]
     if nxt:
-        print(f"next session: {nxt['earliest']} to {nxt['latest']}")
+        held = f" (not sooner: {nxt['held_back_by']})" if "held_back_by" in nxt else ""
+        print(f"next session: {nxt['earliest']} to {nxt['latest']}{held}")

@@ -50,6 +50,9 @@ class InputFileError(InputError):
 
 
 _MISSING = object()
+UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp"}
+"""Unicode categories a text from a file may not hold: control, format (bidi overrides, zero-width), line and
+paragraph separators."""
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
 """Dates and times in input files must fall in these years (a session, a history item)."""
 
@@ -141,14 +144,25 @@ class TableReader:
             return default
         return value
 
-    def text(self, name: str, default: str | None = None, max_len: int = 200, required: bool = True) -> str | None:
-        expected = f"a string of at most {max_len} characters, without control characters"
+    def text(
+        self, name: str, default: str | None = None, max_len: int = 200, required: bool = True, blank: bool = True
+    ) -> str | None:
+        """A string without control, format or line-separator characters; ``blank=False``: not only spaces."""
+        expected = f"a string of at most {max_len} characters, without control characters" + (
+            "" if blank else ", saying something (not only spaces)"
+        )
         value = self._get(name, expected, required and default is None)
         if value is _MISSING:
             return default
-        # Control characters (escape sequences, line breaks) would reach the operator's terminal and could
-        # forge lines of the summary; a name or a reason never needs them.
-        if not isinstance(value, str) or len(value) > max_len or any(unicodedata.category(c) == "Cc" for c in value):
+        # Control and format characters (escape sequences, line breaks, U+2028, bidi overrides, zero-width
+        # spaces) would reach the operator's terminal and could forge or hide lines of the summary; a name or a
+        # reason never needs them. A documented reason that is only spaces documents nothing.
+        if (
+            not isinstance(value, str)
+            or len(value) > max_len
+            or any(unicodedata.category(c) in UNPRINTABLE for c in value)
+            or (not blank and not value.strip())
+        ):
             self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
             return default
         return value

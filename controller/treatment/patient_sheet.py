@@ -39,6 +39,8 @@ def _course(clinical: dict[str, Any]) -> list[str]:
     nxt = clinical["next_session"]
     if nxt:
         lines.append(f"- Next session: between {nxt['earliest']} and {nxt['latest']}.")
+        if "held_back_by" in nxt:
+            lines.append(f"  Not sooner: {nxt['held_back_by']}.")
     else:
         lines.append(f"- Next session: {low} to {high} weeks after this one.")
     return lines

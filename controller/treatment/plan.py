@@ -135,7 +135,7 @@ def parse_plan(data: bytes, source: str) -> Plan:
     if header:
         name = header.text("name", default="unnamed plan") or name
         start = header.local_datetime("start", required=False)
-        interval_override = header.text("interval_override_reason", required=False, max_len=500)
+        interval_override = header.text("interval_override_reason", required=False, max_len=500, blank=False)
         preparation = header.number("preparation_min", 0.0, 120.0, "min", default=0.0) or 0.0
         header.finish()
 
@@ -257,7 +257,7 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
     indication_name = reader.choice("indication", list(indications()), default="") or None
     indication = indications().get(indication_name or "")
     skin = reader.choice("skin", SKIN_TYPES, default="normal") or "normal"
-    override = reader.text("override_reason", required=False, max_len=500)
+    override = reader.text("override_reason", required=False, max_len=500, blank=False)
     zone_cap = reader.number(
         "max_depth_mm", 0.0, area.max_depth_mm if area else 3.0, "mm", required=False, lo_open=True
     )

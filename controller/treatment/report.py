@@ -13,6 +13,7 @@ bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 from typing import Any
@@ -24,7 +25,7 @@ from controller.treatment.course import next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
-from controller.treatment.rules import yearly_max
+from controller.treatment.rules import limits, yearly_max
 from controller.treatment.screening import FDA_MIN_AGE, yearly_counts
 from controller.treatment.session import SessionResult, ZoneResult, shortfall_mm
 from hal.settings import BY_KEY as SETTING
@@ -201,11 +202,46 @@ def _yearly(result: SessionResult) -> dict[str, Any]:
 
 
 def _next_session(result: SessionResult) -> dict[str, Any] | None:
-    """The date window of the next session, from the session's date (none without one)."""
-    if result.plan.start is None:
+    """The date window of the next session, from the session's date (none without one).
+
+    The course interval gives the window; an indication's yearly maximum can push it later: the next session
+    must wait until the oldest of the sessions it would exceed the maximum with is a year old, so the sheet
+    never books a session that ``penctl treat`` would refuse.
+    """
+    plan = result.plan
+    if plan.start is None:
         return None
-    earliest, latest = next_session_window(result.plan.start.date())
-    return {"earliest": earliest.isoformat(), "latest": latest.isoformat()}
+    today = plan.start.date()
+    earliest, latest = next_session_window(today)
+    held = _held_back_until(result, today)
+    if held is None or held[0] <= earliest:
+        return {"earliest": earliest.isoformat(), "latest": latest.isoformat()}
+    until, text = held
+    return {
+        "earliest": until.isoformat(),
+        "latest": (until + (latest - earliest)).isoformat(),
+        "held_back_by": text,
+    }
+
+
+def _held_back_until(result: SessionResult, today: dt.date) -> tuple[dt.date, str] | None:
+    """The first date the yearly maxima of this session's indications allow another session, with the rule."""
+    patient = result.plan.patient
+    wanted = sorted({z.indication for z in result.plan.zones if z.indication})
+    found: tuple[dt.date, str] | None = None
+    for indication in wanted:
+        most = yearly_max(indication)
+        if most is None or patient is None:
+            continue
+        dates = sorted(
+            [item.date for item in patient.history if item.kind == "microneedling" and item.indication == indication]
+            + [today]
+        )
+        if len(dates) >= most:
+            until = dates[-most] + dt.timedelta(days=365)
+            if found is None or until > found[0]:
+                found = (until, limits()[f"yearly_max:{indication}"].text)
+    return found
 
 
 def build_report(result: SessionResult) -> dict[str, Any]:
