@@ -196,7 +196,9 @@ def test_cautions_are_reported_not_refused() -> None:
 
 
 def test_under_the_minimum_age_is_refused() -> None:
-    assert problems(text(age=16))[0].startswith("patient.age: expected no contraindication: age 16 is under")
+    assert problems(text(age=16))[0].startswith(
+        "patient.age: expected no contraindication: age 16: younger than the minimum age"
+    )
 
 
 def test_the_minimum_age_setting_of_the_pen_applies_at_run_time() -> None:
@@ -236,8 +238,8 @@ def test_a_session_over_sixty_minutes_in_total_is_refused() -> None:
     body = text(patient=False).replace("duration_s = 3", "duration_s = 1900")
     body += body[body.index("[[zone]]") :]
     assert problems(body) == [
-        "zone: expected a session of at most 60 min (session.max_minutes; treatment texts: "
-        "30-60 min), got '63.42 min (3805.00 s) planned'"
+        "zone: expected stroking time plus pauses between zones of at most 60 minutes (session.max_minutes: "
+        "60 min), got '63.42 min (3805.00 s) planned'"
     ]
 
 

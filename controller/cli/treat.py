@@ -161,7 +161,10 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             )
     clinical = report["clinical"]
     if clinical["anaesthetic_wait_s"]:
-        print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min for the topical anaesthetic before arming")
+        from controller.treatment.rules import limits
+
+        wait = limits()["anaesthetic_wait"].text
+        print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min before arming: {wait}")
     for caution in clinical["cautions"]:
         print(f"caution ({caution['key']}): {caution['text']}")
     for override in clinical["overrides"]:

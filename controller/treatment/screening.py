@@ -135,7 +135,7 @@ def screen(
         hit(
             "patient.age",
             table["min_age"],
-            f"age {patient.age} is under the minimum of {min_age} (setting patient.min_age_years)",
+            f"age {patient.age}: {table['min_age'].text}",
         )
     elif patient.age < FDA_MIN_AGE:
         hit("patient.age", table["fda_age"], f"age {patient.age}: {table['fda_age'].text}")

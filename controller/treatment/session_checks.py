@@ -90,7 +90,7 @@ def _length_problems(plan: Plan) -> list[Problem]:
         problems.append(
             Problem(
                 key="zone",
-                expected=f"a session of at most {most:g} min (session.max_minutes; treatment texts: 30-60 min)",
+                expected=f"{limits()['session_stroking_max'].text} (session.max_minutes: {most:g} min)",
                 got=f"{stroking:.2f} min ({plan.planned_seconds():.2f} s) planned",
             )
         )
@@ -102,7 +102,7 @@ def _length_problems(plan: Plan) -> list[Problem]:
                 key="plan",
                 expected=f"a whole session of at most {total_max:g} min (session.max_total_minutes): "
                 f"{limits()['session_total_max'].text}",
-                got=f"{whole:.1f} min ({_parts(plan)})",
+                got=f"{_minutes(whole)} ({_parts(plan)})",
             )
         )
     return problems
@@ -114,8 +114,14 @@ def _length_cautions(plan: Plan) -> list[Finding]:
     if whole <= advised or whole > limit("session_total_max"):
         return []
     rule = limits()["session_total_advised"]
-    text = f"whole session {whole:.1f} min ({_parts(plan)}) is longer than {advised:g} min: {rule.text}"
+    text = f"whole session {_minutes(whole)} ({_parts(plan)}) is longer than {advised:g} min: {rule.text}"
     return [Finding(key="plan", rule=rule.rule, severity="caution", text=text, source=rule.source)]
+
+
+def _minutes(value: float) -> str:
+    """Minutes and seconds, so that a session a second over its limit does not read as exactly on it."""
+    seconds = round(value * 60.0)
+    return f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def _parts(plan: Plan) -> str:
