@@ -161,11 +161,14 @@ def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(tiny: P
     chunks = sorted((out / "chunks").glob("*.parquet"))
     missing, damaged = chunks[0], chunks[1]
     kept = {path: path.stat().st_mtime_ns for path in chunks[2:]}
+    swapped = chunks[3]
     missing.unlink()
     damaged.write_bytes(damaged.read_bytes()[:100])  # truncated, as by a full disk
+    swapped.write_bytes(chunks[2].read_bytes())  # a valid file of another chunk, copied over it
+    del kept[swapped]
     run = verify(tiny, out, "--workers", "1")
-    assert run.returncode == 0 and "damaged or incomplete" in run.stderr
-    assert missing.exists() and damaged.stat().st_size > 100
+    assert run.returncode == 0 and "damaged, incomplete or not this chunk" in run.stderr
+    assert missing.exists() and damaged.stat().st_size > 100 and swapped.read_bytes() != chunks[2].read_bytes()
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert (out / "summary.json").read_bytes() == first
 
@@ -219,6 +222,7 @@ def test_a_failed_criterion_exits_1_and_says_where(tmp_path: Path) -> None:
         ("--workers", "0"),
         ("--workers", "two"),
         ("--scheduler", "localhost"),
+        ("--scheduler", "tcp://127.0.0.1:99999"),
         ("--scheduler", "tcp://127.0.0.1:1", "--workers", "2"),
     ],
 )
@@ -232,7 +236,27 @@ def test_bad_arguments_exit_2_and_run_nothing(tiny: Path, tmp_path: Path, args: 
 def test_an_unreachable_scheduler_is_one_line_and_exit_1(tiny: Path, tmp_path: Path) -> None:
     run = verify(tiny, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert run.returncode == 1
-    assert run.stderr.strip().count("\n") == 0 and "cannot reach the Dask scheduler" in run.stderr
+    assert run.stderr.strip().count("\n") == 0 and "cannot reach a Dask scheduler" in run.stderr
+    assert not (tmp_path / "out" / "chunks").exists()
+
+
+def test_a_peer_that_is_not_a_dask_scheduler_is_one_line_and_exit_1(tiny: Path, tmp_path: Path) -> None:
+    """A web server accepts the connection and answers nothing Dask understands: it used to hang for ever."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().split("port ")[1].split()[0]
+        run = verify(tiny, tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().count("\n") == 0 and "cannot reach a Dask scheduler" in run.stderr
 
 
 def test_treat_loads_none_of_the_campaign_tools(tmp_path: Path) -> None:

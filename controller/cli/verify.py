@@ -25,7 +25,8 @@ def workers_number(text: str) -> int:
 
 
 def scheduler_address(text: str) -> str:
-    if not SCHEDULER_ADDRESS.match(text):
+    port = text.rpartition(":")[2]
+    if not SCHEDULER_ADDRESS.match(text) or (port.isdigit() and not 0 < int(port) < 65536):
         raise argparse.ArgumentTypeError(f"expected a Dask scheduler address such as tcp://host:8786, got {text!r}")
     return text
 

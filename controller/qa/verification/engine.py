@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class ChunkStore:
 
     def __init__(self, folder: Path, campaign: Campaign) -> None:
         self.folder = folder
+        self.digest = campaign.digest
         manifest = folder / "campaign.json"
         wanted = {"version": STORE_VERSION, "campaign_sha256": campaign.digest}
         if manifest.exists():
@@ -86,17 +88,20 @@ class ChunkStore:
                     "a folder of this campaign's results, or a new one (it holds the chunks of another campaign "
                     "file, or of another version of this one)",
                 )
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            manifest.write_text(json.dumps(wanted) + "\n")
+        self.manifest = (manifest, json.dumps(wanted) + "\n")
 
     def path(self, task: Task) -> Path:
         return self.folder / f"{task.name}.parquet"
 
-    def has(self, task: Task, rows: int) -> bool:
-        """Whether the chunk is in the store whole: a file of ``rows`` rows that Parquet can read.
+    def identity(self, task: Task) -> dict[bytes, bytes]:
+        """What a chunk file says it is: which campaign, which chunk (kept in the Parquet file's metadata)."""
+        return {b"penctl.campaign_sha256": self.digest.encode(), b"penctl.chunk": task.name.encode()}
 
-        A damaged one (a disk that filled up, a hand that truncated it) is removed, to be computed again.
+    def has(self, task: Task, rows: int) -> bool:
+        """Whether the chunk is in the store whole: a readable file of ``rows`` rows that says it is this chunk.
+
+        A damaged one (a disk that filled up, a hand that truncated it) or one of another chunk or campaign (a
+        file copied over it) is removed, to be computed again.
         """
         import pyarrow.parquet as pq
 
@@ -104,26 +109,34 @@ class ChunkStore:
         if not path.exists():
             return False
         try:
-            whole = bool(pq.read_metadata(path).num_rows == rows)
+            meta = pq.read_metadata(path)
+            found = meta.metadata or {}
+            whole = meta.num_rows == rows and all(found.get(k) == v for k, v in self.identity(task).items())
         except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
             whole = False
         if not whole:
-            log.warning("%s is damaged or incomplete: computing it again", path)
+            log.warning("%s is damaged, incomplete or not this chunk: computing it again", path)
             path.unlink()
         return whole
 
     def save(self, task: Task, table: Any) -> None:
         import pyarrow.parquet as pq
 
+        manifest, text = self.manifest
+        if not manifest.exists():  # written with the first chunk: a run that never started leaves nothing
+            self.folder.mkdir(parents=True, exist_ok=True)
+            manifest.write_text(text)
         partial = self.path(task).with_suffix(".partial")
-        pq.write_table(table, partial)
+        schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.identity(task)})
+        pq.write_table(table.replace_schema_metadata(schema.metadata), partial)
         os.replace(partial, self.path(task))  # a chunk is in the store whole, or not at all
 
     def table(self, tasks: list[Task]) -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pa.concat_tables([pq.read_table(self.path(t)) for t in tasks]) if tasks else None
+        tables = [pq.read_table(self.path(t)) for t in tasks]
+        return pa.concat_tables([t.replace_schema_metadata(None) for t in tables]) if tables else None
 
 
 @contextmanager
@@ -131,13 +144,11 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     """A client of the user's scheduler, or of a local cluster of ``workers`` single-threaded processes."""
     from distributed import Client, LocalCluster
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # its start-up chatter is not the user's news
+    # Its start-up chatter is not the user's news, nor its complaints while a Ctrl-C tears the cluster down;
+    # what goes wrong with the work reaches the user as an exception.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
-        except (OSError, TimeoutError) as exc:
-            raise PenOperationError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        with client:
+        with connect(scheduler) as client:
             yield client
         return
     # One thread per process: the kernel holds the GIL's worth of a core, and processes keep numba's state apart.
@@ -151,6 +162,34 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        yield client
+
+
+@contextmanager
+def connect(scheduler: str) -> Iterator[Any]:
+    """A client of the scheduler at ``scheduler``, or one line saying why not, within a bounded time.
+
+    Dask's own timeout covers an address nobody answers at, not a peer that accepts the connection and then
+    says nothing, or says something that is not Dask (a web server, another protocol): the connection is made
+    in a thread of its own and abandoned when it takes too long.
+    """
+    from distributed import Client
+
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+        except Exception as exc:  # anything at all from a peer that is not a Dask scheduler
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S * 3)
+    if "client" not in outcome:
+        why = outcome.get("error") or f"no Dask handshake within {CONNECT_TIMEOUT_S * 3:g} s"
+        raise PenOperationError(f"cannot reach a Dask scheduler at {scheduler}: {why}".splitlines()[0])
+    with outcome["client"] as client:
         yield client
 
 
