@@ -48,6 +48,14 @@ class ActiveFaults:
     link_lost: bool = False
     front_stop_mm: float | None = None
     back_stop_mm: float | None = None
+    cam_jammed: bool = False
+    """Rotary drive: the cam cannot turn (a seized bearing)."""
+    load_lost: bool = False
+    """Rotary drive: the carriage has come off the cam; the motor turns with nothing to push."""
+    stop_jam_mm: float | None = None
+    """Rotary drive: the depth stop's screw has seized at this position."""
+    cam_wear_mm_per_stroke: float = 0.0
+    """Rotary drive: stroke amplitude the cam loses per revolution."""
 
 
 def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:

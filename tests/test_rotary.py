@@ -1,0 +1,157 @@
+"""The rotary drive: its compiled kernel against the plain-Python reference, batching, and its honest physics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.firmware.limits import DepthLimit, FirmwareLimits
+from controller.firmware.supervisor import Supervisor
+from controller.treatment.plan import PEN_DRIVES, parse_plan
+from hal.backend import CartridgeInfo, Skin, StrokeCommand
+from hal.faults import FaultKind
+from hal.telemetry import StrokeFlag, Telemetry
+from sim.drives import DRIVES, drive_class
+from sim.faults import InjectedFault
+from sim.rotary_pen import RotaryPen
+from sim.tissue import SKINS
+from tests.test_plan import HEAD, ZONE
+
+CARTRIDGE = CartridgeInfo(cartridge_id=1)
+
+
+def pen(skin: str = "normal", soc: float = 0.9, seed: int = 0, model: str = "kernel") -> RotaryPen:
+    p = RotaryPen(seed=seed, cartridge=CARTRIDGE, battery_soc=soc, model=model)
+    p.skin = SKINS[Skin(skin)]
+    return p
+
+
+def stroke(p: RotaryPen, depth_mm: float, hz: float, strokes: int) -> Telemetry:
+    p.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=hz, motor_enabled=True)
+    return p.run(strokes)
+
+
+@pytest.mark.parametrize(
+    "skin,soc,hz,depths",
+    [("normal", 0.9, 100.0, (0.5, 1.5)), ("thick", 0.2, 150.0, (1.0, 0.25)), ("sensitive", 0.5, 120.0, (0.25, 2.0))],
+)
+def test_kernel_matches_the_reference_to_a_micrometre_and_a_thousandth_of_rate(
+    skin: str, soc: float, hz: float, depths: tuple[float, float]
+) -> None:
+    """Same batch through both models, across a depth change (the stop travels and settles mid-batch)."""
+    runs = []
+    for model in ("kernel", "reference"):
+        p = pen(skin, soc, seed=3, model=model)
+        runs.append([stroke(p, d, hz, 30) for d in depths])
+    for fast, ref in zip(*runs, strict=True):
+        assert np.abs(fast["depth_mm"] - ref["depth_mm"]).max() <= 1e-3  # mm: 1 um
+        assert np.abs(fast["depth_target_mm"] - ref["depth_target_mm"]).max() <= 1e-3
+        rates = 1.0 / fast["period_s"].astype(np.float64), 1.0 / ref["period_s"].astype(np.float64)
+        assert np.abs(rates[0] / rates[1] - 1.0).max() <= 1e-3
+
+
+def test_a_batch_is_the_same_as_one_revolution_at_a_time() -> None:
+    whole, single = pen("thick", 0.3), pen("thick", 0.3)
+    a = stroke(whole, 1.0, 150.0, 24)
+    b = np.concatenate([stroke(single, 1.0, 150.0, 1) for _ in range(24)])
+    assert a.tobytes() == b.tobytes()
+
+
+def test_discard_after_rewinds_to_the_kept_revolution() -> None:
+    p, q = pen(seed=5), pen(seed=5)
+    stroke(p, 1.0, 120.0, 20)
+    p.discard_after(7)
+    stroke(q, 1.0, 120.0, 7)
+    assert stroke(p, 1.0, 120.0, 5).tobytes() == stroke(q, 1.0, 120.0, 5).tobytes()
+
+
+def rate_check(tel: Telemetry, hz: float) -> str | None:
+    limit = DepthLimit(depth_mm=2.5, owner="pen")
+    violation = Supervisor(FirmwareLimits()).first_violation(tel, limit, hz)
+    return violation.kind if violation else None
+
+
+def test_the_rate_holds_on_normal_skin_and_sags_at_150_hz_on_thick_skin_and_a_low_battery() -> None:
+    """The speed loop runs out of voltage: the rate is what the motor manages, and the supervisor sees it."""
+    fresh = stroke(pen("normal", 0.9), 1.0, 100.0, 100)
+    assert np.abs(1.0 / fresh["period_s"] - 100.0).max() < 2.0
+    assert rate_check(fresh, 100.0) is None
+    tired = stroke(pen("thick", 0.2), 1.0, 150.0, 100)
+    rate = 1.0 / tired["period_s"].astype(np.float64)
+    assert rate.mean() < 150.0 * 0.98
+    assert (tired["flags"] & StrokeFlag.VOLTAGE_SATURATED).all()
+    assert rate_check(tired, 150.0) == "stroke_rate"
+
+
+def test_a_depth_change_takes_the_stops_travel_and_settling() -> None:
+    p = pen("normal")
+    stroke(p, 0.5, 100.0, 50)
+    deeper = stroke(p, 1.5, 100.0, 60)  # 1 mm at 5 mm/s: about 0.2 s, the first 0.1 s are the spin-up
+    assert deeper["depth_mm"][0] < 1.4
+    assert deeper["depth_target_mm"][0] < 1.45
+    assert abs(float(deeper["depth_mm"][-10:].mean()) - 1.5) < 0.1
+
+
+def test_a_jammed_carriage_stalls_the_cam_at_the_current_limit() -> None:
+    p = pen("normal")
+    stroke(p, 1.0, 120.0, 10)
+    p.inject(InjectedFault(at_s=p.time_s, kind=FaultKind.STALL, value=0.05))
+    tel = stroke(p, 1.0, 120.0, 5)
+    assert (tel["period_s"] >= 2.9 / 120.0).all()  # the revolution never completes
+    assert (tel["flags"] & StrokeFlag.CURRENT_LIMITED).all()
+    assert (tel["flags"] & StrokeFlag.NOT_RETRACTED).all()  # the cam stopped with the needles out at the jam
+    assert rate_check(tel, 120.0) == "not_retracted"  # which the pen answers by retracting (the cam reverses)
+
+
+def test_retract_parks_the_cam_at_bottom_dead_centre() -> None:
+    p = pen()
+    stroke(p, 2.0, 120.0, 3)
+    p.retract()
+    assert p.state.x_m * 1e3 < -0.9
+
+
+def test_plans_and_the_simulator_know_the_same_drives() -> None:
+    assert set(PEN_DRIVES) == set(DRIVES)
+    assert drive_class("rotary_cam") is RotaryPen
+    with pytest.raises(ValueError, match="expected one of voice_coil, rotary_cam"):
+        drive_class("stepper")
+
+
+def test_a_plan_chooses_its_drive_and_an_unknown_one_is_refused() -> None:
+    pen_table = '[pen]\ndrive = "rotary_cam"\n'
+    text = pen_table + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120)
+    assert parse_plan(text.encode(), "p.toml").pen.drive == "rotary_cam"
+    bad = text.replace("rotary_cam", "stepper")
+    with pytest.raises(Exception, match="pen.drive"):
+        parse_plan(bad.encode(), "p.toml")
+
+
+def test_a_rotary_pens_time_advances_by_whole_revolutions() -> None:
+    p = pen("normal")
+    tel = stroke(p, 1.0, 120.0, 40)
+    ticks = np.round(tel["period_s"].astype(np.float64) * 24_000)
+    assert math.isclose(float(np.diff(tel["t_s"]).sum()), float(ticks[:-1].sum()) / 24_000, rel_tol=1e-9)
+    assert replace(p.command, motor_enabled=False) != p.command
+
+
+def test_treat_runs_the_builtin_plan_on_the_rotary_drive_and_refuses_an_unknown_drive(tmp_path: Path) -> None:
+    import json
+
+    from tests.test_cli import penctl
+
+    proc = penctl("treat", "--drive", "rotary_cam", "--out", str(tmp_path / "r"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["outcome"] == "completed"
+    assert abs(report["total"]["depth"]["error_mean_mm"]) < 0.05
+    assert abs(report["total"]["stroke_rate"]["error_max_abs_pct"]) < 2.0
+    plan = tmp_path / "p.toml"
+    plan.write_text('[pen]\ndrive = "stepper"\n' + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120))
+    bad = penctl("treat", str(plan), "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2
+    assert f"{plan}: pen.drive: expected one of voice_coil, rotary_cam" in bad.stderr
+    assert "Traceback" not in bad.stderr
