@@ -67,6 +67,8 @@ class RotaryBatch:
     back_stop_m: float = -1.0
     """The carriage cannot come back behind this (a retract failure)."""
     cam_jammed: bool = False
+    current_sense_ok: bool = True
+    """False: the motor current's sensor has failed, and with it the bridge's current limit."""
     load_lost: bool = False
     """The carriage has come off the cam: the motor turns with nothing to push."""
     stop_jam_m: float = float("nan")

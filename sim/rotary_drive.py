@@ -82,6 +82,8 @@ class RotaryDrive:
     loop: SpeedLoopGains = SpeedLoopGains()
     spin_up_s: float = 0.1
     """The motor starts off the skin and spins up this long before the first counted stroke."""
+    stop_wait_s: float = 1.0
+    """How long the pen waits for the depth stop to settle before it strokes anyway (a seized stop never does)."""
     stall_periods: float = 3.0
     """A revolution not done in this many nominal periods ends as a stalled stroke."""
 

@@ -15,6 +15,7 @@ import numpy as np
 from sim import battery as battery_model
 from sim.kernel import _compiled, _ocv
 from sim.rotary_batch import RotaryBatch, RotaryCarried, RotaryResults
+from sim.rotary_reference import SATURATED_SHARE
 
 # Indices into the flat parameter array.
 (
@@ -45,7 +46,8 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
         peak = -np.inf
         load = ipeak = copper = drawn = cell_j = 0.0
         vmin = np.inf
-        limited_any = saturated_any = False
+        limited_any = False
+        saturated_n = 0
         while n < p[MAX_TICKS] and th < TWO_PI:
             cell = ocv - p[RINT] * ib
             error = p[W_REF] - w
@@ -103,7 +105,7 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
             drawn += ib * dt
             cell_j += p[RINT] * ib * ib * dt
             limited_any = limited_any or limited
-            saturated_any = saturated_any or saturated
+            saturated_n += saturated
         if th >= TWO_PI:
             th -= TWO_PI
         period = n * dt
@@ -122,7 +124,7 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
         out[k, 4] = vmin
         out[k, 5] = nut
         flags[k, 0] = limited_any
-        flags[k, 1] = saturated_any
+        flags[k, 1] = saturated_n > SATURATED_SHARE * n
         for j, value in enumerate((th, w, i, integ, x, v, ib, temp, charge, btemp, nut, stop, wear)):
             state_out[k, j] = value
         done += 1
@@ -132,9 +134,10 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
 def _params(b: RotaryBatch) -> np.ndarray:
     d, m, c, st = b.drive, b.drive.motor, b.drive.cam, b.drive.stop
     p = np.zeros(N_PARAMS)
+    limit = m.current_limit_a if b.current_sense_ok else np.inf  # no sensor, no current limit
     p[[R25, TEMPCO, INV_L, KT, INERTIA, VISCOUS, COULOMB, ILIM, EFF, IDLE]] = (
         m.resistance_ohm, m.resistance_tempco_per_k, 1.0 / m.inductance_h, m.torque_constant_nm_per_a,
-        m.rotor_inertia_kg_m2, m.viscous_nm_s, m.coulomb_friction_nm, m.current_limit_a, m.bridge_efficiency,
+        m.rotor_inertia_kg_m2, m.viscous_nm_s, m.coulomb_friction_nm, limit, m.bridge_efficiency,
         m.idle_current_a,
     )  # fmt: skip
     p[SMOOTH] = b.dt / (m.bulk_capacitor_time_constant_s + b.dt)

@@ -29,6 +29,8 @@ ROTARY_MODELS: dict[str, Callable[[RotaryBatch], RotaryResults]] = {
     "reference": run_rotary_reference,
 }
 NO_BUDGET = 2**62
+STOP_SETTLED_M = 5e-6
+"""The stop's encoder within this of its target counts as settled."""
 FAR_M = 1.0
 """A skin surface this far away is no skin: the motor spins up in the air."""
 
@@ -100,6 +102,11 @@ class RotaryPen(SimulatedPen):
         s.theta_rad, s.omega_rad_s, s.coil_a, s.integral_v, s.x_m, s.v_m_s, s.battery_a = c[:7]
         s.motor_temp_c, s.charge_used_c, s.battery_temp_c, s.nut_m, s.stop_m, s.wear_m = c[7:]
 
+    def _stop_target_m(self) -> float:
+        """Where the stop is sent for the commanded depth: within its travel, plus the factory calibration."""
+        stop = self.drive.stop
+        return (min(max(self.command.depth_mm, stop.min_mm), stop.max_mm) + self.drive.calibration_mm()) * 1e-3
+
     def _batch(self, skin: tuple[np.ndarray, np.ndarray, float, np.ndarray], budget: int) -> RotaryBatch:
         """The physics of the next revolutions with the current command and faults on ``skin``."""
         stiffness, tent, puncture, surface = skin
@@ -111,7 +118,7 @@ class RotaryPen(SimulatedPen):
             drive=self.drive,
             dt=self.dt,
             omega_ref_rad_s=2.0 * math.pi * cmd.frequency_hz / f.period_factor,
-            stop_target_m=(min(max(cmd.depth_mm, stop.min_mm), stop.max_mm) + self.drive.calibration_mm()) * 1e-3,
+            stop_target_m=self._stop_target_m(),
             stiffness_n_per_m=stiffness,
             tent_n_per_m=tent,
             puncture_n=puncture,
@@ -126,6 +133,7 @@ class RotaryPen(SimulatedPen):
             front_stop_m=(stop.max_mm + 0.5 if front is None else front) * 1e-3,
             back_stop_m=-1.0 if back is None else back * 1e-3,
             cam_jammed=f.cam_jammed,
+            current_sense_ok=f.current_sense_ok,
             load_lost=f.load_lost,
             stop_jam_m=math.nan if f.stop_jam_mm is None else f.stop_jam_mm * 1e-3,
             wear_m_per_stroke=f.cam_wear_mm_per_stroke * 1e-3,
@@ -136,13 +144,19 @@ class RotaryPen(SimulatedPen):
     def _spin_up(self) -> None:
         """Bring the motor to the commanded speed off the skin (as the instructions for use say), uncounted."""
         omega = 2.0 * math.pi * self.command.frequency_hz / self.faults.period_factor
-        if self.rotary.spun_to_rad_s == omega:
+        if self.rotary.spun_to_rad_s == omega and abs(self.rotary.nut_m - self._stop_target_m()) <= STOP_SETTLED_M:
             return
         n = max(1, math.ceil(self.drive.spin_up_s * self.command.frequency_hz))
         air = (np.zeros(n), np.ones(n), 0.0, np.full(n, FAR_M))
-        results = self._rotary_model(self._batch(air, NO_BUDGET))
-        self._restore(results.state_after(results.done - 1))
-        self.state.ticks += int(results.ticks[: results.done].sum())
+        start = self.state.ticks
+        while True:  # spin up, and wait for the stop to settle: a seized stop is given up on after a while
+            batch = self._batch(air, NO_BUDGET)
+            results = self._rotary_model(batch)
+            self._restore(results.state_after(results.done - 1))
+            self.state.ticks += int(results.ticks[: results.done].sum())
+            settled = abs(self.rotary.nut_m - batch.stop_target_m) <= STOP_SETTLED_M
+            if settled or (self.state.ticks - start) * self.dt >= self.drive.stop_wait_s:
+                break
         self.rotary.spun_to_rad_s = omega
 
     def _skin_sample(self, noise: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, float, np.ndarray], np.ndarray]:

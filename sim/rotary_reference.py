@@ -11,7 +11,7 @@ rotor through the cam's lever arm ``e sin(theta)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from sim.rotary_drive import RotaryMotorParams, SpeedLoopGains
 from sim.thermal import ThermalParams, temperature_after
 
 TWO_PI = 2.0 * math.pi
+SATURATED_SHARE = 0.5
+"""A revolution counts as voltage-saturated when the loop was at the cell's voltage for more than this share of it:
+the cam's torque peaks saturate it briefly in every revolution, which the speed rides out."""
 
 
 @dataclass(kw_only=True)
@@ -38,7 +41,7 @@ class _Revolution:
     drawn_c: float = 0.0
     cell_j: float = 0.0
     limited: bool = False
-    saturated: bool = False
+    saturated_ticks: int = 0
 
 
 def winding_resistance(motor: RotaryMotorParams, temp_c: float) -> float:
@@ -48,9 +51,13 @@ def winding_resistance(motor: RotaryMotorParams, temp_c: float) -> float:
 def bridge_voltage(
     loop: SpeedLoopGains, motor: RotaryMotorParams, error: float, integral: float, omega: float, r: float, cell: float
 ) -> tuple[float, bool, bool]:
-    """The PI loop's voltage, cut to the current limit and then to the cell: (volts, limited, saturated)."""
+    """The PI loop's voltage, cut to the current limit and then to the cell: (volts, limited, saturated).
+
+    The limit is the voltage that drives the limit current against the back-EMF; without a current sensor
+    (``motor.current_limit_a`` infinite) there is none."""
+    current_limit = motor.current_limit_a
     u = loop.proportional_v_per_rad_s * error + integral
-    ceiling = r * motor.current_limit_a + motor.torque_constant_nm_per_a * omega
+    ceiling = r * current_limit + motor.torque_constant_nm_per_a * omega
     limited = u > ceiling
     u = min(u, ceiling)
     saturated = u > cell
@@ -69,7 +76,8 @@ def _tick(b: RotaryBatch, s: list[float], k: int, rev: _Revolution, r: float, oc
     th, w, i, integ, x, v, ib, _temp, _charge, _bt, nut, stop, wear = s
     cell = ocv - b.battery.internal_resistance_ohm * ib
     error = b.omega_ref_rad_s - w
-    u, limited, saturated = bridge_voltage(d.loop, d.motor, error, integ, w, r, cell)
+    motor = d.motor if b.current_sense_ok else replace(d.motor, current_limit_a=math.inf)
+    u, limited, saturated = bridge_voltage(d.loop, motor, error, integ, w, r, cell)
     integ = min(max(integ + d.loop.integral_v_per_rad * error * dt, 0.0), cell)  # clamped: no windup past the cell
     i = winding_current(i, u, w, r, d.motor, dt)
     ib += (
@@ -114,7 +122,7 @@ def _tick(b: RotaryBatch, s: list[float], k: int, rev: _Revolution, r: float, oc
     rev.drawn_c += ib * dt
     rev.cell_j += b.battery.internal_resistance_ohm * ib * ib * dt
     rev.limited |= limited
-    rev.saturated |= saturated
+    rev.saturated_ticks += saturated
 
 
 def _revolution(b: RotaryBatch, s: list[float], k: int) -> _Revolution:
@@ -153,7 +161,7 @@ def run_rotary_reference(batch: RotaryBatch) -> RotaryResults:
         pen = penetration(rev.peak - batch.surface_m[done], batch.tent_n_per_m[done], batch.puncture_n)
         ticks[done], used = rev.ticks, used + rev.ticks
         floats[done] = (rev.peak, pen, rev.load, rev.ipeak, rev.vmin, s[10])
-        flags[done] = (rev.limited, rev.saturated)
+        flags[done] = (rev.limited, rev.saturated_ticks > SATURATED_SHARE * rev.ticks)
         state[done] = s
         done += 1
     return RotaryResults(

@@ -84,16 +84,28 @@ def test_the_rate_holds_on_normal_skin_and_sags_at_150_hz_on_thick_skin_and_a_lo
     rate = 1.0 / tired["period_s"].astype(np.float64)
     assert rate.mean() < 150.0 * 0.98
     assert (tired["flags"] & StrokeFlag.VOLTAGE_SATURATED).all()
-    assert rate_check(tired, 150.0) == "stroke_rate"
+    assert rate_check(tired, 150.0) == "rate_sag"
 
 
 def test_a_depth_change_takes_the_stops_travel_and_settling() -> None:
+    """The pen waits for the stop before it strokes: 1 mm at 5 mm/s and the settling, about a quarter second."""
     p = pen("normal")
-    stroke(p, 0.5, 100.0, 50)
-    deeper = stroke(p, 1.5, 100.0, 60)  # 1 mm at 5 mm/s: about 0.2 s, the first 0.1 s are the spin-up
-    assert deeper["depth_mm"][0] < 1.4
-    assert deeper["depth_target_mm"][0] < 1.45
-    assert abs(float(deeper["depth_mm"][-10:].mean()) - 1.5) < 0.1
+    shallow = stroke(p, 0.5, 100.0, 50)
+    end_s = float(shallow["t_s"][-1] + shallow["period_s"][-1])
+    deeper = stroke(p, 1.5, 100.0, 60)
+    assert 0.2 < float(deeper["t_s"][0]) - end_s < 0.5
+    assert abs(float(deeper["depth_target_mm"][0]) - 1.5) < 0.01
+    assert abs(float(deeper["depth_mm"].mean()) - 1.5) < 0.1
+
+
+def test_a_seized_stop_is_given_up_on_and_its_encoder_shows_it() -> None:
+    p = pen("normal")
+    stroke(p, 1.0, 100.0, 20)
+    p.inject(InjectedFault(at_s=p.time_s, kind=FaultKind.STOP_JAM, value=1.0))
+    p.retract()
+    tel = stroke(p, 0.5, 100.0, 5)
+    assert float(tel["depth_target_mm"][0]) > 0.8
+    assert rate_check(tel, 100.0) == "stop_position"
 
 
 def test_a_jammed_carriage_stalls_the_cam_at_the_current_limit() -> None:
