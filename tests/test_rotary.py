@@ -167,3 +167,17 @@ def test_treat_runs_the_builtin_plan_on_the_rotary_drive_and_refuses_an_unknown_
     assert bad.returncode == 2
     assert f"{plan}: pen.drive: expected one of voice_coil, rotary_cam" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("drive,outcome", [("voice_coil", "completed"), ("rotary_cam", "fault")])
+def test_the_rate_sag_example_faults_only_the_rotary_pen(drive: str, outcome: str) -> None:
+    """examples/rotary_rate_sag.toml: 150 Hz, thick skin, 20 % battery; the supervisor's answer is rate_sag."""
+    from controller.treatment.plan import load_plan
+    from controller.treatment.session import run_session
+
+    plan = load_plan(Path(__file__).parent.parent / "examples" / "rotary_rate_sag.toml")
+    result = run_session(replace(plan, pen=replace(plan.pen, drive=drive)), seed=0)
+    assert result.outcome == outcome
+    if drive == "rotary_cam":
+        assert [f.kind for f in result.faults] == ["rate_sag"]
+        assert result.final_tip_mm is not None and result.final_tip_mm < 0.0
