@@ -181,3 +181,13 @@ def test_the_rate_sag_example_faults_only_the_rotary_pen(drive: str, outcome: st
     if drive == "rotary_cam":
         assert [f.kind for f in result.faults] == ["rate_sag"]
         assert result.final_tip_mm is not None and result.final_tip_mm < 0.0
+
+
+def test_the_envelope_measures_either_drive_and_shows_the_rotary_sag() -> None:
+    from sim.envelope import characterise
+
+    coil = characterise(1.0, 150.0, skin="thick", battery_soc=0.2, drive="voice_coil")
+    cam = characterise(1.0, 150.0, skin="thick", battery_soc=0.2, drive="rotary_cam")
+    assert coil.rate_mean_hz == pytest.approx(150.0, rel=1e-3)
+    assert cam.rate_mean_hz < 0.98 * 150.0
+    assert abs(cam.error_mean_mm) < 0.15  # the stop sets the depth: the cam still reaches it, only slower
