@@ -4,7 +4,7 @@ Usage: python .ci/check_gates.py BENCH.json
 
 Each gate compares figures measured in the same run on the same machine, so a
 busy machine slows both sides alike:
-- the compiled kernel is at least 100x faster than the reference model on the same workload;
+- the compiled kernel is at least 100x faster than the reference model on the same workload, for either drive;
 - a verification campaign's engine with 2 workers runs at least MIN_SCALING_EFFICIENCY x 2 times the pen-minutes
   per second of 1 worker;
 - the controller's cost per stroke is at most 1/1000 of the 150 Hz stroke period;
@@ -47,6 +47,14 @@ def main(path: str) -> int:
     print(f"gate: kernel speed-up over the reference model {speedup:,.0f}x (need >= {MIN_SPEEDUP:.0f}x)")
     if speedup < MIN_SPEEDUP:
         failures.append("kernel speed-up")
+
+    if "test_rotary_model_fast" in benches and "test_rotary_model_reference" in benches:
+        rotary = (
+            benches["test_rotary_model_reference"]["stats"]["min"] / benches["test_rotary_model_fast"]["stats"]["min"]
+        )
+        print(f"gate: rotary kernel speed-up over its reference model {rotary:,.0f}x (need >= {MIN_SPEEDUP:.0f}x)")
+        if rotary < MIN_SPEEDUP:
+            failures.append("rotary kernel speed-up")
 
     loop = benches["test_stroke_loop_per_stroke"]
     per_stroke = loop["stats"]["min"] / loop["extra_info"]["strokes"]

@@ -154,9 +154,10 @@ def sweep(
     drive: str = DEFAULT_DRIVE,
 ) -> list[EnvelopePoint]:
     """Every point of depth x rate, rate-major, on a pen with ``drive``."""
-    limits = {"trip_c": trip_c, "stall_margin_mm": stall_margin_mm}
     return [
-        characterise(depth, hz, skin=skin, battery_soc=battery_soc, drive=drive, **limits)
+        characterise(
+            depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=stall_margin_mm, drive=drive
+        )
         for hz in RATES_HZ
         for depth in DEPTHS_MM
     ]
