@@ -29,11 +29,20 @@ N_STATE = len(RotaryCarried._fields)
 TWO_PI = 2.0 * math.pi
 
 
-@_compiled(nogil=True)
+@_compiled(nogil=True, error_model="numpy", fastmath={"contract"})
 def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out, flags, state_out):  # type: ignore[no-untyped-def]
     th, w, i, integ, x, v, ib = s[0], s[1], s[2], s[3], s[4], s[5], s[6]
     temp, charge, btemp, nut, stop, wear = s[7], s[8], s[9], s[10], s[11], s[12]
-    dt = p[DT]
+    dt, w_ref, kp, ki, kt, ilim, rint, smooth, eff, idle = (
+        p[DT], p[W_REF], p[KP], p[KI], p[KT], p[ILIM], p[RINT], p[SMOOTH], p[EFF], p[IDLE]
+    )  # fmt: skip
+    ecc, kf, cf, lost, puncture, inv_stiff, skin_c, preload, ks, cdamp, mass = (
+        p[ECC], p[KF], p[CF], p[LOST], p[PUNCTURE], p[INV_STIFF], p[SKIN_C], p[PRELOAD], p[KS], p[CDAMP], p[MASS]
+    )  # fmt: skip
+    front, back, viscous, coulomb, jammed, inertia = p[FRONT], p[BACK], p[VISCOUS], p[COULOMB], p[JAMMED], p[INERTIA]
+    stop_jam, vmax_s, target, tau_s, half_play = p[STOP_JAM], p[VMAX_S], p[TARGET], p[TAU_S], p[HALF_PLAY]
+    max_ticks = p[MAX_TICKS]
+    rest_gap, dt_m, dt_j, inv_tau = preload / ks, dt / mass, dt / inertia, 1.0 / tau_s  # divisions out of the loop
     used = 0
     done = 0
     while done < stiffness.shape[0] and used < p[BUDGET]:
@@ -42,59 +51,63 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
         soc = min(max(1.0 - charge / p[CAPACITY], 0.0), 1.0)
         ocv = _ocv(soc, soc_points, ocv_points)
         decay_l = math.exp(-dt * r * p[INV_L])
+        surf, k_tent, k_skin = surface[k], tent[k], stiffness[k]
+        d_p = puncture / k_tent
+        ceiling_i = r * ilim
+        inv_r = 1.0 / r
         n = 0
         peak = -np.inf
         load = ipeak = copper = drawn = cell_j = 0.0
         vmin = np.inf
         limited_any = False
         saturated_n = 0
-        while n < p[MAX_TICKS] and th < TWO_PI:
-            cell = ocv - p[RINT] * ib
-            error = p[W_REF] - w
-            u = p[KP] * error + integ
-            ceiling = r * p[ILIM] + p[KT] * w
+        while n < max_ticks and th < TWO_PI:
+            cell = ocv - rint * ib
+            error = w_ref - w
+            u = kp * error + integ
+            ceiling = ceiling_i + kt * w
             limited = u > ceiling
             u = min(u, ceiling)
             saturated = u > cell
             u = max(min(u, cell), 0.0)
-            integ = min(max(integ + p[KI] * error * dt, 0.0), cell)
-            steady = (u - p[KT] * w) / r
+            integ = min(max(integ + ki * error * dt, 0.0), cell)
+            steady = (u - kt * w) * inv_r
             i = steady + (i - steady) * decay_l
-            ib += p[SMOOTH] * (max(u * i, 0.0) / (p[EFF] * cell) + p[IDLE] - ib)
-            e = p[ECC] - 0.5 * wear
-            top = stop - 2.0 * p[ECC]
+            ib += smooth * (max(u * i, 0.0) / (eff * cell) + idle - ib)
+            e = ecc - 0.5 * wear
+            top = stop - 2.0 * ecc
             sin_t = math.sin(th)
             x_cam = top + e * (1.0 - math.cos(th))
             push = 0.0
-            if p[LOST] == 0.0:
-                push = max(p[KF] * (x_cam - x) + p[CF] * (e * sin_t * w - v), 0.0)
-            d = x - surface[k]
+            if lost == 0.0:
+                push = max(kf * (x_cam - x) + cf * (e * sin_t * w - v), 0.0)
+            d = x - surf
             f_skin = 0.0
             if d > 0.0:
-                pen = d - p[PUNCTURE] / tent[k]
-                f_skin = tent[k] * d
+                pen = d - d_p
+                f_skin = k_tent * d
                 if pen > 0.0:
-                    f_skin = max(p[PUNCTURE] + stiffness[k] * pen * (1.0 + pen * p[INV_STIFF]) + p[SKIN_C] * v, 0.0)
-            rest = top - p[PRELOAD] / p[KS]
-            v += dt * (push - p[KS] * (x - rest) - p[CDAMP] * v - f_skin) / p[MASS]
+                    f_skin = max(puncture + k_skin * pen * (1.0 + pen * inv_stiff) + skin_c * v, 0.0)
+            rest = top - rest_gap
+            v += dt_m * (push - ks * (x - rest) - cdamp * v - f_skin)
             x += dt * v
-            if x >= p[FRONT]:
-                x = p[FRONT]
+            if x >= front:
+                x = front
                 v = min(v, 0.0)
-            elif x <= p[BACK]:
-                x = p[BACK]
+            elif x <= back:
+                x = back
                 v = max(v, 0.0)
-            torque = p[KT] * i - p[VISCOUS] * w - (p[COULOMB] if w > 0.0 else 0.0)
-            w = 0.0 if p[JAMMED] != 0.0 else max(w + dt * (torque - push * e * sin_t) / p[INERTIA], 0.0)
+            torque = kt * i - viscous * w - (coulomb if w > 0.0 else 0.0)
+            w = 0.0 if jammed != 0.0 else max(w + dt_j * (torque - push * e * sin_t), 0.0)
             th += dt * w
-            if p[STOP_JAM] == p[STOP_JAM]:
-                nut = p[STOP_JAM]
+            if stop_jam == stop_jam:
+                nut = stop_jam
             else:
-                nut += dt * max(-p[VMAX_S], min(p[VMAX_S], (p[TARGET] - nut) / p[TAU_S]))
-            if stop < nut - p[HALF_PLAY]:
-                stop = nut - p[HALF_PLAY]
-            elif stop > nut + p[HALF_PLAY]:
-                stop = nut + p[HALF_PLAY]
+                nut += dt * max(-vmax_s, min(vmax_s, (target - nut) * inv_tau))
+            if stop < nut - half_play:
+                stop = nut - half_play
+            elif stop > nut + half_play:
+                stop = nut + half_play
             n += 1
             if x > peak:
                 peak = x
@@ -103,7 +116,7 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
             vmin = min(vmin, cell)
             copper += r * i * i * dt
             drawn += ib * dt
-            cell_j += p[RINT] * ib * ib * dt
+            cell_j += rint * ib * ib * dt
             limited_any = limited_any or limited
             saturated_n += saturated
         if th >= TWO_PI:
