@@ -4,7 +4,8 @@ Usage: python .ci/check_gates.py BENCH.json
 
 Each gate compares figures measured in the same run on the same machine, so a
 busy machine slows both sides alike:
-- the compiled kernel is at least 100x faster than the reference model on the same workload (the rotary drive's at least MIN_ROTARY_SPEEDUP);
+- the compiled kernel is at least 100x faster than the reference model on the same workload (the rotary
+  drive's at least MIN_ROTARY_SPEEDUP);
 - a verification campaign's engine with 2 workers runs at least MIN_SCALING_EFFICIENCY x 2 times the pen-minutes
   per second of 1 worker;
 - the controller's cost per stroke is at most 1/1000 of the 150 Hz stroke period;
