@@ -191,3 +191,14 @@ def test_the_envelope_measures_either_drive_and_shows_the_rotary_sag() -> None:
     assert coil.rate_mean_hz == pytest.approx(150.0, rel=1e-3)
     assert cam.rate_mean_hz < 0.98 * 150.0
     assert abs(cam.error_mean_mm) < 0.15  # the stop sets the depth: the cam still reaches it, only slower
+
+
+def test_the_backend_and_the_served_pen_take_the_drive() -> None:
+    from sim.backend import SimBackend
+
+    backend = SimBackend(cartridge=CARTRIDGE, drive="rotary_cam")
+    assert isinstance(backend.pen, RotaryPen)
+    backend.reset_world(1, CARTRIDGE, 0.5)
+    assert isinstance(backend.pen, RotaryPen)  # a new world keeps the pen's drive
+    with pytest.raises(ValueError, match="unknown drive 'stepper'"):
+        SimBackend(drive="stepper")
