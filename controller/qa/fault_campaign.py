@@ -336,9 +336,9 @@ def rotary_envelope(hazard: Hazard) -> ScenarioResult:
     kinds = [a.kind for a in result.alarms]
     reached = result.zones[0].telemetry["depth_mm"]
     ok = result.outcome == "completed" and not kinds and len(reached) > 0 and abs(float(reached.mean()) - 2.0) < 0.15
-    detail = "depth set by the stop, not the stroke: 2.5 mm reached at 100 Hz; the rate answers instead (H21)"
+    detail = "depth set by the stop, not the stroke: 2.0 mm reached at 100 Hz; the rate answers instead (H05, H21)"
     return _result(
-        hazard, "2.5 mm at 100 Hz on the abdomen", None, result.final_state, ok, detail if ok else f"{kinds}"
+        hazard, "2.0 mm at 100 Hz on the abdomen", None, result.final_state, ok, detail if ok else f"{kinds}"
     )
 
 
