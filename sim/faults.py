@@ -48,8 +48,6 @@ class ActiveFaults:
     link_lost: bool = False
     front_stop_mm: float | None = None
     back_stop_mm: float | None = None
-    cam_jammed: bool = False
-    """Rotary drive: the cam cannot turn (a seized bearing)."""
     load_lost: bool = False
     """Rotary drive: the carriage has come off the cam; the motor turns with nothing to push."""
     stop_jam_mm: float | None = None

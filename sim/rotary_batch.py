@@ -66,7 +66,6 @@ class RotaryBatch:
     """The carriage cannot pass this (a jam in front of it: debris, a bent needle)."""
     back_stop_m: float = -1.0
     """The carriage cannot come back behind this (a retract failure)."""
-    cam_jammed: bool = False
     current_sense_ok: bool = True
     """False: the motor current's sensor has failed, and with it the bridge's current limit."""
     load_lost: bool = False

@@ -21,10 +21,10 @@ from sim.rotary_reference import SATURATED_SHARE
 (
     R25, TEMPCO, INV_L, KT, INERTIA, VISCOUS, COULOMB, ILIM, EFF, SMOOTH, IDLE,
     ECC, MASS, KS, PRELOAD, CDAMP, KF, CF, TAU_S, VMAX_S, HALF_PLAY,
-    KP, KI, DT, W_REF, TARGET, FRONT, BACK, JAMMED, LOST, STOP_JAM, WEAR_RATE,
+    KP, KI, DT, W_REF, TARGET, FRONT, BACK, LOST, STOP_JAM, WEAR_RATE,
     RINT, CAPACITY, AMBIENT, RTH, TAU_TH, BRTH, BTAU, WIND_W, BATT_W, PUNCTURE, INV_STIFF, SKIN_C,
     MAX_TICKS, BUDGET, N_PARAMS,
-) = range(47)  # fmt: skip
+) = range(46)  # fmt: skip
 N_STATE = len(RotaryCarried._fields)
 TWO_PI = 2.0 * math.pi
 
@@ -39,7 +39,7 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
     ecc, kf, cf, lost, puncture, inv_stiff, skin_c, preload, ks, cdamp, mass = (
         p[ECC], p[KF], p[CF], p[LOST], p[PUNCTURE], p[INV_STIFF], p[SKIN_C], p[PRELOAD], p[KS], p[CDAMP], p[MASS]
     )  # fmt: skip
-    front, back, viscous, coulomb, jammed, inertia = p[FRONT], p[BACK], p[VISCOUS], p[COULOMB], p[JAMMED], p[INERTIA]
+    front, back, viscous, coulomb, inertia = p[FRONT], p[BACK], p[VISCOUS], p[COULOMB], p[INERTIA]
     stop_jam, vmax_s, target, tau_s, half_play = p[STOP_JAM], p[VMAX_S], p[TARGET], p[TAU_S], p[HALF_PLAY]
     max_ticks = p[MAX_TICKS]
     rest_gap, dt_m, dt_j, inv_tau = preload / ks, dt / mass, dt / inertia, 1.0 / tau_s  # divisions out of the loop
@@ -98,7 +98,7 @@ def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out,
                 x = back
                 v = max(v, 0.0)
             torque = kt * i - viscous * w - (coulomb if w > 0.0 else 0.0)
-            w = 0.0 if jammed != 0.0 else max(w + dt_j * (torque - push * e * sin_t), 0.0)
+            w = max(w + dt_j * (torque - push * e * sin_t), 0.0)
             th += dt * w
             if stop_jam == stop_jam:
                 nut = stop_jam
@@ -163,7 +163,7 @@ def _params(b: RotaryBatch) -> np.ndarray:
         d.loop.proportional_v_per_rad_s, d.loop.integral_v_per_rad, b.dt, b.omega_ref_rad_s, b.stop_target_m,
         b.front_stop_m, b.back_stop_m,
     )  # fmt: skip
-    p[[JAMMED, LOST, STOP_JAM, WEAR_RATE]] = float(b.cam_jammed), float(b.load_lost), b.stop_jam_m, b.wear_m_per_stroke
+    p[[LOST, STOP_JAM, WEAR_RATE]] = float(b.load_lost), b.stop_jam_m, b.wear_m_per_stroke
     bat, th = b.battery, b.thermal
     p[[RINT, CAPACITY, AMBIENT, RTH, TAU_TH, BRTH, BTAU, WIND_W, BATT_W]] = (
         bat.internal_resistance_ohm, bat.capacity_c, th.ambient_c, th.resistance_k_per_w, th.time_constant_s,

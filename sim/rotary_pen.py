@@ -132,7 +132,6 @@ class RotaryPen(SimulatedPen):
             tick_budget=budget,
             front_stop_m=(stop.max_mm + 0.5 if front is None else front) * 1e-3,
             back_stop_m=-1.0 if back is None else back * 1e-3,
-            cam_jammed=f.cam_jammed,
             current_sense_ok=f.current_sense_ok,
             load_lost=f.load_lost,
             stop_jam_m=math.nan if f.stop_jam_mm is None else f.stop_jam_mm * 1e-3,

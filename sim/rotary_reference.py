@@ -109,7 +109,7 @@ def _tick(b: RotaryBatch, s: list[float], k: int, rev: _Revolution, r: float, oc
         x, v = b.back_stop_m, max(v, 0.0)
     m = d.motor
     torque = m.torque_constant_nm_per_a * i - m.viscous_nm_s * w - (m.coulomb_friction_nm if w > 0.0 else 0.0)
-    w = 0.0 if b.cam_jammed else max(w + dt * (torque - push * arm) / m.rotor_inertia_kg_m2, 0.0)
+    w = max(w + dt * (torque - push * arm) / m.rotor_inertia_kg_m2, 0.0)
     th += dt * w
     nut = nut_step(d.stop, nut, b.stop_target_m, b.stop_jam_m, dt)
     stop = follow_backlash(d.stop, nut, stop)
