@@ -8,6 +8,7 @@ are shared and noisy.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,13 @@ MODEL_WORKLOAD = 600
 LOOP_STROKES = 4096
 FAST_MODEL = os.environ.get("PENCTL_BENCH_FAST_MODEL", "kernel")
 """Set to 'reference' to see the speed-up gate fail (the gate's own check)."""
+DRIVE = os.environ.get("PENCTL_BENCH_DRIVE", "voice_coil")
+"""The drive the pass, loop and plan benchmarks run on ('rotary_cam': the motor-and-cam pen); the rotary
+models' own speed-up pair runs on every run."""
 
 
-def simulate(strokes: int, model: str) -> Telemetry:
-    backend = open_backend("sim", seed=1, cartridge=CartridgeInfo(cartridge_id=1), model=model)
+def simulate(strokes: int, model: str, drive: str = DRIVE) -> Telemetry:
+    backend = open_backend("sim", seed=1, cartridge=CartridgeInfo(cartridge_id=1), model=model, drive=drive)
     backend.apply(StrokeCommand(depth_mm=1.0, frequency_hz=120.0))
     return backend.read_strokes(strokes)
 
@@ -83,6 +87,24 @@ def test_stroke_loop_per_stroke(benchmark: Any) -> None:
 def test_plan_to_report(benchmark: Any) -> None:
     """The built-in plan end to end: validation, pass, coverage maps, report (no PNG)."""
     plan = load_plan(None)
+    plan = replace(plan, pen=replace(plan.pen, drive=DRIVE))
     report = benchmark.pedantic(lambda: build_report(run_session(plan, seed=0)), rounds=3, iterations=1)
     assert report["outcome"] == "completed"
     benchmark.extra_info.update(strokes=report["total"]["strokes"])
+
+
+def test_rotary_model_fast(benchmark: Any) -> None:
+    """The rotary drive's compiled kernel on the speed-up workload."""
+    simulate(10, "kernel", "rotary_cam")
+    tel = benchmark.pedantic(simulate, args=(MODEL_WORKLOAD, "kernel", "rotary_cam"), rounds=5, iterations=1)
+    benchmark.extra_info.update(strokes=len(tel), drive="rotary_cam")
+
+
+def test_rotary_model_reference(benchmark: Any) -> None:
+    """The rotary drive's reference model on the same workload, and the two models' agreement."""
+    tel = benchmark.pedantic(simulate, args=(MODEL_WORKLOAD, "reference", "rotary_cam"), rounds=3, iterations=1)
+    fast = simulate(MODEL_WORKLOAD, "kernel", "rotary_cam")
+    diff = np.abs(tel["depth_mm"].astype(np.float64) - fast["depth_mm"].astype(np.float64)).max()
+    rate = np.abs(tel["period_s"].astype(np.float64) / fast["period_s"].astype(np.float64) - 1.0).max()
+    assert diff <= 1e-3 and rate <= 1e-3
+    benchmark.extra_info.update(strokes=len(tel), max_depth_diff_um=float(diff * 1e3), max_rate_diff=float(rate))

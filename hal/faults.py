@@ -32,6 +32,9 @@ class FaultKind(StrEnum):
     CARTRIDGE_REMOVED = "cartridge_removed"
     CARTRIDGE_SWAP = "cartridge_swap"
     LINK_LOSS = "link_loss"
+    STOP_JAM = "stop_jam"
+    CAM_WEAR = "cam_wear"
+    LOAD_LOSS = "load_loss"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +81,11 @@ FAULTS: dict[FaultKind, FaultSpec] = {
         _spec(FaultKind.CARTRIDGE_REMOVED, "no value: the cartridge is pulled", "", 0.0, 0.0, 0.0),
         _spec(FaultKind.CARTRIDGE_SWAP, "id of the cartridge that appears", "", 99_999.0, 1.0, MAX_CARTRIDGE_ID),
         _spec(FaultKind.LINK_LOSS, "no value: the pen stops reporting", "", 0.0, 0.0, 0.0),
+        _spec(FaultKind.STOP_JAM, "rotary drive: where the depth stop's screw seizes", "mm", 1.0, 0.0, 2.6),
+        _spec(
+            FaultKind.CAM_WEAR, "rotary drive: stroke amplitude the cam loses per 1000 strokes", "mm", 0.05, 0.0, 1.0
+        ),
+        _spec(FaultKind.LOAD_LOSS, "no value: rotary drive: the carriage comes off the cam", "", 0.0, 0.0, 0.0),
     )
 }
 """Every fault kind's value: meaning, unit, default and range."""

@@ -23,11 +23,13 @@ from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.build import NOMINAL, PenBuild
+from sim.drives import DEFAULT_DRIVE, drive_class
 from sim.faults import InjectedFault
 from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
 from sim.pen import SimulatedPen
 from sim.pen_settings import PenSettings
+from sim.rotary_kernel import warm_up_rotary
 from sim.service_access import ServiceAccess
 from sim.tissue import SKINS
 
@@ -81,14 +83,19 @@ class SimBackend:
         service_key: bytes | None = None,
         uptime: Callable[[], float] | None = None,
         build: PenBuild = NOMINAL,
+        drive: str = DEFAULT_DRIVE,
     ) -> None:
-        """``build`` is the pen as built and the day it is used on (sim/build.py).
+        """``build`` is the pen as built and the day it is used on (sim/build.py); ``drive`` names its drive
+        (sim/drives.py: the voice coil, or the rotary motor and cam).
 
         ``uptime`` is the pen's power-on clock (seconds): service unlocks expire on it. By default it
         is pen time carried across world resets; a served pen passes the wall clock, because a real
         pen's clock runs while it sits idle."""
+        self.pen_class = drive_class(drive)
         if model == "kernel":
             warm_up()  # a pen is ready to stroke on time from the moment it is on
+            if self.pen_class is not SimulatedPen:
+                warm_up_rotary()
         self.settings = PenSettings(flash or factory_programmed_flash())
         self.model = model
         self.build = build
@@ -107,7 +114,7 @@ class SimBackend:
 
     def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: CartridgeInfo | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
-        return SimulatedPen(
+        return self.pen_class(
             seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model, build=self.build
         )
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.telemetry import StrokeFlag
+from sim.drives import DEFAULT_DRIVE, drive_class
 from sim.pen import SimulatedPen
 from sim.tissue import SKINS, SkinType
 
@@ -62,6 +63,8 @@ class EnvelopePoint:
     stall_risk: bool
     """In that tissue the drive reaches its current limit short of the target by more than the stall margin:
     the firmware will stop a session here with a stall fault."""
+    rate_mean_hz: float = 0.0
+    """The stroke rate the drive delivered (a rotary pen's speed loop may not hold the command)."""
 
 
 def characterise(
@@ -74,13 +77,14 @@ def characterise(
     stall_margin_mm: float = 0.3,
     seed: int = 0,
     cartridge: CartridgeInfo | None = None,
+    drive: str = DEFAULT_DRIVE,
 ) -> EnvelopePoint:
     """Stroke ``SAMPLE_S`` of pen time at one point, and a moment in the stiffest tissue, and report it."""
     cartridge = cartridge or CartridgeInfo(cartridge_id=1)
-    pen = _pen(SKINS[skin], depth_mm, frequency_hz, battery_soc, seed, cartridge)
+    pen = _pen(SKINS[skin], depth_mm, frequency_hz, battery_soc, seed, cartridge, drive)
     start_c = pen.state.motor_temp_c
     tel = pen.run(max(1, round(SAMPLE_S * frequency_hz)))
-    stiff = _pen(_stiffest(SKINS[skin]), depth_mm, frequency_hz, battery_soc, seed, cartridge)
+    stiff = _pen(_stiffest(SKINS[skin]), depth_mm, frequency_hz, battery_soc, seed, cartridge, drive)
     stiff_tel = stiff.run(max(1, round(STIFF_SAMPLE_S * frequency_hz)))
     error = tel["depth_mm"].astype(np.float64) - depth_mm
     worst = int(np.argmax(np.abs(error)))
@@ -103,13 +107,20 @@ def characterise(
         duty_limit_s=_time_to_trip(pen.thermal.ambient_c, steady, tau, trip_c),
         stiff_reached_mm=float(stiff_tel["depth_mm"].astype(np.float64).min()),
         stall_risk=_stalls(stiff_tel, stall_margin_mm),
+        rate_mean_hz=float(len(tel) / tel["period_s"].astype(np.float64).sum()),
     )
 
 
 def _pen(
-    skin: SkinType, depth_mm: float, frequency_hz: float, battery_soc: float, seed: int, cartridge: CartridgeInfo
+    skin: SkinType,
+    depth_mm: float,
+    frequency_hz: float,
+    battery_soc: float,
+    seed: int,
+    cartridge: CartridgeInfo,
+    drive: str = DEFAULT_DRIVE,
 ) -> SimulatedPen:
-    pen = SimulatedPen(seed=seed, cartridge=cartridge, battery_soc=battery_soc)
+    pen = drive_class(drive)(seed=seed, cartridge=cartridge, battery_soc=battery_soc)
     pen.skin = skin
     pen.command = StrokeCommand(depth_mm=depth_mm, frequency_hz=frequency_hz)
     return pen
@@ -135,11 +146,18 @@ def _stalls(tel: np.ndarray, margin_mm: float) -> bool:
 
 
 def sweep(
-    *, skin: str = "normal", battery_soc: float = 0.9, trip_c: float = 60.0, stall_margin_mm: float = 0.3
+    *,
+    skin: str = "normal",
+    battery_soc: float = 0.9,
+    trip_c: float = 60.0,
+    stall_margin_mm: float = 0.3,
+    drive: str = DEFAULT_DRIVE,
 ) -> list[EnvelopePoint]:
-    """Every point of depth x rate, rate-major."""
+    """Every point of depth x rate, rate-major, on a pen with ``drive``."""
     return [
-        characterise(depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=stall_margin_mm)
+        characterise(
+            depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=stall_margin_mm, drive=drive
+        )
         for hz in RATES_HZ
         for depth in DEPTHS_MM
     ]

@@ -77,13 +77,14 @@ def build_simulated_pen(
     service_key: bytes | None = None,
     uptime: Callable[[], float] | None = None,
     build: PenBuild = NOMINAL,
+    drive: str = "voice_coil",
 ) -> SimBackend:
     """A powered simulated pen behind the HAL contract.
 
     ``cartridge=None`` is a pen with no cartridge attached; ``model`` is
     ``"kernel"`` (compiled, fast) or ``"reference"`` (plain Python, the oracle).
     ``build`` is the pen as built and used (nominal by default); ``battery_soc``
-    defaults to the build's.
+    defaults to the build's. ``drive`` is ``"voice_coil"`` or ``"rotary_cam"`` (sim/drives.py).
     """
     flash = new_store(store) if isinstance(store, StoreCondition) else store
     return SimBackend(
@@ -95,4 +96,5 @@ def build_simulated_pen(
         flash=flash,
         service_key=service_key,
         uptime=uptime,
+        drive=drive,
     )

@@ -48,6 +48,12 @@ class ActiveFaults:
     link_lost: bool = False
     front_stop_mm: float | None = None
     back_stop_mm: float | None = None
+    load_lost: bool = False
+    """Rotary drive: the carriage has come off the cam; the motor turns with nothing to push."""
+    stop_jam_mm: float | None = None
+    """Rotary drive: the depth stop's screw has seized at this position."""
+    cam_wear_mm_per_stroke: float = 0.0
+    """Rotary drive: stroke amplitude the cam loses per revolution."""
 
 
 def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:
@@ -80,3 +86,9 @@ def start_fault(fault: InjectedFault, pen: SimulatedPen) -> None:
         pen.cartridge = replace(pen.cartridge or CartridgeInfo(cartridge_id=0), cartridge_id=int(v))
     elif kind is FaultKind.LINK_LOSS:
         f.link_lost = True
+    elif kind is FaultKind.STOP_JAM:
+        f.stop_jam_mm = v  # the depth stop's lead screw seizes (a voice-coil pen has no stop: nothing happens)
+    elif kind is FaultKind.CAM_WEAR:
+        f.cam_wear_mm_per_stroke += v / 1000.0  # the cam and follower wear (no cam on a voice-coil pen)
+    elif kind is FaultKind.LOAD_LOSS:
+        f.load_lost = True  # the carriage comes off the cam (no cam on a voice-coil pen)

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.firmware.hazards import HAZARDS, Priority, priority_of
-from controller.qa.fault_campaign import plan, run_scenario
+from controller.qa.fault_campaign import DRIVE, plan, run_scenario
 from controller.treatment.fault_outcome import all_telemetry, fault_outcomes
 from controller.treatment.plan import PlannedFault
 from controller.treatment.session import run_session
@@ -40,7 +40,15 @@ SPEC: dict[str, tuple[str, str, int | None]] = {
     "H18": ("settings_corrupt", "idle", None),
     "H19": ("session_time", "paused", None),
     "H20": ("store_write", "fault", None),
+    "H21": ("rate_sag", "fault", ONE_STROKE),  # the rotary drive's hazards, on the rotary drive
+    "H22": ("stop_position", "fault", None),  # a seized stop shows at the next depth change, its first stroke
+    "H23": ("amplitude_loss", "fault", None),  # the wear grows stroke by stroke
+    "H24": ("over_speed", "fault", ONE_STROKE),
 }
+ROTARY_ONLY = {"H21", "H22", "H23", "H24"}
+"""On a voice-coil pen these faults have no part to act on: the pass must simply complete."""
+NOT_ON_ROTARY = {"H04"}
+"""The rotary drive's depth is set by its stop, not its stroke: the scenario checks the depth is reached."""
 
 
 def test_the_spec_covers_every_hazard_of_the_table() -> None:
@@ -48,9 +56,17 @@ def test_the_spec_covers_every_hazard_of_the_table() -> None:
     assert all(SPEC[h.id][0] == h.kind for h in HAZARDS)
 
 
+@pytest.mark.parametrize("drive", ["voice_coil", "rotary_cam"])
 @pytest.mark.parametrize("hazard", [h.id for h in HAZARDS])
-def test_hazard(hazard: str) -> None:
-    result = run_scenario(hazard)
+def test_hazard(hazard: str, drive: str) -> None:
+    token = DRIVE.set(drive)
+    try:
+        result = run_scenario(hazard)
+    finally:
+        DRIVE.reset(token)
+    if (drive == "voice_coil" and hazard in ROTARY_ONLY) or (drive == "rotary_cam" and hazard in NOT_ON_ROTARY):
+        assert result.detected is None and result.handled, result.detail
+        return
     detected, final_state, most_strokes = SPEC[hazard]
     assert (result.detected, result.final_state) == (detected, final_state), result.detail
     if most_strokes is not None:

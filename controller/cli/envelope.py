@@ -31,6 +31,12 @@ def register(commands: Any) -> None:
         metavar="SOC",
         help="battery state of charge, 0 to 1 (default: 0.9)",
     )
+    envelope.add_argument(
+        "--drive",
+        choices=("voice_coil", "rotary_cam"),
+        default="voice_coil",
+        help="the simulated pen's drive (default: %(default)s)",
+    )
     envelope.add_argument("--out", metavar="DIR", help="write DIR/envelope.json and envelope.png")
     envelope.add_argument("--json", action="store_true", help="print the points as JSON instead of the table")
     envelope.set_defaults(handler=cmd_envelope)
@@ -40,7 +46,7 @@ def cmd_envelope(args: argparse.Namespace) -> int:
     from controller.qa.envelope import as_json, draw, format_table, measure
 
     out = prepare_out_dir(args.out) if args.out else None  # a bad --out costs nothing: checked first
-    points = measure(skin=args.skin, battery_soc=args.battery)
+    points = measure(skin=args.skin, battery_soc=args.battery, drive=args.drive)
     data = as_json(points, skin=args.skin, battery_soc=args.battery)
     print(json.dumps(data, indent=2) if args.json else format_table(points, skin=args.skin, battery_soc=args.battery))
     if out is not None:

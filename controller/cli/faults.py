@@ -19,11 +19,18 @@ def register(commands: Any) -> None:
             "answers as the table promises; exit 1 if any is not handled.",
             "penctl faults",
             "penctl faults --json > faults.json",
+            "penctl faults --drive rotary_cam              # on the motor-and-cam pen",
             "penctl faults --out run1                      # also writes run1/faults.json",
         ),
     )
     add_json(faults, "the results (instead of the table)")
     faults.add_argument("--out", metavar="DIR", help="also write DIR/faults.json (created if missing)")
+    faults.add_argument(
+        "--drive",
+        choices=("voice_coil", "rotary_cam"),
+        default="voice_coil",
+        help="the simulated pen's drive (default: %(default)s)",
+    )
     faults.set_defaults(handler=cmd_faults)
 
 
@@ -32,7 +39,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
     from controller.qa.fault_campaign import as_json, format_table, run_campaign
 
     out = prepare_out_dir(args.out) if args.out else None
-    results = run_campaign()
+    results = run_campaign(args.drive)
     text = json.dumps(as_json(results), indent=2) + "\n"
     if out is not None:
         write_text_atomic(out / "faults.json", text)

@@ -40,6 +40,12 @@ def register(commands: Any) -> None:
         help="pace the bytes both ways to a UART at N baud, 10 bits a byte (default: no pacing, as fast as the "
         "transport allows); e.g. --baud 115200",
     )
+    serve.add_argument(
+        "--drive",
+        choices=("voice_coil", "rotary_cam"),
+        default="voice_coil",
+        help="the pen's drive: a voice coil (default) or a DC motor and cam with a depth stop",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -72,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sim.clock import PowerOnClock
 
     clock = PowerOnClock()
-    pen = VirtualPen(SimBackend(flash=flash, service_key=key, uptime=clock), clock=clock)
+    pen = VirtualPen(SimBackend(flash=flash, service_key=key, uptime=clock, drive=args.drive), clock=clock)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = f"store {args.nvm}" if args.nvm else "store in memory"

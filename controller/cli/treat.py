@@ -49,6 +49,11 @@ def register(commands: Any) -> None:
     treat.add_argument(
         "--seed", type=seed_number, default=0, metavar="N", help="simulation seed (default: %(default)s)"
     )
+    treat.add_argument(
+        "--drive",
+        choices=("voice_coil", "rotary_cam"),
+        help="simulated pen's drive, overriding the plan's [pen] drive (default: the plan's, else voice_coil)",
+    )
     add_json(treat, "report.json (instead of the summary)")
     add_port(treat, required=False, help_text="run on a pen over this serial link (device, pty, socket://, loop://)")
     treat.set_defaults(handler=cmd_treat)
@@ -59,6 +64,10 @@ def cmd_treat(args: argparse.Namespace) -> int:
 
     log.debug("reading the plan %s", args.plan or "(built-in)")
     plan = load_plan(args.plan)
+    if args.drive:
+        from dataclasses import replace
+
+        plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
     if not args.port:  # the simulated pen's envelope; a real pen's is its own
         from controller.qa.envelope import check_plan
 

@@ -20,6 +20,7 @@ from controller.firmware.limits import DRIFT_WINDOW, DepthLimit, FirmwareLimits
 from hal.telemetry import StrokeFlag, Telemetry
 
 CHECKS = (
+    "stop_position",
     "over_depth",
     "not_retracted",
     "overcurrent",
@@ -28,6 +29,9 @@ CHECKS = (
     "over_temperature",
     "battery_overheat",
     "battery_critical",
+    "amplitude_loss",
+    "rate_sag",
+    "over_speed",
     "stroke_rate",
 )
 """High-priority conditions, in the order reported when one stroke breaks several.
@@ -37,6 +41,11 @@ it: ``~(x <= limit)``, never ``x > limit``, which NaN would pass."""
 CONDITIONS = ("battery_low", "depth_drift", "depth_envelope")
 """Medium- and low-priority conditions: an alarm, and the stroke goes on."""
 ENVELOPE_MARGIN_MM = 0.05
+STOP_TOLERANCE_MM = 0.1
+"""How much deeper than the command the depth stop's encoder may read (a rotary pen's stop; a voice-coil pen
+plans at or short of the command, never beyond it)."""
+AMPLITUDE_LOSS_FACTOR = 2.0
+"""Mean depth error over the drift window, in drift tolerances, at which the strokes no longer reach the stop."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -95,6 +104,8 @@ class Supervisor:
         margin = lim.over_depth_margin_mm
         ids = tel["cartridge_id"]
         target = tel["depth_target_mm"].astype(np.float64)
+        drift, drift_values = self._drift(tel)
+        contact = (tel["flags"] & StrokeFlag.CONTACT) != 0
         high: dict[str, Check] = {
             "over_depth": Check(
                 broken=~(depth_mm <= depth.depth_mm + margin),
@@ -102,6 +113,13 @@ class Supervisor:
                 limit=depth.depth_mm + margin,
                 message=f"depth reached {{value:.3f}} mm exceeds the {depth.owner} limit {depth.depth_mm:.2f} mm "
                 f"+ {margin:.2f} mm margin",
+            ),
+            "stop_position": Check(
+                broken=~(target <= tel["depth_cmd_mm"] + STOP_TOLERANCE_MM),
+                values=target,
+                limit=float(tel["depth_cmd_mm"][0]) + STOP_TOLERANCE_MM if n else 0.0,
+                message=f"depth stop's encoder reads {{value:.3f}} mm, more than {STOP_TOLERANCE_MM:.2f} mm "
+                "beyond the command",
             ),
             "not_retracted": Check(
                 broken=((tel["flags"] & StrokeFlag.NOT_RETRACTED) != 0) | ~np.isfinite(tel["end_mm"]),
@@ -146,6 +164,28 @@ class Supervisor:
                 limit=lim.battery_critical_v,
                 message=f"battery at {{value:.2f}} V below the critical {lim.battery_critical_v:.2f} V",
             ),
+            "amplitude_loss": Check(
+                broken=drift_values < -AMPLITUDE_LOSS_FACTOR * lim.depth_drift_tolerance_mm,
+                values=drift_values,
+                limit=-AMPLITUDE_LOSS_FACTOR * lim.depth_drift_tolerance_mm,
+                message=f"mean depth error {{value:+.3f}} mm over {DRIFT_WINDOW} strokes: the strokes no longer "
+                "reach the depth stop (cam wear)",
+            ),
+            "rate_sag": Check(
+                broken=((tel["flags"] & StrokeFlag.VOLTAGE_SATURATED) != 0)
+                & ~(rate >= (1.0 - lim.stroke_rate_tolerance) * frequency_hz),
+                values=rate,
+                limit=frequency_hz,
+                message=f"stroke rate {{value:.1f}} Hz sags below {frequency_hz:.1f} Hz by more than "
+                f"{lim.stroke_rate_tolerance:.0%}: the drive is out of voltage",
+            ),
+            "over_speed": Check(
+                broken=~contact & ~(rate <= (1.0 + lim.stroke_rate_tolerance / 2.0) * frequency_hz),
+                values=rate,
+                limit=frequency_hz,
+                message=f"stroke rate {{value:.1f}} Hz above {frequency_hz:.1f} Hz with no skin contact: the motor "
+                "has lost its load",
+            ),
             "stroke_rate": Check(
                 broken=~(np.abs(rate - frequency_hz) <= lim.stroke_rate_tolerance * frequency_hz),
                 values=rate,
@@ -165,7 +205,6 @@ class Supervisor:
             violation = self._violation(tel, kind, position, high[kind])
             end = position + 1
 
-        drift, drift_values = self._drift(tel)
         lower: dict[str, Check] = {
             "battery_low": Check(
                 broken=tel["battery_v"] < lim.battery_arm_v,

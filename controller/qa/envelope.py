@@ -22,6 +22,8 @@ from hal.settings import defaults
 from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint, characterise, sweep
 
 STALL_MARGIN_MM = FirmwareLimits().stall_margin_mm
+RATE_TOLERANCE = FirmwareLimits().stroke_rate_tolerance
+"""A point whose delivered rate misses the command by more (a rotary pen's sag) is outside the envelope."""
 
 
 def check_plan(plan: Plan) -> list[str]:
@@ -42,6 +44,7 @@ def check_plan(plan: Plan) -> list[str]:
             trip_c=trip_c,
             stall_margin_mm=STALL_MARGIN_MM,
             cartridge=plan.cartridge,
+            drive=plan.pen.drive,
         )
         name = f"zone[{k}] ({zone.area}, {zone.depth_mm:g} mm at {zone.frequency_hz:g} Hz on {zone.skin} skin)"
         if point.error_mean_mm < -DEPTH_ACCURACY_MM:
@@ -71,10 +74,10 @@ def check_plan(plan: Plan) -> list[str]:
     return warnings
 
 
-def measure(*, skin: str, battery_soc: float) -> list[EnvelopePoint]:
-    """The envelope on ``skin`` at ``battery_soc``, tripping where the pen's default settings trip."""
+def measure(*, skin: str, battery_soc: float, drive: str = "voice_coil") -> list[EnvelopePoint]:
+    """The envelope on ``skin`` at ``battery_soc`` with ``drive``, tripping where the default settings trip."""
     trip_c = float(defaults()["thermal.motor_limit_c"])
-    return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=STALL_MARGIN_MM)
+    return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=STALL_MARGIN_MM, drive=drive)
 
 
 def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> dict[str, Any]:
@@ -93,7 +96,13 @@ def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) 
     lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst stroke there':>18}  continuous-duty limit")
     for hz in RATES_HZ:
         row = [p for p in points if p.frequency_hz == hz]
-        good = [p for p in row if abs(p.error_mean_mm) <= DEPTH_ACCURACY_MM and not p.stall_risk]
+        good = [
+            p
+            for p in row
+            if abs(p.error_mean_mm) <= DEPTH_ACCURACY_MM
+            and not p.stall_risk
+            and abs(p.rate_mean_hz - hz) <= RATE_TOLERANCE * hz
+        ]
         trips = [
             f"{p.depth_mm:g} mm: {p.duty_limit_s / 60:.1f} min{' (stalls first)' if p.stall_risk else ''}"
             for p in row

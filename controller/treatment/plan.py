@@ -26,14 +26,17 @@ from hal.telemetry import PEN_TICK_HZ
 
 BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
+PEN_DRIVES = ("voice_coil", "rotary_cam")
+"""The simulated pen's drives (sim/drives.py): a voice coil, or a DC motor and cam with a depth stop."""
 
 
 @dataclass(kw_only=True, frozen=True)
 class PenSpec:
-    """The pen: its depth maximum setting and (simulation) starting battery charge."""
+    """The pen: its depth maximum setting, and (simulation) its starting battery charge and drive."""
 
     max_depth_mm: float = PEN_HARDWARE_MAX_DEPTH_MM
     battery_soc: float = 0.9
+    drive: str = PEN_DRIVES[0]
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -229,6 +232,7 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
         )
         or PEN_HARDWARE_MAX_DEPTH_MM,
         battery_soc=reader.number("battery_soc", 0.0, 1.0, "(fraction of full)", default=0.9) or 0.0,
+        drive=reader.choice("drive", PEN_DRIVES, default=PEN_DRIVES[0]) or PEN_DRIVES[0],
     )
     reader.finish()
     return spec

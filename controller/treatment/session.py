@@ -100,9 +100,9 @@ def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
     return None
 
 
-def open_sim_backend() -> PenBackend:
-    """An in-process simulated pen; the session resets its world from the plan and seed."""
-    return open_backend("sim")
+def open_sim_backend(drive: str = "voice_coil") -> PenBackend:
+    """An in-process simulated pen with ``drive``; the session resets its world from the plan and seed."""
+    return open_backend("sim", drive=drive)
 
 
 DEPTH_ACCURACY_MM = 0.15
@@ -134,7 +134,7 @@ def run_session(
     ``faults`` (added to the plan's own ``[[fault]]`` tables) are injected into a simulated pen.
     """
     faults = plan.faults + tuple(faults)
-    backend = backend or open_sim_backend()
+    backend = backend or open_sim_backend(plan.pen.drive)
     world = _prepare_world(backend, plan, seed, faults)
     field_mm = plan.cartridge.field_diameter_mm
     results = [
