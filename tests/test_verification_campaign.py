@@ -250,3 +250,28 @@ def test_a_missing_or_unreadable_file_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "bin.toml").write_bytes(b"\xff\xfe")
     with pytest.raises(InputFileError, match="UTF-8"):
         load_campaign(tmp_path / "bin.toml")
+
+
+def test_a_rotary_cam_campaign_varies_what_that_drive_has() -> None:
+    doc = tomllib.loads(small())
+    doc["pen"] = {"drive": "rotary_cam"}
+    assert parse(dumps(doc)).drive == "rotary_cam"
+    doc["parameters"]["moving_mass_kg"] = {"distribution": "uniform", "min": 0.002, "max": 0.003}
+    assert "parameters.moving_mass_kg: expected a parameter of the rotary_cam drive" in refused(dumps(doc))
+    doc["pen"] = {"drive": "stepper"}
+    assert "pen.drive" in refused(dumps(doc))
+
+
+def test_a_rotary_cam_pen_runs_a_case_under_its_firmware() -> None:
+    import numpy as np
+
+    from controller.qa.verification.campaign import OperatingPoint
+    from controller.qa.verification.cases import run_case
+    from sim.factories import DEFAULT_CARTRIDGE, PenBuild
+
+    point = OperatingPoint(depth_mm=1.0, frequency_hz=120.0, skin="normal")
+    seed = np.random.SeedSequence(3)
+    rotary = run_case(PenBuild(), point, 1.0, DEFAULT_CARTRIDGE, seed, drive="rotary_cam")
+    coil = run_case(PenBuild(), point, 1.0, DEFAULT_CARTRIDGE, seed)
+    assert rotary.strokes == coil.strokes == 120 and rotary.completed
+    assert rotary.depth_error_mean_mm != coil.depth_error_mean_mm

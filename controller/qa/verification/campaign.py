@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
-from controller.treatment.plan import load_plan, read_cartridge
+from controller.treatment.plan import PEN_DRIVES, load_plan, read_cartridge
 from hal.backend import CartridgeInfo
 from hal.errors import InputError
 from hal.skin import SKIN_TYPES
@@ -34,6 +34,8 @@ METRICS: dict[str, str] = {
 }
 """What a criterion can bound: columns of cases.parquet, one value per case."""
 METHODS = ("normal", "distribution_free")
+VOICE_COIL_ONLY = ("moving_mass_kg", "spring_n_per_m", "force_constant_n_per_a", "coil_resistance_ohm")
+"""The voice coil actuator's own tolerances: a rotary-cam pen has a motor and a cam instead (not yet varied)."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -105,6 +107,8 @@ class Campaign:
     chunk_pens: int
     """Pens per unit of work sent to a worker (and per file of the resume store)."""
     nominal: PenBuild
+    drive: str
+    """The pen's drive (``[pen] drive``): the voice coil, or the rotary motor and cam."""
     cartridge: CartridgeInfo
     parameters: dict[str, Distribution]
     """The parameters that vary, in :data:`sim.factories.PARAMETERS` order; the others stay nominal."""
@@ -147,10 +151,18 @@ def parse_campaign(data: bytes, source: str, base: Path = Path(".")) -> Campaign
         chunk = head.integer("chunk_pens", 1, 10_000, default=50) or 50
         plan = head.text("plan", required=False, max_len=1000)
         head.finish()
-    nominal = _read_nominal(root.sub_table("pen", required=False))
+    nominal, drive = _read_nominal(root.sub_table("pen", required=False))
     cartridge_reader = root.sub_table("cartridge", required=False)
     cartridge = read_cartridge(cartridge_reader) if cartridge_reader else CartridgeInfo(cartridge_id=1)
     parameters = _read_parameters(root.sub_table("parameters", required=False), nominal)
+    if drive != PEN_DRIVES[0]:
+        problems += [
+            Problem(
+                key=f"parameters.{name}", expected=f"a parameter of the {drive} drive (this one is the voice coil's)"
+            )
+            for name in parameters
+            if name in VOICE_COIL_ONLY
+        ]
     points = _read_points(root, cartridge or CartridgeInfo(cartridge_id=1))
     if plan is not None:
         points += _plan_points(base / plan, source)
@@ -170,6 +182,7 @@ def parse_campaign(data: bytes, source: str, base: Path = Path(".")) -> Campaign
         seconds=seconds,
         chunk_pens=chunk,
         nominal=nominal,
+        drive=drive,
         cartridge=cartridge,
         parameters=parameters,
         points=tuple(dict.fromkeys(points)),
@@ -179,9 +192,10 @@ def parse_campaign(data: bytes, source: str, base: Path = Path(".")) -> Campaign
     )
 
 
-def _read_nominal(reader: TableReader | None) -> PenBuild:
+def _read_nominal(reader: TableReader | None) -> tuple[PenBuild, str]:
     if reader is None:
-        return NOMINAL
+        return NOMINAL, PEN_DRIVES[0]
+    drive = reader.choice("drive", PEN_DRIVES, default=PEN_DRIVES[0]) or PEN_DRIVES[0]
     values = {}
     reader.allow(*PARAMETERS)
     for name in PARAMETERS:
@@ -189,7 +203,7 @@ def _read_nominal(reader: TableReader | None) -> PenBuild:
         if reader.has(name) and (value := reader.number(name, lo, hi, unit)) is not None:
             values[name] = value
     reader.finish()
-    return replace(NOMINAL, **values)
+    return replace(NOMINAL, **values), drive
 
 
 def _read_parameters(reader: TableReader | None, nominal: PenBuild) -> dict[str, Distribution]:

@@ -68,10 +68,15 @@ def sample_pens(campaign: Campaign, pens: range) -> list[PenBuild]:
 
 
 def run_case(
-    build: PenBuild, point: OperatingPoint, seconds: float, cartridge: CartridgeInfo, seed: np.random.SeedSequence
+    build: PenBuild,
+    point: OperatingPoint,
+    seconds: float,
+    cartridge: CartridgeInfo,
+    seed: np.random.SeedSequence,
+    drive: str = "voice_coil",
 ) -> CaseResult:
     """Power the pen on, stroke ``seconds`` at ``point`` under its firmware, and measure what it delivered."""
-    backend = build_simulated_pen(seed=seed, build=build, cartridge=cartridge)
+    backend = build_simulated_pen(seed=seed, build=build, cartridge=cartridge, drive=drive)
     backend.set_skin(point.skin)
     ctl = PenController(backend)
     ctl.power_on()
@@ -114,7 +119,7 @@ def run_chunk(campaign: Campaign, chunk: int) -> list[dict[str, Any]]:
         _, seeds = pen_seeds(campaign, pen)
         params = {name: getattr(build, name) for name in PARAMETERS}
         for k, (point, seed) in enumerate(zip(campaign.points, seeds, strict=True)):
-            result = run_case(build, point, campaign.seconds, campaign.cartridge, seed)
+            result = run_case(build, point, campaign.seconds, campaign.cartridge, seed, campaign.drive)
             rows.append(
                 {"pen": pen, "point": k, **asdict(point), **params, **asdict(result)},
             )

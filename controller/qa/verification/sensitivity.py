@@ -53,7 +53,7 @@ def run_sobol_chunk(campaign: Campaign, chunk: int) -> list[dict[str, Any]]:
     out = []
     for row, build in zip(rows, build_from_quantiles(campaign, u), strict=True):
         for k, point in enumerate(campaign.points):
-            result = run_case(build, point, spec.seconds, campaign.cartridge, seeds[k])
+            result = run_case(build, point, spec.seconds, campaign.cartridge, seeds[k], campaign.drive)
             out.append({"sample": row, "point": k, "value": getattr(result, spec.metric)})
     return out
 

@@ -38,6 +38,7 @@ def summarise(campaign: Campaign, cases: dict[str, np.ndarray], sensitivity: dic
             "name": campaign.name,
             "sha256": campaign.digest,
             "seed": campaign.seed,
+            "drive": campaign.drive,
             "pens": campaign.pens,
             "seconds_per_point": campaign.seconds,
             "varied": list(campaign.parameters),
