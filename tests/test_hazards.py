@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.firmware.hazards import HAZARDS, Priority, priority_of
-from controller.qa.fault_campaign import DRIVE, plan, run_scenario
+from controller.qa.fault_campaign import run_scenario
+from controller.qa.scenario_kit import DRIVE, plan
 from controller.treatment.fault_outcome import all_telemetry, fault_outcomes
 from controller.treatment.plan import PlannedFault
 from controller.treatment.session import run_session
