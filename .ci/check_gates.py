@@ -95,6 +95,11 @@ def _command_gates(benches: dict[str, Any]) -> list[str]:
     )
     if ratio > MAX_WARM_OVER_BARE_PYTHON:
         failures.append("warm penctl treat")
+    print(
+        f"info: floors of any command that loads a numba kernel: {warm['numba_floor_min_s']:.2f} s; that draws "
+        f"a PNG with matplotlib: {warm['matplotlib_floor_min_s']:.2f} s (wall, same run); penctl treat warm is "
+        f"{warm['warm_over_floor']:.2f}x the larger"
+    )
     ratio = first["first_cpu_over_warm"]
     print(
         f"gate: penctl treat, first run (empty numba cache): {first['first_cpu_min_s']:.2f} s CPU = {ratio:.2f}x "

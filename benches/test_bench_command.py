@@ -34,6 +34,19 @@ ROUNDS_WARM = 5
 ROUNDS_FIRST = 3
 BARE_PYTHON = [sys.executable, "-c", "import numpy"]
 """The yardstick of the warm run: an interpreter that starts and imports NumPy, nothing of penctl."""
+MATPLOTLIB_FLOOR = (
+    "import sys, numpy\n"
+    "from matplotlib.backends.backend_agg import FigureCanvasAgg\n"
+    "from matplotlib.figure import Figure\n"
+    "figure = Figure()\n"
+    "FigureCanvasAgg(figure)\n"
+    "figure.add_subplot()\n"
+    "figure.savefig(sys.argv[1])\n"
+)
+"""The least any command that draws a PNG with matplotlib does: start, import, save one empty plot."""
+NUMBA_FLOOR = "import floor_kernel\nfloor_kernel.add_one(1.0)\n"
+FLOOR_KERNEL = "from numba import njit\n\n\n@njit(cache=True)\ndef add_one(x):\n    return x + 1.0\n"
+"""The least any command that runs a numba kernel does: start, import numba, load one trivial cached function."""
 
 
 def _command(out: Path) -> list[str]:
@@ -48,12 +61,17 @@ def _command(out: Path) -> list[str]:
     return [sys.executable, "-c", code, "treat", "--out", str(out)]
 
 
-def _cpu_s(command: list[str], env: dict[str, str] | None = None) -> float:
-    """Run ``command``; its CPU time (user + system). Fails the benchmark if it fails."""
+def _cpu_s(command: list[str], env: dict[str, str] | None = None, wall: list[float] | None = None) -> float:
+    """Run ``command``; its CPU time (user + system), and its wall time appended to ``wall``. Fails the
+    benchmark if it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr
+    if wall is not None:
+        wall.append(elapsed)
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
@@ -78,16 +96,30 @@ def _simulation_cpu_s(rounds: int = 5) -> float:
 
 
 def test_treat_command_warm(benchmark: Any, tmp_path: Path) -> None:
-    """``penctl treat --out DIR``, kernel in the numba cache: target <= 0.6 s."""
+    """``penctl treat --out DIR``, kernel in the numba cache: target <= 0.6 s.
+
+    Each round also times the two floors under any such command on this machine, in alternation
+    with it: an interpreter that imports numba and loads one trivial cached function, and one that
+    imports matplotlib and saves an empty plot. ``penctl treat`` does both (the second in a process
+    of its own, at the same time as the first), so its wall time cannot go below the larger.
+    """
     warm: list[float] = []
     bare: list[float] = []
+    floors: dict[str, list[float]] = {"numba": [], "matplotlib": []}
+    (tmp_path / "floor_kernel.py").write_text(FLOOR_KERNEL)
+    floor_env = dict(os.environ, PYTHONPATH=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "floor-cache"))
+    numba_floor = [sys.executable, "-c", NUMBA_FLOOR]
+    matplotlib_floor = [sys.executable, "-c", MATPLOTLIB_FLOOR, str(tmp_path / "floor.png")]
 
-    def yardstick_first() -> tuple[tuple[Path, list[float]], dict[str, Any]]:
+    def yardsticks_first() -> tuple[tuple[Path, list[float]], dict[str, Any]]:
         bare.append(_cpu_s(BARE_PYTHON))
+        _cpu_s(numba_floor, floor_env, floors["numba"])
+        _cpu_s(matplotlib_floor, floor_env, floors["matplotlib"])
         return (tmp_path, warm), {}
 
     _treat(tmp_path, [])  # fills the numba cache if this checkout has never run
-    benchmark.pedantic(_treat, setup=yardstick_first, rounds=ROUNDS_WARM, iterations=1)
+    _cpu_s(numba_floor, floor_env)  # and the floor's
+    benchmark.pedantic(_treat, setup=yardsticks_first, rounds=ROUNDS_WARM, iterations=1)
     stats = benchmark.stats.stats
     simulation = _simulation_cpu_s()
     benchmark.extra_info.update(
@@ -99,6 +131,9 @@ def test_treat_command_warm(benchmark: Any, tmp_path: Path) -> None:
         warm_cpu_over_bare_python=min(warm) / min(bare),
         simulation_cpu_s=simulation,
         warm_cpu_over_simulation=min(warm) / simulation,
+        numba_floor_min_s=min(floors["numba"]),
+        matplotlib_floor_min_s=min(floors["matplotlib"]),
+        warm_over_floor=stats.min / max(min(floors["numba"]), min(floors["matplotlib"])),
     )
 
 

@@ -393,7 +393,7 @@ def test_a_ctrl_c_swallowed_by_a_library_callback_is_delivered_again() -> None:
     ("Exception ignored in ...") and the command carried on. penctl's hook raises it again in the main thread."""
     code = (
         "import signal, sys, time, types\n"
-        "from controller.cli.main import redeliver_interrupts\n"
+        "from controller.host.interrupts import redeliver_interrupts\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "sys.unraisablehook = redeliver_interrupts\n"
         "args = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(), exc_traceback=None,"
@@ -407,3 +407,32 @@ def test_a_ctrl_c_swallowed_by_a_library_callback_is_delivered_again() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "interrupted" and "Traceback" not in run.stderr
+
+
+def test_a_ctrl_c_swallowed_in_a_real_callback_is_delivered_once_and_never_lands_in_the_hook() -> None:
+    """Outside probe (a SIGINT 0.3 s into `treat`): the hook's thread interrupted the main thread while the
+    hook still waited for it to start, so the interrupt was swallowed again ("Exception ignored in
+    sys.unraisablehook", then exit 0 with a full report). Here Python itself calls the hook, 40 times."""
+    code = (
+        "import signal, sys, time\n"
+        "from controller.host.interrupts import redeliver_interrupts\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "sys.unraisablehook = redeliver_interrupts\n"
+        "class Swallowing:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "delivered = 0\n"
+        "for n in range(40):\n"
+        "    try:\n"
+        "        Swallowing()\n"
+        "        deadline = time.monotonic() + (5 if n % 2 else 0)\n"
+        "        while time.monotonic() < deadline:\n"
+        "            pass  # busy in Python, as numba is while it compiles\n"
+        "        time.sleep(5)  # or asleep in C\n"
+        "    except KeyboardInterrupt:\n"
+        "        delivered += 1\n"
+        "print(delivered)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "40", run.stderr
+    assert "Exception ignored" not in run.stderr and "Traceback" not in run.stderr, run.stderr

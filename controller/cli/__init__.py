@@ -14,6 +14,13 @@ def _interrupted_while_starting(_signum: int, _frame: object) -> None:
 if _threading.current_thread() is _threading.main_thread():
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
+for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # One BLAS thread unless the user says otherwise, set before NumPy loads: no command does
+    # linear algebra worth a thread pool, and an idle pool spins (about 0.13 s of CPU per library,
+    # and NumPy, SciPy and numba each load one) on the core the report painter and the Dask
+    # workers need. Processes started from here inherit it.
+    _os.environ.setdefault(_pool, "1")
+
 # ruff: noqa: E402
 from controller.cli.common import (
     EXIT_FAULT,

@@ -42,6 +42,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
     from hal.recording import RecordingPort
     from hal.serial_backend import SerialBackend, open_port
@@ -63,7 +64,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         port.close()
         raise
     try:
-        return run_and_report(plan, args.seed, backend, out, f"record {Path(args.plan).name}", print_json=args.json)
+        with ReportPainter() as painter:
+            label = f"record {Path(args.plan).name}"
+            return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json)
     except BaseException:
         port.complete = False  # Ctrl-C or an error: the end line says the session was cut short
         port.close()

@@ -36,6 +36,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import parse_plan
     from hal.recording import RecordedLinkBackend, read_recording
 
@@ -60,4 +61,5 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(args.recording, "line 1: meta.plan_b64", "the recorded plan, valid", problem) from None
     out = prepare_out_dir(args.out)
     backend = RecordedLinkBackend(recording)
-    return run_and_report(plan, seed, backend, out, f"replay {args.recording}", print_json=args.json)
+    with ReportPainter() as painter:
+        return run_and_report(plan, seed, backend, out, f"replay {args.recording}", painter, print_json=args.json)

@@ -24,6 +24,7 @@ from controller.cli.common import (
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import Plan
     from hal.backend import PenBackend
 
@@ -60,6 +61,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
+    from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
 
     log.debug("reading the plan %s", args.plan or "(built-in)")
@@ -68,20 +70,21 @@ def cmd_treat(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
-    if not args.port:  # the simulated pen's envelope; a real pen's is its own
-        from controller.qa.envelope import check_plan
+    with ReportPainter() as painter:  # imports matplotlib in its own process from now on
+        if not args.port:  # the simulated pen's envelope; a real pen's is its own
+            from controller.qa.envelope import check_plan
 
-        for warning in check_plan(plan):
-            print(f"penctl treat: warning: {warning}", file=sys.stderr)
-    print_cautions(plan)
-    out = prepare_out_dir(args.out)
-    backend = None
-    if args.port:
-        from hal.registry import open_backend
+            for warning in check_plan(plan):
+                print(f"penctl treat: warning: {warning}", file=sys.stderr)
+        print_cautions(plan)
+        out = prepare_out_dir(args.out)
+        backend = None
+        if args.port:
+            from hal.registry import open_backend
 
-        backend = open_backend("serial", url=args.port)
-    label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
-    return run_and_report(plan, args.seed, backend, out, label, print_json=args.json)
+            backend = open_backend("serial", url=args.port)
+        label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
+        return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json)
 
 
 def print_cautions(plan: Plan) -> None:
@@ -91,15 +94,21 @@ def print_cautions(plan: Plan) -> None:
 
 
 def run_and_report(
-    plan: Plan, seed: int, backend: PenBackend | None, out: Path, label: str, print_json: bool = False
+    plan: Plan,
+    seed: int,
+    backend: PenBackend | None,
+    out: Path,
+    label: str,
+    painter: ReportPainter,
+    print_json: bool = False,
 ) -> int:
     """Run the pass, write report.json and report.png to ``out``, print the summary; the exit code.
 
     Shared by ``treat``, ``record`` and ``replay``, so a replayed pass writes its report exactly as
-    the recorded one did.
+    the recorded one did. ``painter`` draws report.png (in its own process, started by the caller
+    early enough to have imported matplotlib by the end of the pass).
     """
     from controller.host.progress import ProgressBar
-    from controller.treatment.plots import plot_report  # noqa: F401  (imported now: not mid-way through writing)
     from controller.treatment.report import build_report, report_json
     from controller.treatment.session import run_session
 
@@ -108,8 +117,9 @@ def run_and_report(
         result = run_session(plan, seed=seed, progress=bar, backend=backend)
     finally:
         bar.close()
+    painter.start(result)
     report = build_report(result)
-    write_report_files(result, report, out)
+    write_report_files(report, painter, out)
     if print_json:
         sys.stdout.write(report_json(report))
     else:
@@ -117,18 +127,17 @@ def run_and_report(
     return {"completed": EXIT_OK, "short": EXIT_SHORT}.get(result.outcome, EXIT_FAULT)
 
 
-def write_report_files(result: Any, report: dict[str, Any], out: Path) -> None:
+def write_report_files(report: dict[str, Any], painter: ReportPainter, out: Path) -> None:
     """report.json, report.png and patient-sheet.md, all or none (an interrupt leaves the directory as it was)."""
     from controller.host.atomic import atomic_files
     from controller.treatment.patient_sheet import patient_sheet
-    from controller.treatment.plots import plot_report
     from controller.treatment.report import report_json
 
     log.info("writing report.json, report.png and patient-sheet.md in %s", out)
     with atomic_files(out) as files:
         files.write_text("report.json", report_json(report))
         files.write_text("patient-sheet.md", patient_sheet(report))
-        plot_report(result, files.path("report.png"))
+        files.write_bytes("report.png", painter.png())
     log.info("report written")
 
 

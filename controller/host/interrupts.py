@@ -1,0 +1,54 @@
+"""A Ctrl-C that lands in a library's callback, which cannot raise it, is raised again in the main thread.
+
+numba writes its compiled kernel to the cache from inside a callback of llvmlite's; a KeyboardInterrupt
+raised there is "ignored" (printed as a traceback, and the command carried on as if never
+interrupted). ``penctl`` installs :func:`redeliver_interrupts` as ``sys.unraisablehook``, so Ctrl-C
+always ends the command with one line and exit 130. This is user interface, like the progress bar:
+it waits a moment of wall time on purpose (see :func:`_interrupt_main_soon`).
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def redeliver_interrupts(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a swallowed KeyboardInterrupt is delivered again; anything else goes to Python's hook."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        _interrupt_main_soon()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+REDELIVER_AFTER_S = 0.05
+"""Long enough for the hook and the callback that swallowed the interrupt to return first."""
+
+
+def _interrupt_main_soon() -> None:
+    """Raise KeyboardInterrupt in the main thread shortly, from a timer thread.
+
+    Not at once: a thread that interrupted at once could do so while this hook still waits for it
+    to start, and the interrupt would land in the hook and be swallowed again (a run of Ctrl-Cs at
+    random moments of ``penctl treat`` saw it: a traceback, and the pass carried on). Should it
+    still land in a callback, the hook re-arms. A second Ctrl-C while the timer starts is the same
+    interrupt, already on its way.
+    """
+    timer = threading.Timer(REDELIVER_AFTER_S, _interrupt_main)
+    timer.name = "redeliver-ctrl-c"
+    timer.daemon = True
+    with contextlib.suppress(KeyboardInterrupt):
+        timer.start()
+
+
+def _interrupt_main() -> None:
+    """A real SIGINT to the main thread, which wakes it from a sleep or a wait as Ctrl-C does
+    (``_thread.interrupt_main`` only sets a flag that a sleeping thread does not see)."""
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    else:
+        _thread.interrupt_main()

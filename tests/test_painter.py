@@ -1,0 +1,139 @@
+"""The report painter: report.png drawn in a second process is the picture drawn in this one, and
+whatever happens to that process, the command still gets its picture or its error, and no worker
+outlives the command."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.treatment.painter import ReportPainter
+from controller.treatment.plan import load_plan
+from controller.treatment.plots import plot_report
+from controller.treatment.session import SessionResult, run_session
+
+METHODS = ["fork", "spawn"]
+
+
+@pytest.fixture(scope="module")
+def result() -> SessionResult:
+    return run_session(load_plan(None), seed=0)
+
+
+@pytest.fixture(scope="module")
+def drawn_here(result: SessionResult, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("here") / "report.png"
+    plot_report(result, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_worker_draws_the_same_bytes_as_this_process(result: SessionResult, drawn_here: bytes, method: str) -> None:
+    with ReportPainter(method) as painter:
+        assert painter._process is not None and painter._process.is_alive()
+        painter.start(result)
+        png = painter.png()
+        worker = painter._process
+    assert png == drawn_here
+    assert not worker.is_alive(), "the worker ends with the command"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_worker_that_died_before_the_pass_ended_is_replaced_by_drawing_here(
+    result: SessionResult, drawn_here: bytes, method: str
+) -> None:
+    with ReportPainter(method) as painter:
+        assert painter._process is not None
+        os.kill(painter._process.pid or 0, signal.SIGKILL)
+        painter._process.join()
+        painter.start(result)
+        assert painter.png() == drawn_here
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_worker_that_dies_while_drawing_is_replaced_by_drawing_here(
+    result: SessionResult, drawn_here: bytes, method: str
+) -> None:
+    with ReportPainter(method) as painter:
+        assert painter._process is not None
+        painter.start(result)
+        os.kill(painter._process.pid or 0, signal.SIGKILL)
+        assert painter.png() == drawn_here
+
+
+def test_where_no_process_can_be_started_the_picture_is_drawn_here(
+    result: SessionResult, drawn_here: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Any) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", refuse)
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refuse)
+    with ReportPainter() as painter:
+        assert painter._process is None
+        painter.start(result)
+        assert painter.png() == drawn_here
+
+
+def test_a_drawing_that_fails_in_the_worker_fails_here_with_its_own_error(result: SessionResult) -> None:
+    """The worker reports the failure; this process draws again and meets the real exception,
+    so the command's error handling sees what it would have seen without a worker."""
+    with ReportPainter() as painter:
+        painter.start("not a pass")  # type: ignore[arg-type]
+        with pytest.raises(AttributeError):
+            painter.png()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_worker_ignores_ctrl_c_from_its_birth(result: SessionResult, drawn_here: bytes, method: str) -> None:
+    """Ctrl-C goes to the whole foreground process group: the worker must not print a traceback
+    or die of it, whenever it comes, even during its start-up; the command ends it."""
+    with ReportPainter(method) as painter:
+        assert painter._process is not None
+        for _ in range(5):
+            os.kill(painter._process.pid or 0, signal.SIGINT)  # during its start-up, then its imports
+        painter.start(result)
+        os.kill(painter._process.pid or 0, signal.SIGINT)  # while it draws
+        assert painter.png() == drawn_here
+        assert painter._process.is_alive()
+
+
+def test_an_interrupt_in_the_command_ends_the_worker(result: SessionResult) -> None:
+    workers = []
+    with pytest.raises(KeyboardInterrupt), ReportPainter() as painter:
+        assert painter._process is not None
+        workers.append(painter._process)
+        painter.start(result)
+        raise KeyboardInterrupt
+    assert not workers[0].is_alive()
+
+
+def test_the_command_line_draws_the_report_the_library_draws(tmp_path: Path, drawn_here: bytes) -> None:
+    """As a user runs it: a new process (single-threaded, so the worker is forked on Linux)."""
+    penctl = Path(sys.executable).with_name("penctl")
+    run = subprocess.run([str(penctl), "treat", "--out", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "report.png").read_bytes() == drawn_here
+
+
+def test_the_worker_is_forked_only_from_a_process_with_no_other_thread() -> None:
+    import threading
+
+    from controller.treatment.painter import start_method
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+    assert start_method() == ("fork" if sys.platform.startswith("linux") and threading.active_count() == 1 else "spawn")
