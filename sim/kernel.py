@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numba import njit
 
 from sim import battery as battery_model
-from sim.stroke_batch import StrokeBatch, StrokeResults
+from sim.stroke_batch import FloatArray, StrokeBatch, StrokeResults
 
 
 def _compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -214,6 +214,26 @@ def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, fla
         flags[k, 1] = saturated
 
 
+class SkinPerStroke(Protocol):
+    """What a batch of either drive says of the skin each stroke meets."""
+
+    @property
+    def stiffness_n_per_m(self) -> FloatArray: ...
+    @property
+    def tent_n_per_m(self) -> FloatArray: ...
+    @property
+    def surface_m(self) -> FloatArray: ...
+
+
+def skin_arrays(batch: SkinPerStroke) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Stiffness, tent and surface per stroke as both kernels take them: contiguous float64."""
+    return (
+        np.ascontiguousarray(batch.stiffness_n_per_m, dtype=np.float64),
+        np.ascontiguousarray(batch.tent_n_per_m, dtype=np.float64),
+        np.ascontiguousarray(batch.surface_m, dtype=np.float64),
+    )
+
+
 def run_kernel(batch: StrokeBatch) -> StrokeResults:
     """Step every stroke of ``batch`` with the compiled kernel."""
     coil, design, servo, thermal, bat = batch.coil, batch.design, batch.servo, batch.thermal, batch.battery
@@ -279,9 +299,7 @@ def run_kernel(batch: StrokeBatch) -> StrokeResults:
     )
     _run(
         g,
-        np.ascontiguousarray(batch.stiffness_n_per_m, dtype=np.float64),
-        np.ascontiguousarray(batch.tent_n_per_m, dtype=np.float64),
-        np.ascontiguousarray(batch.surface_m, dtype=np.float64),
+        *skin_arrays(batch),
         p,
         np.array(batch.start, dtype=np.float64),
         battery_model.SOC_POINTS,

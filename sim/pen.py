@@ -305,7 +305,7 @@ class SimulatedPen:
         last = self._last
         if last is None:
             raise RuntimeError("no batch to rewind")
-        done = last.results.x_end.shape[0]
+        done = self._strokes_in(last)
         if not 0 <= keep <= done:
             raise ValueError(f"keep={keep} is outside 0..{done}")
         self.rng.bit_generator.state = last.rng_state
@@ -315,6 +315,10 @@ class SimulatedPen:
         self._last = None
 
     # --- internals -----------------------------------------------------------
+    def _strokes_in(self, last: _Batch) -> int:
+        """How many strokes of the last batch happened (a drive that stops a batch early says so)."""
+        return int(last.results.x_end.shape[0])
+
     def _commit(self, keep: int) -> None:
         """Make the state after stroke ``keep`` of the last batch the pen's state."""
         last = self._last

@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 
 from sim import battery as battery_model
-from sim.kernel import _compiled, _ocv
+from sim.kernel import _compiled, _ocv, skin_arrays
 from sim.rotary_batch import RotaryBatch, RotaryCarried, RotaryResults
 from sim.rotary_reference import SATURATED_SHARE
 
@@ -184,9 +184,7 @@ def run_rotary_kernel(batch: RotaryBatch) -> RotaryResults:
     state = np.zeros((n, N_STATE))
     done = _run(
         _params(batch),
-        np.ascontiguousarray(batch.stiffness_n_per_m, dtype=np.float64),
-        np.ascontiguousarray(batch.tent_n_per_m, dtype=np.float64),
-        np.ascontiguousarray(batch.surface_m, dtype=np.float64),
+        *skin_arrays(batch),
         np.array(batch.start, dtype=np.float64),
         battery_model.SOC_POINTS,
         battery_model.OCV_POINTS,

@@ -229,19 +229,8 @@ class RotaryPen(SimulatedPen):
         )
         return tel
 
-    def discard_after(self, keep: int) -> None:
-        """Rewind the last batch so that only its first ``keep`` revolutions happened."""
-        last = self._last
-        if last is None:
-            raise RuntimeError("no batch to rewind")
-        done = self._results(last).done
-        if not 0 <= keep <= done:
-            raise ValueError(f"keep={keep} is outside 0..{done}")
-        self.rng.bit_generator.state = last.rng_state
-        self.rng.standard_normal((keep, NOISE_PER_STROKE))
-        self.state = copy.deepcopy(last.start)
-        self._commit(keep)
-        self._last = None
+    def _strokes_in(self, last: _Batch) -> int:
+        return self._results(last).done
 
     @staticmethod
     def _results(last: _Batch) -> RotaryResults:
