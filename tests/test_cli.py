@@ -270,8 +270,10 @@ def test_the_treat_summary_never_prints_negative_zero(capsys: pytest.CaptureFixt
 # --- Ctrl-C -------------------------------------------------------------------------------------------
 
 
-def interrupt_treat(tmp_path: Path, plan: Path, wait_for: str, delay_s: float) -> tuple[int, str, Path]:
-    """Run `penctl -vv treat`, wait for a log line containing ``wait_for``, wait ``delay_s``, then SIGINT."""
+def interrupt_treat(
+    tmp_path: Path, plan: Path, wait_for: str, delay_s: float, signum: int = signal.SIGINT
+) -> tuple[int, str, Path]:
+    """Run `penctl -vv treat`, wait for a log line containing ``wait_for``, wait ``delay_s``, then signal it."""
     out = tmp_path / f"out-{delay_s}"
     env = {k: v for k, v in os.environ.items() if k != "PENCTL_PORT"}
     cmd = [str(PENCTL), "-vv", "treat", str(plan), "--out", str(out)]
@@ -281,7 +283,7 @@ def interrupt_treat(tmp_path: Path, plan: Path, wait_for: str, delay_s: float) -
     while wait_for not in (line := proc.stderr.readline()) and line:
         seen.append(line)
     time.sleep(delay_s)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, "".join(seen) + err, out
 
@@ -323,6 +325,26 @@ def test_ctrl_c_exits_130_with_one_line_and_leaves_no_partial_report(
     assert code == 130, err
     lines = [line for line in err.splitlines() if not line.startswith(("penctl: INFO", "penctl: DEBUG"))]
     assert len(lines) == 1 and lines[0].endswith(": interrupted"), err
+
+
+@pytest.mark.parametrize(
+    "wait_for,delay_s",
+    [("reading the plan", 0.0), ("reading the plan", 0.5), ("reading the plan", 1.0), ("writing report", 0.0)],
+)
+def test_sigterm_exits_143_with_one_line_and_leaves_no_partial_report(
+    tmp_path: Path, wait_for: str, delay_s: float
+) -> None:
+    """Outside probe: `kill` (SIGTERM) during the pass left hidden .partial files in the report directory."""
+    plan = tmp_path / "p.toml"
+    plan.write_text(plan_text())
+    code, err, out = interrupt_treat(tmp_path, plan, wait_for, delay_s, signal.SIGTERM)
+    assert "Traceback" not in err
+    assert_no_partial_report(out)
+    if code == 0:
+        return
+    assert code == 143, err
+    lines = [line for line in err.splitlines() if not line.startswith(("penctl: INFO", "penctl: DEBUG"))]
+    assert len(lines) == 1 and lines[0].endswith(": terminated"), err
 
 
 def test_settings_file_messages_say_what_was_expected_and_suggest(tmp_path: Path) -> None:

@@ -137,3 +137,59 @@ def test_the_worker_is_forked_only_from_a_process_with_no_other_thread() -> None
         stop.set()
         other.join()
     assert start_method() == ("fork" if sys.platform.startswith("linux") and threading.active_count() == 1 else "spawn")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie whose parent died waits for init, which may be slow to reap it)."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("delay_s", [0.2, 0.6, 1.2])
+def test_no_painter_outlives_a_killed_command(tmp_path: Path, kill: signal.Signals, delay_s: float) -> None:
+    """Outside probe: a `penctl treat` killed with SIGKILL or SIGTERM left its forked painter running for
+    ever, parented to init: the worker held a copy of the command's end of the pipe and never saw it
+    close. Now it ends within seconds of the command, whenever the command is killed."""
+    import time
+
+    penctl = Path(sys.executable).with_name("penctl")
+    proc = subprocess.Popen(
+        [str(penctl), "-vv", "treat", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    while "reading the plan" not in (line := proc.stderr.readline()) and line:
+        pass
+    time.sleep(delay_s)
+    workers = _children(proc.pid)
+    proc.send_signal(kill)
+    err = proc.communicate(timeout=60)[1]
+    deadline = time.monotonic() + 15.0
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _running(w)], "a painter outlived the command"
+    if kill == signal.SIGTERM:
+        assert "Traceback" not in err
+        assert proc.returncode in (0, 143), err
+        names = {p.name for p in (tmp_path / "out").iterdir()} if (tmp_path / "out").exists() else set()
+        assert not [n for n in names if "partial" in n], names

@@ -29,6 +29,7 @@ from controller.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SHORT,
+    EXIT_TERMINATED,
     EXIT_UNVERIFIED,
 )
 from controller.cli.main import build_parser, main
@@ -40,6 +41,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_SHORT",
+    "EXIT_TERMINATED",
     "EXIT_UNVERIFIED",
     "build_parser",
     "main",

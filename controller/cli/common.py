@@ -17,7 +17,7 @@ from controller.host.table_reader import did_you_mean
 from hal.errors import InputError
 
 EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED, EXIT_SHORT = 0, 1, 2, 3, 4
-EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 130, 143
 
 
 def seed_number(text: str) -> int:

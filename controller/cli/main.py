@@ -34,6 +34,7 @@ from controller.cli.common import (
     EXIT_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_UNVERIFIED,
     PORT_ENV,
     Parser,
@@ -42,7 +43,7 @@ from controller.cli.common import (
     described,
     subparsers_of,
 )
-from controller.host.interrupts import redeliver_interrupts
+from controller.host.interrupts import Terminated, raise_terminated, redeliver_interrupts
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
 
@@ -80,16 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if on_main_thread:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
         sys.unraisablehook = redeliver_interrupts
+    if argv is None and on_main_thread:
+        signal.signal(signal.SIGTERM, raise_terminated)  # and `kill` a Terminated: both clean up on the way out
     try:
         code = run(argv)
     except KeyboardInterrupt:  # between the handlers of run()
         code = interrupted("penctl")
+    except Terminated:
+        code = terminated("penctl")
     except BrokenPipeError:  # `penctl settings list | head`: the reader left; end quietly
         _silence_stdout()
         code = 0
     finally:
         if argv is None and on_main_thread:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C changes nothing
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C or kill changes nothing
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         elif on_main_thread:
             sys.unraisablehook = previous_hook  # called in-process (tests): leave the interpreter as it was
     if argv is None:
@@ -146,6 +152,8 @@ def run(argv: Sequence[str] | None) -> int:
         return EXIT_FAULT
     except KeyboardInterrupt:
         return interrupted(f"penctl {args.command}")
+    except Terminated:
+        return terminated(f"penctl {args.command}")
     except BrokenPipeError:
         raise  # stdout's reader left (`| head`): main() ends quietly
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
@@ -179,6 +187,14 @@ def interrupted(prog: str) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(f"{prog}: interrupted", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
+
+
+def terminated(prog: str) -> int:
+    """SIGTERM: one line on stderr, exit 143 (128 + 15, as a shell reports a process that SIGTERM ended)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(f"{prog}: terminated", file=sys.stderr, flush=True)
+    return EXIT_TERMINATED
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Each file is written to a hidden temporary file in the target directory (same
 file system, so a rename is atomic), flushed to disk, and renamed into place
-only when every file of the set is complete. Ctrl-C (SIGINT) is held back while
+only when every file of the set is complete. Ctrl-C (SIGINT) and SIGTERM are held back while
 the renames run, so an interrupt never leaves half a set (report.json without
 report.png); an exception or interrupt before then removes the temporary files
 and leaves the directory as it was.
@@ -83,11 +83,11 @@ def _fsync(path: Path) -> None:
 
 @contextlib.contextmanager
 def _sigint_held() -> Iterator[None]:
-    """Block SIGINT (it stays pending and is delivered on leaving), on the main thread only."""
+    """Block SIGINT and SIGTERM (they stay pending and are delivered on leaving), on the main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:

@@ -17,6 +17,18 @@ import threading
 from typing import Any
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, a service manager, a CI runner's time-out): stop as for Ctrl-C, clean up, exit 143.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
+    """
+
+
+def raise_terminated(_signum: int, _frame: object) -> None:
+    """The SIGTERM handler of ``penctl``: unwinds the command through its clean-ups."""
+    raise Terminated
+
+
 def redeliver_interrupts(unraisable: Any) -> None:
     """``sys.unraisablehook``: a swallowed KeyboardInterrupt is delivered again; anything else goes to Python's hook."""
     if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):

@@ -66,8 +66,8 @@ class ReportPainter:
         context = multiprocessing.get_context("fork") if self.method == "fork" else multiprocessing.get_context("spawn")
         try:
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs,), name="penctl-painter", daemon=True)
-            with _interrupts_held():  # the worker is born deaf to Ctrl-C; ours waits until it is started
+            process = context.Process(target=_serve, args=(theirs, ours), name="penctl-painter", daemon=True)
+            with _signals_held():  # the worker is born deaf to Ctrl-C; ours waits until it is started
                 process.start()
                 self._process, self._conn = process, ours
         except (OSError, RuntimeError) as exc:  # no process, pipe or semaphore here: draw in this one
@@ -118,22 +118,32 @@ class ReportPainter:
 
 
 @contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Block SIGINT while a worker is started: it inherits the blocked signal through fork and exec,
-    so a Ctrl-C during its start-up cannot print a traceback from it; ours is delivered afterwards."""
+def _signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM while a worker is started: it inherits the blocked signals through fork
+    and exec, so neither can reach it before it has set them up (a Ctrl-C during its start-up would
+    print a traceback from it; ``penctl``'s own SIGTERM handler, copied by a fork, would too). Ours are
+    delivered afterwards."""
     if not hasattr(signal, "pthread_sigmask"):  # not POSIX: the worker ignores Ctrl-C once it runs
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _serve(conn: Connection) -> None:
-    """The worker: import the drawing code and draw once to warm it up, then draw the one pass it is sent."""
+def _serve(conn: Connection, commands_end: Connection) -> None:
+    """The worker: import the drawing code and draw once to warm it up, then draw the one pass it is sent.
+
+    A forked worker holds a copy of the command's end of the pipe too; it closes it first, or it would
+    never see the end of the pipe when the command dies (killed, say) and would wait for ever.
+    """
+    commands_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command ends it with SIGTERM: quietly
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     from controller.treatment.plots import report_png, warm_up
 
     warm_up()
