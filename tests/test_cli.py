@@ -458,3 +458,60 @@ def test_a_ctrl_c_swallowed_in_a_real_callback_is_delivered_once_and_never_lands
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "40", run.stderr
     assert "Exception ignored" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+# --- where the output goes ----------------------------------------------------------------------------
+
+OUTPUT_COMMANDS = {
+    "treat": ["treat", "--out", "{out}"],
+    "treat --json": ["treat", "--json", "--out", "{out}"],
+    "settings list": ["settings", "list"],
+    "faults --help": ["faults", "--help"],
+}
+
+
+def _close_fd(fd: int) -> None:
+    os.close(fd)
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+@pytest.mark.parametrize("destination", ["stdout closed", "stderr closed", "stdout on a full disk"])
+def test_output_that_cannot_be_written_is_one_line_and_its_own_exit_code(
+    tmp_path: Path, command: str, destination: str
+) -> None:
+    """Outside probe: `penctl treat >&-` died with an internal error and a traceback (exit 1), and
+    `penctl treat > /dev/full` called a full disk a bug (exit 70). A closed stream swallows what goes to
+    it (exit 0); a full disk is one line and exit 74; never a traceback; a report is whole or absent."""
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in OUTPUT_COMMANDS[command]]
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err, open("/dev/full", "w") as full:
+        run = subprocess.run(
+            [str(PENCTL), *args],
+            stdout=full if destination == "stdout on a full disk" else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if destination == "stderr closed" else err,
+            preexec_fn=(
+                (lambda: _close_fd(1))
+                if destination == "stdout closed"
+                else (lambda: _close_fd(2))
+                if destination == "stderr closed"
+                else None
+            ),
+            timeout=120,
+            check=False,
+        )
+    text = err_path.read_text()
+    assert "Traceback" not in text and "internal error" not in text, text
+    if destination == "stdout on a full disk":
+        assert run.returncode == 74, text
+        assert text.strip().splitlines()[-1].endswith("cannot write: No space left on device"), text
+    else:
+        assert run.returncode == 0, text
+    if (tmp_path / "out").exists():
+        assert_no_partial_report(tmp_path / "out")
+
+
+def test_a_usage_error_that_cannot_be_shown_still_exits_2() -> None:
+    """The input is what is wrong, whether or not stderr could say so."""
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([str(PENCTL), "treat", "--bogus"], stdout=subprocess.DEVNULL, stderr=full, check=False)
+    assert run.returncode == 2

@@ -94,6 +94,7 @@ def test_readme_documents_the_exit_codes_of_the_cli() -> None:
         cli.EXIT_SHORT,
         cli.EXIT_INTERNAL,
         cli.EXIT_INTERRUPTED,
+        cli.EXIT_OUTPUT,
         cli.EXIT_TERMINATED,
     ):
         assert f"\n| {code} |" in README

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -11,13 +12,13 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from controller.host.table_reader import did_you_mean
 from hal.errors import InputError
 
 EXIT_OK, EXIT_FAULT, EXIT_INPUT, EXIT_UNVERIFIED, EXIT_SHORT = 0, 1, 2, 3, 4
-EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 130, 143
+EXIT_INTERNAL, EXIT_OUTPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 74, 130, 143
 
 
 def seed_number(text: str) -> int:
@@ -28,6 +29,10 @@ def seed_number(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63-1, got {text!r}")
     return value
+
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,6 +48,17 @@ class Parser(argparse.ArgumentParser):
             message += f" (expected: see `{self.prog} --help`)"
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """As argparse's, but help on stdout that cannot be written (a full disk) is an error, not silence.
+        (A usage error that cannot be written to stderr still exits 2: the input is what is wrong.)"""
+        if not message:
+            return
+        if file is None or file is sys.stderr:
+            with contextlib.suppress(OSError):
+                sys.stderr.write(message)
+            return
+        file.write(message)
 
 
 PORT_ENV = "PENCTL_PORT"

@@ -8,6 +8,8 @@ traceback), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import signal
 import sys
@@ -34,6 +36,7 @@ from controller.cli.common import (
     EXIT_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_OUTPUT,
     EXIT_TERMINATED,
     EXIT_UNVERIFIED,
     PORT_ENV,
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``penctl``; ``argv`` None means the real command line (the console script)."""
     on_main_thread = threading.current_thread() is threading.main_thread()
+    if argv is None:
+        _closed_streams_to_devnull()
     previous_hook = sys.unraisablehook
     if on_main_thread:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
@@ -89,6 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = interrupted("penctl")
     except Terminated:
         code = terminated("penctl")
+    except OSError as exc:  # --help or --version on a full disk (argparse writes them before run's handlers)
+        if argv is not None or exc.errno not in OUTPUT_ERRNOS:
+            raise
+        code = cannot_write("penctl", exc)
+    except SystemExit as exc:  # argparse's --help, --version and usage errors
+        if argv is not None:
+            raise
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except BrokenPipeError:  # `penctl settings list | head`: the reader left; end quietly
         _silence_stdout()
         code = 0
@@ -99,7 +112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif on_main_thread:
             sys.unraisablehook = previous_hook  # called in-process (tests): leave the interpreter as it was
     if argv is None:
+        code = flush_output(code)
         leave_at_once(code)
+    return code
+
+
+def flush_output(code: int) -> int:
+    """Flush stdout and stderr; output that cannot be written after all (a full disk) is one line and exit 74."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as exc:
+        _silence_stdout()
+        return cannot_write("penctl", exc)
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
     return code
 
 
@@ -114,11 +142,6 @@ def leave_at_once(code: int) -> None:
     """
     import logging
 
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-    sys.stderr.flush()
     logging.shutdown()
     if "distributed" in sys.modules or [
         t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
@@ -128,6 +151,14 @@ def leave_at_once(code: int) -> None:
     if mp is not None and mp.active_children():
         return
     os._exit(code)
+
+
+def _closed_streams_to_devnull() -> None:
+    """`penctl ... >&-` or `2>&-` leaves Python no stdout or stderr (None): what would go there goes nowhere."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
 
 def _silence_stdout() -> None:
@@ -156,17 +187,37 @@ def run(argv: Sequence[str] | None) -> int:
         return terminated(f"penctl {args.command}")
     except BrokenPipeError:
         raise  # stdout's reader left (`| head`): main() ends quietly
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            return internal_error(args.command, exc)
+        return cannot_write(f"penctl {args.command}", exc)
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
-        if caused_by_interrupt(exc):  # e.g. an ImportError from a Ctrl-C inside a module's initialisation
-            return interrupted(f"penctl {args.command}")
-        if os.environ.get("PENCTL_DEBUG"):
-            raise
-        print(
-            f"penctl {args.command}: internal error ({type(exc).__name__}: {exc}); "
-            "this is a bug: please report it (PENCTL_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return internal_error(args.command, exc)
+
+
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+"""Errors of writing, not of penctl: a full or read-only disk, a failing device."""
+
+
+def internal_error(command: str, exc: Exception) -> int:
+    """A bug: one line and exit 70 (``PENCTL_DEBUG=1``: the traceback). Called from an ``except`` clause."""
+    if caused_by_interrupt(exc):  # e.g. an ImportError from a Ctrl-C inside a module's initialisation
+        return interrupted(f"penctl {command}")
+    if os.environ.get("PENCTL_DEBUG"):
+        raise exc
+    print(
+        f"penctl {command}: internal error ({type(exc).__name__}: {exc}); "
+        "this is a bug: please report it (PENCTL_DEBUG=1 shows the traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def cannot_write(prog: str, exc: OSError) -> int:
+    """Output that could not be written (reports, stdout): one line, exit 74; a report is whole or absent."""
+    with contextlib.suppress(OSError):
+        print(f"{prog}: cannot write: {exc.strerror or exc}", file=sys.stderr, flush=True)
+    return EXIT_OUTPUT
 
 
 def caused_by_interrupt(exc: BaseException) -> bool:

@@ -61,8 +61,9 @@ class ReportPainter:
         self._result: SessionResult | None = None
 
     def __enter__(self) -> ReportPainter:
-        sys.stdout.flush()  # a forked worker must not write out what this process had buffered
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # a forked worker must not write out what this process had buffered
+            if stream is not None:
+                stream.flush()
         context = multiprocessing.get_context("fork") if self.method == "fork" else multiprocessing.get_context("spawn")
         try:
             ours, theirs = context.Pipe()
