@@ -156,8 +156,8 @@ def test_records_are_keyword_only() -> None:
 
 
 def test_firmware_logic_reads_no_wall_clock_and_never_sleeps() -> None:
-    # clock.py holds the wall-clock pacer; progress.py and interrupts.py are user interface, not firmware.
-    allowed = {"clock.py", "progress.py", "interrupts.py"}
+    # clock.py holds the wall-clock pacer; progress.py is user interface, not firmware.
+    allowed = {"clock.py", "progress.py"}
     banned = ("time.sleep", "time.time", "time.monotonic", "time.perf_counter", "datetime.now", "threading.Timer")
     for folder in ("controller", "sim"):
         for path in (ROOT / folder).rglob("*.py"):

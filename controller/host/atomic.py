@@ -14,9 +14,10 @@ import contextlib
 import os
 import secrets
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from controller.host.interrupts import signals_held
 
 
 class FileSet:
@@ -49,7 +50,7 @@ class FileSet:
         """Flush every file to disk, then rename them all into place with Ctrl-C held back."""
         for temporary in self.staged.values():
             _fsync(temporary)
-        with _sigint_held():
+        with signals_held(signal.SIGINT, signal.SIGTERM):
             for final, temporary in self.staged.items():
                 os.replace(temporary, final)
             with contextlib.suppress(OSError):
@@ -79,16 +80,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM (they stay pending and are delivered on leaving), on the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -8,7 +8,9 @@ the host's monotonic counter.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 
 
 class WallClock:
@@ -44,3 +46,11 @@ class Pacer:
         while self.clock.now() < target:
             pass
         return self.clock.now() - target
+
+
+def call_later(delay_s: float, function: Callable[[], object], name: str) -> None:
+    """Call ``function`` from a daemon thread after ``delay_s`` seconds of wall time (Ctrl-C's redelivery)."""
+    timer = threading.Timer(delay_s, function)
+    timer.name = name
+    timer.daemon = True
+    timer.start()

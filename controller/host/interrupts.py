@@ -3,8 +3,8 @@
 numba writes its compiled kernel to the cache from inside a callback of llvmlite's; a KeyboardInterrupt
 raised there is "ignored" (printed as a traceback, and the command carried on as if never
 interrupted). ``penctl`` installs :func:`redeliver_interrupts` as ``sys.unraisablehook``, so Ctrl-C
-always ends the command with one line and exit 130. This is user interface, like the progress bar:
-it waits a moment of wall time on purpose (see :func:`_interrupt_main_soon`).
+always ends the command with one line and exit 130. It waits a moment of wall time on purpose
+(see :func:`_interrupt_main_soon`), through :func:`controller.host.clock.call_later`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
+
+from controller.host.clock import call_later
 
 
 class Terminated(BaseException):
@@ -50,11 +53,8 @@ def _interrupt_main_soon() -> None:
     still land in a callback, the hook re-arms. A second Ctrl-C while the timer starts is the same
     interrupt, already on its way.
     """
-    timer = threading.Timer(REDELIVER_AFTER_S, _interrupt_main)
-    timer.name = "redeliver-ctrl-c"
-    timer.daemon = True
     with contextlib.suppress(KeyboardInterrupt):
-        timer.start()
+        call_later(REDELIVER_AFTER_S, _interrupt_main, "redeliver-ctrl-c")
 
 
 def _interrupt_main() -> None:
@@ -64,3 +64,22 @@ def _interrupt_main() -> None:
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
     else:
         _thread.interrupt_main()
+
+
+@contextlib.contextmanager
+def signals_held(*signums: int) -> Iterator[None]:
+    """Block ``signums`` in this thread; any that arrive stay pending and are delivered on leaving.
+
+    Two uses: renaming a report's files into place, which Ctrl-C or SIGTERM must not cut in half;
+    and starting a worker process, which inherits the blocked signals through fork and exec, so
+    none can reach it before it has set them up. Where there is no ``pthread_sigmask`` (not
+    POSIX), nothing is blocked.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signums))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

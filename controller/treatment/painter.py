@@ -24,17 +24,17 @@ Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot terminate a worker
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+from controller.host.interrupts import signals_held
 
 if TYPE_CHECKING:
     from controller.treatment.session import SessionResult
@@ -68,7 +68,10 @@ class ReportPainter:
         try:
             ours, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(theirs, ours), name="penctl-painter", daemon=True)
-            with _signals_held():  # the worker is born deaf to Ctrl-C; ours waits until it is started
+            # Born with SIGINT and SIGTERM blocked, the worker cannot meet either before it has set them
+            # up (a Ctrl-C during its start-up would print a traceback from it; penctl's own SIGTERM
+            # handler, copied by a fork, would too); ours are delivered once it is started.
+            with signals_held(signal.SIGINT, signal.SIGTERM):
                 process.start()
                 self._process, self._conn = process, ours
         except (OSError, RuntimeError) as exc:  # no process, pipe or semaphore here: draw in this one
@@ -116,22 +119,6 @@ class ReportPainter:
         from controller.treatment.plots import report_png
 
         return report_png(self._result)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM while a worker is started: it inherits the blocked signals through fork
-    and exec, so neither can reach it before it has set them up (a Ctrl-C during its start-up would
-    print a traceback from it; ``penctl``'s own SIGTERM handler, copied by a fork, would too). Ours are
-    delivered afterwards."""
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: the worker ignores Ctrl-C once it runs
-        yield
-        return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _serve(conn: Connection, commands_end: Connection) -> None:
