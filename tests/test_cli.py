@@ -515,3 +515,18 @@ def test_a_usage_error_that_cannot_be_shown_still_exits_2() -> None:
     with open("/dev/full", "w") as full:
         run = subprocess.run([str(PENCTL), "treat", "--bogus"], stdout=subprocess.DEVNULL, stderr=full, check=False)
     assert run.returncode == 2
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path, command: str) -> None:
+    """`penctl ... | head -c 10`: the reader closes the pipe; no traceback, exit 0, a report whole or absent."""
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in OUTPUT_COMMANDS[command]]
+    proc = subprocess.Popen([str(PENCTL), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    if (tmp_path / "out").exists():
+        assert_no_partial_report(tmp_path / "out")

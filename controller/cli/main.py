@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = interrupted("penctl")
     except Terminated:
         code = terminated("penctl")
+    except BrokenPipeError:  # `penctl settings list | head`: the reader left; end quietly
+        _silence_stdout()
+        code = 0
     except OSError as exc:  # --help or --version on a full disk (argparse writes them before run's handlers)
         if argv is not None or exc.errno not in OUTPUT_ERRNOS:
             raise
@@ -102,9 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv is not None:
             raise
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    except BrokenPipeError:  # `penctl settings list | head`: the reader left; end quietly
-        _silence_stdout()
-        code = 0
     finally:
         if argv is None and on_main_thread:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C or kill changes nothing

@@ -1,4 +1,5 @@
-"""A Ctrl-C that lands in a library's callback, which cannot raise it, is raised again in the main thread.
+"""Signals and the command line: Ctrl-C swallowed by a library raised again, SIGTERM as an exception,
+signals held back while they must not land.
 
 numba writes its compiled kernel to the cache from inside a callback of llvmlite's; a KeyboardInterrupt
 raised there is "ignored" (printed as a traceback, and the command carried on as if never
