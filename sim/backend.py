@@ -92,6 +92,7 @@ class SimBackend:
         is pen time carried across world resets; a served pen passes the wall clock, because a real
         pen's clock runs while it sits idle."""
         self.pen_class = drive_class(drive)
+        self.drive = drive
         if model == "kernel":
             warm_up()  # a pen is ready to stroke on time from the moment it is on
             if self.pen_class is not SimulatedPen:
@@ -115,13 +116,29 @@ class SimBackend:
     def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: CartridgeInfo | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
         return self.pen_class(
-            seed=seed, cartridge=cartridge, battery_soc=soc, coil=coil, servo=servo, model=self.model, build=self.build
+            seed=seed,
+            cartridge=cartridge,
+            battery_soc=soc,
+            coil=coil,
+            servo=servo,
+            model=self.model,
+            build=self._calibrated_build(),
         )
+
+    def _calibrated_build(self) -> PenBuild:
+        """The pen as built, seen through its end-of-line calibration.
+
+        The firmware subtracts ``depth.calibration_offset_mm`` from the depth sensor's reading (it is set to
+        the zero error the sensor was found to have), so the error the tips see is the build's less the offset:
+        on a pen built without one, an offset of +0.01 mm sends the tips 0.01 mm deeper than the pen reports.
+        """
+        offset = float(self.settings.contents.settings["depth.calibration_offset_mm"])
+        return replace(self.build, depth_offset_mm=self.build.depth_offset_mm - offset) if offset else self.build
 
     # --- PenBackend ---------------------------------------------------------------------------
     def identify(self) -> PenIdentity:
         return PenIdentity(
-            model="MN-1 (simulated)",
+            model=f"MN-1 (simulated, {self.drive})",
             serial_number=str(self.settings.contents.settings["pen.serial_number"]),
             firmware_version=FIRMWARE_VERSION,
             protocol_version=PROTOCOL_VERSION,
@@ -344,6 +361,7 @@ class SimBackend:
         self._refuse_while_running()
         self.settings.commit()
         self.pen.configure(*hardware_params(self.settings.contents.settings))
+        self.pen.build = self._calibrated_build()
 
     def abort_settings(self) -> None:
         self.settings.abort()

@@ -98,9 +98,9 @@ def test_a_pass_the_pen_cannot_deliver_shows_the_shortfall(tmp_path: Path) -> No
     zone = report["zones"][0]
     assert report["outcome"] == "short" and zone["completed"]
     assert zone["short_of_depth_mm"] == pytest.approx(-zone["depth"]["error_mean_mm"], abs=1e-3)
-    assert (
-        f"short: zone[0] abdomen: the needles fell short of 2.50 mm by {zone['short_of_depth_mm']:.3f} mm"
-        in proc.stdout
+    short = zone["short_of_depth_mm"]
+    assert f"FAIL zone[0] abdomen: depth: protrusion {2.5 - short:.3f} mm on average, {short:.3f} mm short of" in (
+        " ".join(proc.stdout.split())
     )
     assert zone["depth"]["reached_mean_mm"] < 2.0
     assert zone["depth"]["error_mean_mm"] < -0.5
@@ -252,7 +252,7 @@ def test_report_json_never_holds_negative_zero() -> None:
 
 
 def test_the_treat_summary_never_prints_negative_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    from controller.cli.treat import print_summary
+    from controller.cli.summary import print_summary
     from controller.treatment.plan import load_plan
     from controller.treatment.report import build_report
     from controller.treatment.session import run_session

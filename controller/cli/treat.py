@@ -8,18 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.cli.common import (
-    EXIT_FAULT,
-    EXIT_OK,
-    EXIT_SHORT,
-    add_json,
-    add_port,
-    described,
-    fixed,
-    prepare_out_dir,
-    seed_number,
-    signed,
-)
+from controller.cli.common import add_json, add_port, described, prepare_out_dir, seed_number
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +55,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
 
     log.debug("reading the plan %s", args.plan or "(built-in)")
     plan = load_plan(args.plan)
+    overrides = {"drive": args.drive} if args.drive else {}
     if args.drive:
         from dataclasses import replace
 
@@ -84,7 +74,7 @@ def cmd_treat(args: argparse.Namespace) -> int:
 
             backend = open_backend("serial", url=args.port)
         label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
-        return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json)
+        return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json, overrides=overrides)
 
 
 def print_cautions(plan: Plan) -> None:
@@ -101,16 +91,20 @@ def run_and_report(
     label: str,
     painter: ReportPainter,
     print_json: bool = False,
+    overrides: dict[str, str] | None = None,
 ) -> int:
     """Run the pass, write report.json and report.png to ``out``, print the summary; the exit code.
 
     Shared by ``treat``, ``record`` and ``replay``, so a replayed pass writes its report exactly as
     the recorded one did. ``painter`` draws report.png (in its own process, started by the caller
-    early enough to have imported matplotlib by the end of the pass).
+    early enough to have imported matplotlib by the end of the pass). ``overrides``: the command-line
+    options that changed the plan's world (``--drive``), named in the report.
     """
+    from controller.cli.summary import print_summary
     from controller.host.progress import ProgressBar
     from controller.treatment.report import build_report, report_json
     from controller.treatment.session import run_session
+    from controller.treatment.verdict import BY_OUTCOME
 
     bar = ProgressBar(label)
     try:
@@ -118,93 +112,30 @@ def run_and_report(
     finally:
         bar.close()
     painter.start(result)
-    report = build_report(result)
+    report = build_report(result, overrides)
     write_report_files(report, painter, out)
     if print_json:
         sys.stdout.write(report_json(report))
     else:
         print_summary(report, out)
-    return {"completed": EXIT_OK, "short": EXIT_SHORT}.get(result.outcome, EXIT_FAULT)
+    return BY_OUTCOME[result.outcome].exit_code
 
 
 def write_report_files(report: dict[str, Any], painter: ReportPainter, out: Path) -> None:
-    """report.json, report.png and patient-sheet.md, all or none (an interrupt leaves the directory as it was)."""
+    """report.json, report.png and patient-sheet.md, all or none (an interrupt leaves the directory as it was).
+
+    A session whose needles never moved gets no patient sheet (and an earlier run's sheet in ``out`` goes).
+    """
     from controller.host.atomic import atomic_files
     from controller.treatment.patient_sheet import patient_sheet
     from controller.treatment.report import report_json
 
-    log.info("writing report.json, report.png and patient-sheet.md in %s", out)
+    log.info("writing the report in %s", out)
     with atomic_files(out) as files:
         files.write_text("report.json", report_json(report))
-        files.write_text("patient-sheet.md", patient_sheet(report))
+        if report["clinical"]["session_ran"]:
+            files.write_text("patient-sheet.md", patient_sheet(report))
+        else:
+            files.remove("patient-sheet.md")
         files.write_bytes("report.png", painter.png())
     log.info("report written")
-
-
-def print_summary(report: dict[str, Any], out: Path) -> None:
-    print(f"{report['plan']['name']} (seed {report['seed']}): {report['outcome']}")
-    head = (
-        f"{'zone':<12} {'depth mm':>8} {'reached':>8} {'tissue':>7} {'load N':>6} {'max err':>8} {'rate err':>9} "
-        f"{'strokes':>8} {'punctures':>9}  density/cm2 mean [p5, p95]"
-    )
-    print(head)
-    for z in report["zones"]:
-        if z["strokes"] == 0:
-            print(f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8}  not run: {z['refusal'] or 'stopped'}")
-            continue
-        d, r, tissue = z["depth"], z["stroke_rate"], z["tissue"]
-        density = z.get("density_per_cm2")
-        dens = (
-            f"{fixed(density['mean'], 0)} [{fixed(density['p5'], 0)}, {fixed(density['p95'], 0)}]" if density else "-"
-        )
-        print(
-            f"{z['area']:<12} {fixed(z['commanded']['depth_mm'], 2):>8} {fixed(d['reached_mean_mm'], 3):>8} "
-            f"{fixed(tissue['penetration_mean_mm'], 3):>7} {fixed(tissue['load_mean_n'], 2):>6} "
-            f"{fixed(d['error_max_abs_mm'], 3):>8} {fixed(r['error_pct'], 3):>8}% {z['strokes']:>8} "
-            f"{z['punctures']:>9}  {dens}"
-        )
-    t = report["total"]
-    if t["strokes"]:
-        print(
-            f"{'total':<12} {'':>8} {'':>8} {'':>7} {'':>6} {fixed(t['depth']['error_max_abs_mm'], 3):>8} "
-            f"{fixed(t['stroke_rate']['error_pct'], 3):>8}% {t['strokes']:>8} {t['punctures']:>9}  "
-            f"mean depth error {signed(t['depth']['error_mean_mm'], 3)} mm over {fixed(t['duration_s'], 1)} s"
-        )
-    for z in report["zones"]:
-        if z.get("short_of_depth_mm") is not None:
-            commanded = fixed(z["commanded"]["depth_mm"], 2)
-            print(
-                f"short: zone[{z['index']}] {z['area']}: the needles fell short of {commanded} mm "
-                f"by {fixed(z['short_of_depth_mm'], 3)} mm on average (depth accuracy 0.15 mm)"
-            )
-    clinical = report["clinical"]
-    if clinical["anaesthetic_wait_s"]:
-        from controller.treatment.rules import limits
-
-        wait = limits()["anaesthetic_wait"].text
-        print(f"waited {fixed(clinical['anaesthetic_wait_s'] / 60, 1)} min before arming: {wait}")
-    for caution in clinical["cautions"]:
-        print(f"caution ({caution['key']}): {caution['text']}")
-    for override in clinical["overrides"]:
-        print(f"override: {override.get('area', override.get('rule'))}: {override['reason']}")
-    for a in report["alarms"]:
-        if a["priority"] != "high":
-            print(f"alarm ({a['priority']}) {a['kind']} at {fixed(a['t_s'], 3)} s: {a['message']}")
-    for f in report["faults"]:
-        print(f"FAULT {f['kind']} at {fixed(f['t_s'], 3)} s (stroke {f['stroke']}): {f['message']}")
-    print_aftercare(clinical)
-    print(f"report: {out / 'report.json'}, {out / 'report.png'}, {out / 'patient-sheet.md'}")
-
-
-def print_aftercare(clinical: dict[str, Any]) -> None:
-    """After-care, side effects and the next session's window: what the clinician tells the patient."""
-    print("after-care:")
-    for item in clinical["aftercare"]:
-        print(f"  - {item['instruction']}")
-    print("side effects to tell the patient:")
-    for effect in clinical["side_effects"]:
-        print(f"  - {effect['text']}")
-    nxt = clinical["next_session"]
-    if nxt:
-        held = f" (not sooner: {nxt['held_back_by']})" if "held_back_by" in nxt else ""
-        print(f"next session: {nxt['earliest']} to {nxt['latest']}{held}")

@@ -33,6 +33,7 @@ from controller.firmware.target import Target
 from hal.backend import PenBackend, PenIdentity, PenStatus, SettingsPort, StrokeCommand
 from hal.errors import CommandRefusedError, PenError
 from hal.protocol import Alarm
+from hal.settings import SettingValue
 from hal.telemetry import Telemetry
 
 
@@ -56,6 +57,8 @@ class PenController:
         self._fixed_limits = limits
         self._pen_max_override = pen_max_depth_mm
         self.limits = limits or FirmwareLimits()
+        self.settings_in_force: dict[str, SettingValue] | None = None
+        """The pen's settings as last read for the limits (None: fixed limits, or a pen without settings)."""
         self.supervisor = Supervisor(self.limits)
         self.loop = StrokeLoop(backend=backend, supervisor=self.supervisor, batch_strokes=batch_strokes)
         self.faults: list[FaultRecord] = []
@@ -321,11 +324,11 @@ class PenController:
         limits = self._fixed_limits
         if limits is None:
             backend = self.backend
-            limits = (
-                FirmwareLimits.from_settings(backend.read_settings())
-                if isinstance(backend, SettingsPort)
-                else FirmwareLimits()
-            )
+            if isinstance(backend, SettingsPort):
+                self.settings_in_force = dict(backend.read_settings())
+                limits = FirmwareLimits.from_settings(self.settings_in_force)
+            else:
+                limits = FirmwareLimits()
         if self._pen_max_override is not None and self._pen_max_override < limits.pen_max_depth_mm:
             limits = replace(limits, pen_max_depth_mm=self._pen_max_override)
         self.limits = limits

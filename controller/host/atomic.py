@@ -27,6 +27,8 @@ class FileSet:
         self.directory = directory
         self.staged: dict[Path, Path] = {}
         """Final path -> temporary path."""
+        self.removed: list[Path] = []
+        """Files of the set this run has none of: an earlier run's copy must not stay beside the new ones."""
 
     def path(self, name: str) -> Path:
         """A temporary path to write ``name`` at (same suffix, so tools that go by it still work)."""
@@ -41,6 +43,10 @@ class FileSet:
     def write_bytes(self, name: str, data: bytes) -> None:
         self.path(name).write_bytes(data)
 
+    def remove(self, name: str) -> None:
+        """``name`` is part of the set but absent from this one: removed with the renames, if it is there."""
+        self.removed.append(self.directory / name)
+
     def discard(self) -> None:
         for temporary in self.staged.values():
             with contextlib.suppress(OSError):
@@ -53,6 +59,9 @@ class FileSet:
         with signals_held(signal.SIGINT, signal.SIGTERM):
             for final, temporary in self.staged.items():
                 os.replace(temporary, final)
+            for stale in self.removed:
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
             with contextlib.suppress(OSError):
                 _fsync(self.directory)
 

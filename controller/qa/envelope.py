@@ -16,7 +16,7 @@ import numpy as np
 
 from controller.firmware.limits import FirmwareLimits
 from controller.treatment.plan import Plan
-from controller.treatment.session import DEPTH_ACCURACY_MM
+from controller.treatment.verdict import DEPTH_ACCURACY_MM
 from hal.errors import InputError
 from hal.settings import defaults
 from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint, characterise, sweep

@@ -106,6 +106,8 @@ class Plan:
     """Minutes of preparation before the anaesthetic (cleansing, photographs): part of the whole session."""
     cautions: tuple[Finding, ...] = ()
     """Every caution for this session (screening and session length), printed before the pass."""
+    text: str = ""
+    """The plan file as read (UTF-8 TOML): the report carries it, so a report can be rerun from itself alone."""
 
     def planned_seconds(self) -> float:
         """Stroking time plus pauses between zones."""
@@ -168,6 +170,7 @@ def parse_plan(data: bytes, source: str) -> Plan:
         screening=None,
         interval_override_reason=interval_override,
         preparation_min=preparation,
+        text=data.decode("utf-8"),
     )
     from controller.treatment.session_checks import check_session
 

@@ -1,9 +1,12 @@
 """``report.png``: the pass on one page, for a QA engineer to judge at a glance.
 
-- Depth per stroke over the whole pass, on the zones it went through (bands, area and depth),
-  with each zone's applicable depth limit, the faults and alarms (time and kind), and the
+- Depth per stroke over the whole pass, on the zones it went through (bands, area and depth):
+  the needles' protrusion (what the pen measures) and, beside it, how far they went into the
+  tissue, with each zone's applicable depth limit, the faults and alarms (time and kind), and the
   commanded depth as a line that stops where the pen did not stroke (between zones, pauses).
 - The first strokes close up, where the servo settles.
+- The skin's load on the needles and the winding temperature over the pass, with the winding's
+  limit: what decides whether the drive can last the session.
 - A density heat map per zone, all on one colour scale (one colorbar: the same colour is the
   same density in every zone), with the cells of about 1 cm2 the target band is judged on
   drawn over the fine map and marked when under or over.
@@ -31,6 +34,7 @@ from matplotlib.transforms import blended_transform_factory
 from numpy.typing import NDArray
 
 from controller.treatment.session import SessionResult, ZoneResult
+from hal.telemetry import StrokeFlag
 
 WINDOW_STROKES = 240
 """Strokes in the close-up window at the start of the pass."""
@@ -51,18 +55,20 @@ def report_png(result: SessionResult) -> bytes:
     """The report figure as PNG bytes (what :class:`controller.treatment.painter.ReportPainter` sends back)."""
     zones = [z for z in result.zones if z.density is not None]
     map_rows = max(1, math.ceil(len(zones) / MAP_COLUMNS))
-    fig = Figure(figsize=(14, 6.2 + 3.0 * map_rows), dpi=90)
+    fig = Figure(figsize=(14, 8.4 + 3.0 * map_rows), dpi=90)
     FigureCanvasAgg(fig)
-    outer = fig.add_gridspec(2, 1, height_ratios=[4.4, 3.2 * map_rows], left=0.05, right=0.91, top=0.95, bottom=0.06)
-    lines = outer[0].subgridspec(2, 1, height_ratios=[2.4, 1.6], hspace=0.42)
+    outer = fig.add_gridspec(2, 1, height_ratios=[6.6, 3.2 * map_rows], left=0.05, right=0.91, top=0.96, bottom=0.05)
+    lines = outer[0].subgridspec(3, 1, height_ratios=[2.4, 1.6, 1.6], hspace=0.48)
     grid = outer[1].subgridspec(map_rows, MAP_COLUMNS, hspace=0.38, wspace=0.22)
     overview = fig.add_subplot(lines[0])
     window = fig.add_subplot(lines[1])
+    strain = fig.add_subplot(lines[2])
     everything = [z.telemetry for z in result.zones if len(z.telemetry)]
     if everything:
         tel = np.concatenate(everything)
         _depth_overview(overview, result, tel)
         _first_strokes(window, tel[:WINDOW_STROKES], commanded_line(result.zones))
+        _load_and_winding(strain, result, tel)
     overview.set_title(f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10)
     if zones:
         maps = [fig.add_subplot(grid[k // MAP_COLUMNS, k % MAP_COLUMNS]) for k in range(len(zones))]
@@ -169,7 +175,17 @@ def _events(ax: Any, result: SessionResult) -> None:
 
 def _depth_overview(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     _zone_bands(ax, result.zones)
-    ax.plot(tel["t_s"], tel["depth_mm"], ".", ms=1.5, color="tab:blue", label="reached", rasterized=True)
+    ax.plot(tel["t_s"], tel["depth_mm"], ".", ms=1.5, color="tab:blue", label="protrusion", rasterized=True)
+    punctured = (tel["flags"] & StrokeFlag.PUNCTURED) != 0
+    ax.plot(
+        tel["t_s"][punctured],
+        tel["penetration_mm"][punctured],
+        ".",
+        ms=1.5,
+        color="tab:green",
+        label="into tissue",
+        rasterized=True,
+    )
     ax.plot(*commanded_line(result.zones), color="black", lw=1.0, label="commanded")
     _events(ax, result)
     limits = [z.depth_limit.depth_mm for z in result.zones if z.depth_limit is not None]
@@ -183,11 +199,28 @@ def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.floa
     t, y = commanded
     shown = ~(t > part["t_s"][-1])  # keeps the NaN breaks
     ax.plot(t[shown], y[shown], color="black", lw=1.0, label="commanded")
-    ax.plot(part["t_s"], part["depth_mm"], "o-", ms=2.5, lw=0.6, color="tab:blue", label="reached")
+    ax.plot(part["t_s"], part["depth_mm"], "o-", ms=2.5, lw=0.6, color="tab:blue", label="protrusion")
+    ax.plot(part["t_s"], part["penetration_mm"], "o-", ms=2.0, lw=0.5, color="tab:green", label="into tissue")
     ax.set_title(f"first {len(part)} strokes", fontsize=9)
     ax.set_xlabel("pen time (s)", fontsize=8)
     ax.set_ylabel("depth (mm)")
     ax.legend(loc="lower right", fontsize=7)
+
+
+def _load_and_winding(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
+    """The skin's load on the needles per stroke, and the winding temperature against its limit (right axis)."""
+    contact = (tel["flags"] & StrokeFlag.CONTACT) != 0
+    ax.plot(tel["t_s"][contact], tel["load_n"][contact], ".", ms=1.2, color="tab:brown", rasterized=True)
+    ax.set_ylabel("load on needles (N)", fontsize=8, color="tab:brown")
+    ax.set_xlabel("pen time (s)", fontsize=8)
+    ax.set_title("skin load per stroke and winding temperature", fontsize=9)
+    hot = ax.twinx()
+    hot.plot(tel["t_s"], tel["motor_temp_c"], color="tab:red", lw=1.0, label="winding")
+    limit = result.limits.motor_temp_limit_c
+    hot.axhline(limit, color="tab:red", ls="--", lw=0.8, label=f"winding limit {limit:g} degC")
+    hot.set_ylim(min(float(tel["motor_temp_c"].min()), limit) - 5.0, limit + 5.0)
+    hot.set_ylabel("winding (degC)", fontsize=8, color="tab:red")
+    hot.legend(loc="lower right", fontsize=7)
 
 
 def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult]) -> None:
@@ -241,7 +274,8 @@ def _identity(fig: Figure, result: SessionResult) -> None:
     fig.text(
         0.05,
         0.012,
-        f"penctl {__version__}    seed {result.seed}    plan {plan.source}    plan sha256 {plan.sha256}",
+        f"penctl {__version__}    seed {result.seed}    pen {result.identity.model if result.identity else '-'}    "
+        f"plan {plan.source}    plan sha256 {plan.sha256}",
         fontsize=8,
         family="monospace",
     )

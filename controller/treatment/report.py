@@ -25,9 +25,11 @@ from controller.treatment.course import next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
 from controller.treatment.presets import areas
+from controller.treatment.provenance import provenance
 from controller.treatment.rules import limits, yearly_max
 from controller.treatment.screening import FDA_MIN_AGE, yearly_counts
 from controller.treatment.session import SessionResult, ZoneResult, shortfall_mm
+from controller.treatment.verdict import ZoneVerdict, pass_verdict_json, zone_verdict_json
 from hal.settings import BY_KEY as SETTING
 from hal.telemetry import PEN_TICK_HZ, StrokeFlag, Telemetry, period_ticks
 
@@ -53,6 +55,7 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
     error = reached - cmd
     periods = period_ticks(tel) / PEN_TICK_HZ  # whole ticks of the pen's timer: durations add up exactly
     out["depth"] = {
+        "measures": "protrusion: the needle tips past the skin's resting surface, as the pen's depth sensor reads it",
         "commanded_mean_mm": _r(cmd.mean()),
         "reached_mean_mm": _r(reached.mean()),
         "reached_min_mm": _r(reached.min()),
@@ -65,6 +68,7 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
     penetration = tel["penetration_mm"][punctured].astype(np.float64)
     load = tel["load_n"][contact].astype(np.float64)
     out["tissue"] = {
+        "measures": "penetration: the tips past the tented, punctured surface (the simulated skin; no pen senses it)",
         "penetration_mean_mm": _r(penetration.mean()) if len(penetration) else 0.0,
         "penetration_max_mm": _r(penetration.max()) if len(penetration) else 0.0,
         "punctured_strokes": int(punctured.sum()),
@@ -82,7 +86,7 @@ def _delivery(tel: Telemetry, needles: int, commanded_hz: float | None) -> dict[
     return out
 
 
-def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
+def _zone(result: ZoneResult, needles: int, verdict: ZoneVerdict) -> dict[str, Any]:
     z = result.zone
     entry: dict[str, Any] = {
         "index": result.index,
@@ -101,6 +105,7 @@ def _zone(result: ZoneResult, needles: int) -> dict[str, Any]:
         "refusal": result.refusal,
         "started_s": _r(result.started_s),
         "ended_s": _r(result.ended_s),
+        "verdict": zone_verdict_json(verdict, _r),
     }
     entry.update(_delivery(result.telemetry, needles, z.frequency_hz))
     short = shortfall_mm(result)
@@ -165,7 +170,9 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
             }
         )
     patient = plan.patient
+    ran = result.ran  # nothing clinical is said of a session whose needles never moved
     return {
+        "session_ran": ran,
         "screening": None
         if patient is None
         else {
@@ -182,10 +189,10 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
         "overrides": overrides,
         "cautions": [{"key": f.key, "rule": f.rule, "text": f.text, "source": f.source} for f in plan.cautions],
         "anaesthetic_wait_s": _r(result.anaesthetic_wait_s),
-        "aftercare": instructions(),
-        "side_effects": side_effect_list(),
-        "expected_course": expected_course(),
-        "next_session": _next_session(result),
+        "aftercare": instructions() if ran else [],
+        "side_effects": side_effect_list() if ran else [],
+        "expected_course": expected_course() if ran else None,
+        "next_session": _next_session(result) if ran else None,
     }
 
 
@@ -244,11 +251,11 @@ def _held_back_until(result: SessionResult, today: dt.date) -> tuple[dt.date, st
     return found
 
 
-def build_report(result: SessionResult) -> dict[str, Any]:
-    """The report as plain data (see the module docstring)."""
+def build_report(result: SessionResult, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """The report as plain data (see the module docstring); ``overrides``: the command line's, by option name."""
     from controller import __version__
 
-    zones = [_zone(z, result.needles) for z in result.zones]
+    zones = [_zone(z, result.needles, v) for z, v in zip(result.zones, result.verdicts, strict=True)]
     tel = [z.telemetry for z in result.zones if len(z.telemetry)]
     all_tel = np.concatenate(tel) if tel else result.zones[0].telemetry[:0]
     total = _delivery(all_tel, result.needles, None)
@@ -264,11 +271,18 @@ def build_report(result: SessionResult) -> dict[str, Any]:
     return {
         "format": REPORT_FORMAT,
         "software": {"penctl": __version__},
-        "plan": {"name": result.plan.name, "source": result.plan.source, "sha256": result.plan.sha256},
+        "plan": {
+            "name": result.plan.name,
+            "source": result.plan.source,
+            "sha256": result.plan.sha256,
+            "toml": result.plan.text,
+        },
         "seed": result.seed,
+        "world": provenance(result, overrides or {}, _r),
         "pen": asdict(result.identity) if result.identity else None,
         "cartridge": asdict(result.plan.cartridge),
         "outcome": result.outcome,
+        "verdict": pass_verdict_json(result.outcome, result.verdicts, [z.zone.area for z in result.zones]),
         "total": total,
         "zones": zones,
         "faults": [{k: (_r(v) if isinstance(v, float) else v) for k, v in asdict(f).items()} for f in result.faults],

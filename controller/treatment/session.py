@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.firmware.alarms import AlarmRecord, FaultRecord
-from controller.firmware.limits import DepthLimit
+from controller.firmware.limits import DepthLimit, FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.state_machine import TransitionRecord
 from controller.firmware.target import Target
 from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.treatment.plan import Plan, PlannedFault, Zone
 from controller.treatment.session_checks import whole_session_minutes
+from controller.treatment.verdict import DEPTH_ACCURACY_MM, ZoneVerdict, judge_zone, pass_outcome
 from hal.backend import PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
 from hal.registry import open_backend
+from hal.settings import SettingValue
 from hal.telemetry import StrokeFlag, Telemetry, empty_telemetry
 
 Progress = Callable[[int, int], None]
@@ -60,8 +62,9 @@ class SessionResult:
     faults: list[FaultRecord]
     transitions: list[TransitionRecord]
     outcome: str
-    """'completed'; 'short' (every zone ran, but one fell short of its depth by more than the depth accuracy);
-    'fault'; 'refused' (a guard said no) or 'stopped' (e.g. the session maximum)."""
+    """'fault', 'refused' (a guard said no) or 'stopped' (e.g. the session maximum) when the pen did not finish;
+    else the first failed check of the zones' verdicts ('short', 'over', 'shallow', 'off_rate', 'off_density'),
+    or 'completed' (verdict.OUTCOMES)."""
     needles: int
     alarms: list[AlarmRecord] = field(default_factory=list)
     anaesthetic_wait_s: float = 0.0
@@ -71,6 +74,21 @@ class SessionResult:
     faults_injected: tuple[PlannedFault, ...] = ()
     final_tip_mm: float | None = None
     """Where the needle tips were when the pass ended (negative: retracted); None if the pen was unreachable."""
+    verdicts: list[ZoneVerdict] = field(default_factory=list)
+    """Per zone: depth, tissue, rate and density judged (controller/treatment/verdict.py)."""
+    limits: FirmwareLimits = field(default_factory=FirmwareLimits)
+    """The limits in force at the end of the pass: the pen's own settings, lowered by the plan's pen maximum."""
+    pen_settings: dict[str, SettingValue] | None = None
+    """The pen's settings as it reported them (None: a pen without a settings store)."""
+    simulated_world: bool = False
+    """True when the pen was a simulator whose world (seed, battery, cartridge, skin) the plan set."""
+    in_process: bool = False
+    """True when the pen was the in-process simulator (no link): then the report can be rerun from itself."""
+
+    @property
+    def ran(self) -> bool:
+        """Whether any needle stroke happened: nothing clinical is said of a session that never ran."""
+        return any(len(z.telemetry) for z in self.zones)
 
 
 def planned_strokes(zone: Zone, field_diameter_mm: float) -> int:
@@ -103,11 +121,6 @@ def _session_refusal(plan: Plan, ctl: PenController) -> str | None:
 def open_sim_backend(drive: str = "voice_coil") -> PenBackend:
     """An in-process simulated pen with ``drive``; the session resets its world from the plan and seed."""
     return open_backend("sim", drive=drive)
-
-
-DEPTH_ACCURACY_MM = 0.15
-"""How far a zone's mean needle depth may fall short of the command before the pass is not a success: the
-+/-0.15 mm depth-scale tolerance cleared for a pen of this class (Exceed, FDA K182407; docs/simulation.md)."""
 
 
 @dataclass(kw_only=True)
@@ -160,6 +173,7 @@ def run_session(
         if ctl.state != "off":
             ctl.power_off()
         backend.close()
+    verdicts = [judge_zone(r, ctl.limits.stroke_rate_tolerance) for r in results]
     return SessionResult(
         plan=plan,
         seed=seed,
@@ -167,13 +181,18 @@ def run_session(
         zones=results,
         faults=ctl.faults,
         transitions=ctl.log,
-        outcome=outcome,
+        outcome=pass_outcome(outcome, verdicts),
         needles=plan.cartridge.needles,
         alarms=ctl.alarms.records,
         anaesthetic_wait_s=anaesthetic_wait,
         final_state=final_state,
         faults_injected=faults,
         final_tip_mm=final_tip,
+        verdicts=verdicts,
+        limits=ctl.limits,
+        pen_settings=ctl.settings_in_force,
+        simulated_world=world is not None,
+        in_process=backend.name == "sim",
     )
 
 
@@ -206,7 +225,7 @@ def _wait_for_anaesthetic(run: _Pass, plan: Plan) -> float:
 
 
 def _run_zones(run: _Pass, plan: Plan, results: list[ZoneResult], coverage_seed: np.random.SeedSequence) -> str:
-    """Every zone in turn; the outcome of the pass: completed, short, fault, refused or stopped."""
+    """Every zone in turn; how the pen ended the pass: completed (every zone's strokes), fault, refused or stopped."""
     ctl = run.ctl
     for result, zone_seed in zip(results, coverage_seed.spawn(len(results)), strict=True):
         if ctl.state == "fault":
@@ -225,7 +244,7 @@ def _run_zones(run: _Pass, plan: Plan, results: list[ZoneResult], coverage_seed:
             ctl.clock_observe(run.backend.status().time_s)
     if ctl.state == "paused":
         ctl.stop()
-    return "short" if any(shortfall_mm(r) is not None for r in results) else "completed"
+    return "completed"
 
 
 def _begin_zone(run: _Pass, result: ZoneResult) -> str | None:
