@@ -102,7 +102,7 @@ def test_a_documented_override_runs_and_is_reported() -> None:
     )
     assert plan.zones[0].max_depth_mm == 1.0
     report = build_report(run_session(plan, seed=1))
-    assert report["outcome"] == "completed"
+    assert report["verdict"]["pen_outcome"] == "completed"
     [override] = report["clinical"]["overrides"]
     assert override["area"] == "periorbital" and override["depth_mm"] == 1.0 and "scar" in override["reason"]
     assert report["zones"][0]["override"]["reason"].startswith("deep periorbital scar")
@@ -246,7 +246,7 @@ def test_a_session_over_sixty_minutes_in_total_is_refused() -> None:
 def test_the_anaesthetic_wait_is_enforced_before_arming() -> None:
     plan = parse_plan(text(patient_extra="anaesthetic_applied = 2026-11-22T09:25:00").encode(), "p")
     result = run_session(plan, seed=0)
-    assert result.outcome == "completed"
+    assert result.pen_outcome == "completed"
     assert result.anaesthetic_wait_s == pytest.approx(600.0)
     arm = next(t for t in result.transitions if t.trigger == "arm")
     assert arm.t_s >= 600.0

@@ -32,14 +32,14 @@ def plan(*zones: str, extra: str = "") -> Plan:
 def test_sensitive_skin_at_150_hz_and_the_zone_maximum_completes(seed: int) -> None:
     """1.25 mm at 150 Hz on sensitive skin, with the zone maximum at 1.25 mm: no over-depth, no shortfall."""
     result = run_session(plan(zone("abdomen", 1.25, 150, 20, "sensitive"), extra=""), seed=seed)
-    assert result.outcome == "completed", [f.message for f in result.faults]
+    assert result.pen_outcome == "completed", [f.message for f in result.faults]
     tel = result.zones[0].telemetry
     assert float(tel["depth_mm"].max()) <= 1.25 + 0.05
 
 
 def test_thirty_minutes_at_150_hz_and_0_75_mm_on_the_thighs_completes() -> None:
     result = run_session(plan(zone("thighs", 0.75, 150, 1800, "thick")), seed=1)
-    assert result.outcome == "completed", [f.message for f in result.faults]
+    assert result.pen_outcome == "completed", [f.message for f in result.faults]
     assert len(result.zones[0].telemetry) == 150 * 1800
     assert float(result.zones[0].telemetry["motor_temp_c"].max()) < 60.0
 
@@ -47,7 +47,7 @@ def test_thirty_minutes_at_150_hz_and_0_75_mm_on_the_thighs_completes() -> None:
 def test_a_sixty_minute_plan_does_every_stroke() -> None:
     """432,000 strokes at 120 Hz make exactly the 60-minute session maximum: all of them are done."""
     result = run_session(plan(zone("cheeks", 0.5, 120, 3600)), seed=0)
-    assert result.outcome == "completed"
+    assert result.pen_outcome == "completed"
     assert len(result.zones[0].telemetry) == 432_000
     assert not [a for a in result.alarms if a.kind == "session_time"]
 
@@ -122,7 +122,7 @@ def test_every_depth_the_envelope_calls_deliverable_in_thick_skin_runs_without_a
         deepest = max(good, key=lambda p: p.depth_mm)
         for seed in (0, 1, 2):
             result = run_session(plan(zone("abdomen", deepest.depth_mm, hz, 10, "thick")), seed=seed)
-            assert result.outcome == "completed", (deepest.depth_mm, hz, seed, [f.message for f in result.faults])
+            assert result.pen_outcome == "completed", (deepest.depth_mm, hz, seed, [f.message for f in result.faults])
 
 
 def test_the_plan_check_warns_of_a_likely_stall() -> None:

@@ -17,6 +17,7 @@ thread pool (started by the first test) so the module stays well under a minute.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -721,8 +722,9 @@ def test_the_base_plan_is_valid(tmp_path: Path) -> None:
         timeout=120,
         env={**os.environ, "MPLBACKEND": "Agg"},
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / "out" / "report.json").is_file()
+    assert proc.returncode in (0, 5), proc.stderr[-2000:]  # 50 strokes are too few for the density band
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["verdict"]["pen_outcome"] == "completed"
 
 
 def test_a_valid_settings_file_gets_past_the_checks(tmp_path: Path) -> None:

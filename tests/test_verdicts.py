@@ -312,3 +312,26 @@ def test_the_readmes_outcome_table_is_the_codes() -> None:
     table = [tuple(cell.strip() for cell in row.strip("|").split("|")) for row in rows]
     expected = [(f"`{o.name}`", str(o.exit_code), o.meaning) for o in OUTCOMES]
     assert [row for row in table if row[0] in {e[0] for e in expected} and row[1].isdigit()] == expected
+
+
+def test_a_record_refused_for_a_used_cartridge_books_nothing(tmp_path: Path) -> None:
+    """The outside finding: a `record` refused for a re-used cartridge printed after-care and a next session and
+    wrote patient-sheet.md for a session that never ran."""
+    from tests.test_cli_link import served
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(in_band().replace('name = "test"', 'name = "test"\nstart = 2026-12-01T10:00:00'))
+    with served("--tcp", "0") as (url, _):
+        first = penctl(
+            "record", str(plan), "--port", url, "--log", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "a")
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        again = penctl(
+            "record", str(plan), "--port", url, "--log", str(tmp_path / "b.jsonl"), "--out", str(tmp_path / "b")
+        )
+    report = json.loads((tmp_path / "b/report.json").read_text())
+    assert again.returncode == 1 and report["outcome"] == "refused", again.stdout
+    assert "cartridge" in report["zones"][0]["refusal"]
+    assert not (tmp_path / "b/patient-sheet.md").exists() and (tmp_path / "a/patient-sheet.md").exists()
+    assert "after-care:" not in again.stdout and "next session:" not in again.stdout
+    assert report["clinical"]["next_session"] is None and report["clinical"]["session_ran"] is False

@@ -92,7 +92,7 @@ def reused(hazard: Hazard) -> ScenarioResult:
     ctl = PenController(again)
     ctl.power_on()
     result = _arm_refusal(hazard, ctl, "re-attach a used cartridge after a power cycle")
-    result.handled = result.handled and first.outcome == "completed"
+    result.handled = result.handled and first.pen_outcome == "completed"
     return result
 
 

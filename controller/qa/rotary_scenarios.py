@@ -30,10 +30,10 @@ def no_cam(scenario: Callable[[Hazard], ScenarioResult], fault: str) -> Callable
         if DRIVE.get() != "voice_coil":
             return scenario(hazard)
         result = run_session(plan(ONE_ZONE), seed=SEED, faults=(PlannedFault(at_s=5.0, kind=fault),))
-        ok = result.outcome == "completed"
+        ok = result.pen_outcome == "completed"
         detail = "no such part on a voice-coil pen: the fault changes nothing, the pass completed"
         return scenario_result(
-            hazard, f"inject {fault} at 5 s", None, result.final_state, ok, detail if ok else result.outcome
+            hazard, f"inject {fault} at 5 s", None, result.final_state, ok, detail if ok else result.pen_outcome
         )
 
     return on_either
@@ -55,7 +55,9 @@ def rotary_envelope(hazard: Hazard) -> ScenarioResult:
     result = run_session(plan(("abdomen", 2.0, 100.0, 5.0)), seed=SEED)
     kinds = [a.kind for a in result.alarms]
     reached = result.zones[0].telemetry["depth_mm"]
-    ok = result.outcome == "completed" and not kinds and len(reached) > 0 and abs(float(reached.mean()) - 2.0) < 0.15
+    ok = (
+        result.pen_outcome == "completed" and not kinds and len(reached) > 0 and abs(float(reached.mean()) - 2.0) < 0.15
+    )
     detail = "depth set by the stop, not the stroke: 2.0 mm reached at 100 Hz; the rate answers instead (H05, H21)"
     return scenario_result(
         hazard, "2.0 mm at 100 Hz on the abdomen", None, result.final_state, ok, detail if ok else f"{kinds}"

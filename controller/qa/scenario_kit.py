@@ -89,8 +89,8 @@ def judge_injected(hazard: Hazard, result: SessionResult, outcome: FaultOutcome)
         first, rest = result.zones[0], result.zones[1:]
         ok = first.completed and all(not z.completed and len(z.telemetry) == 0 for z in rest) and bool(rest)
         return ok, "zone finished, next zone refused" if ok else "medium response not as promised"
-    ok = result.outcome == "completed"
-    return ok, "reported, pass completed" if ok else f"pass ended {result.outcome}"
+    ok = result.pen_outcome == "completed"
+    return ok, "reported, pass completed" if ok else f"pass ended {result.pen_outcome}"
 
 
 def inject_and_judge(

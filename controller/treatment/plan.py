@@ -285,7 +285,12 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
         owners += f", {area_name} area {area_max:g} mm; above the area's maximum only with override_reason"
     default = default_depth(area, indication, skin) if area else None
     depth = reader.number(
-        "depth_mm", 0.0, limit.depth_mm, f"mm (the smallest of {owners})", default=default, lo_open=True
+        "depth_mm",
+        0.0,
+        limit.depth_mm,
+        f"mm of set depth, the needles' protrusion (the smallest of {owners})",
+        default=default,
+        lo_open=True,
     )
     if not reader.has("depth_mm") and default is not None and default > limit.depth_mm:
         reader.problem(

@@ -282,7 +282,9 @@ def build_report(result: SessionResult, overrides: dict[str, str] | None = None)
         "pen": asdict(result.identity) if result.identity else None,
         "cartridge": asdict(result.plan.cartridge),
         "outcome": result.outcome,
-        "verdict": pass_verdict_json(result.outcome, result.verdicts, [z.zone.area for z in result.zones]),
+        "verdict": pass_verdict_json(
+            result.outcome, result.pen_outcome, result.verdicts, [z.zone.area for z in result.zones]
+        ),
         "total": total,
         "zones": zones,
         "faults": [{k: (_r(v) if isinstance(v, float) else v) for k, v in asdict(f).items()} for f in result.faults],

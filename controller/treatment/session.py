@@ -74,6 +74,9 @@ class SessionResult:
     faults_injected: tuple[PlannedFault, ...] = ()
     final_tip_mm: float | None = None
     """Where the needle tips were when the pass ended (negative: retracted); None if the pen was unreachable."""
+    pen_outcome: str = "completed"
+    """How the pen ended the pass, before any verdict: 'completed' (every zone's strokes), 'fault', 'refused' or
+    'stopped'. A fault campaign judges this: whether the pen finished, not whether the plan was clinically sound."""
     verdicts: list[ZoneVerdict] = field(default_factory=list)
     """Per zone: depth, tissue, rate and density judged (controller/treatment/verdict.py)."""
     limits: FirmwareLimits = field(default_factory=FirmwareLimits)
@@ -188,6 +191,7 @@ def run_session(
         final_state=final_state,
         faults_injected=faults,
         final_tip_mm=final_tip,
+        pen_outcome=outcome,
         verdicts=verdicts,
         limits=ctl.limits,
         pen_settings=ctl.settings_in_force,

@@ -282,11 +282,14 @@ def zone_verdict_json(verdict: ZoneVerdict, rounded: Callable[[float], float]) -
     }
 
 
-def pass_verdict_json(outcome: str, verdicts: Sequence[ZoneVerdict], areas: Sequence[str]) -> dict[str, Any]:
-    """The pass's verdict: its outcome, exit code, what that means, and every failed check by zone."""
+def pass_verdict_json(
+    outcome: str, pen_outcome: str, verdicts: Sequence[ZoneVerdict], areas: Sequence[str]
+) -> dict[str, Any]:
+    """The pass's verdict: its outcome, how the pen ended it, the exit code, what that means, every failed check."""
     known = BY_OUTCOME[outcome]
     return {
         "outcome": outcome,
+        "pen_outcome": pen_outcome,
         "exit_code": known.exit_code,
         "meaning": known.meaning,
         "failed": [
