@@ -35,7 +35,7 @@ max_depth_mm = 2.5
 area = "{area}"
 {depth}
 frequency_hz = 120
-area_cm2 = 10
+area_cm2 = 16
 speed_mm_s = 150
 duration_s = 3
 {zone_extra}

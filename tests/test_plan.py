@@ -17,7 +17,7 @@ area = "{area}"
 depth_mm = {depth}
 frequency_hz = {hz}
 area_cm2 = 20
-speed_mm_s = 150
+speed_mm_s = {speed:g}
 passes = 1
 """
 HEAD = """
@@ -32,7 +32,9 @@ max_depth_mm = 2.5
 
 
 def plan_text(area: str = "cheeks", depth: float = 1.0, hz: float = 120.0, extra: str = "") -> str:
-    return HEAD + ZONE.format(area=area, depth=depth, hz=hz) + extra
+    """One zone of 20 cm2 in one pass, glided at the speed that lands in the 250-300 /cm2 band at ``hz``
+    (150 mm/s at 120 Hz), so a pass fails its verdict only on what a test changes."""
+    return HEAD + ZONE.format(area=area, depth=depth, hz=hz, speed=1.25 * hz) + extra
 
 
 def problems(text: str) -> list[str]:
@@ -79,7 +81,11 @@ def test_unknown_area_is_refused_listing_the_known_ones() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    text = HEAD + ZONE.format(area="elbow", depth=4.0, hz=300) + ZONE.format(area="cheeks", depth=-1, hz=10)
+    text = (
+        HEAD
+        + ZONE.format(area="elbow", depth=4.0, hz=300, speed=150)
+        + ZONE.format(area="cheeks", depth=-1, hz=10, speed=150)
+    )
     keys = [p.split(":")[0] for p in problems(text)]
     assert keys == [
         "zone[0].area",

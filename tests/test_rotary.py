@@ -135,7 +135,7 @@ def test_plans_and_the_simulator_know_the_same_drives() -> None:
 
 def test_a_plan_chooses_its_drive_and_an_unknown_one_is_refused() -> None:
     pen_table = '[pen]\ndrive = "rotary_cam"\n'
-    text = pen_table + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120)
+    text = pen_table + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120, speed=150)
     assert parse_plan(text.encode(), "p.toml").pen.drive == "rotary_cam"
     bad = text.replace("rotary_cam", "stepper")
     with pytest.raises(Exception, match="pen.drive"):
@@ -162,7 +162,7 @@ def test_treat_runs_the_builtin_plan_on_the_rotary_drive_and_refuses_an_unknown_
     assert abs(report["total"]["depth"]["error_mean_mm"]) < 0.05
     assert abs(report["total"]["stroke_rate"]["error_max_abs_pct"]) < 2.0
     plan = tmp_path / "p.toml"
-    plan.write_text('[pen]\ndrive = "stepper"\n' + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120))
+    plan.write_text('[pen]\ndrive = "stepper"\n' + HEAD + ZONE.format(area="cheeks", depth=1.0, hz=120, speed=150))
     bad = penctl("treat", str(plan), "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2
     assert f"{plan}: pen.drive: expected one of voice_coil, rotary_cam" in bad.stderr
@@ -177,7 +177,7 @@ def test_the_rate_sag_example_faults_only_the_rotary_pen(drive: str, outcome: st
 
     plan = load_plan(Path(__file__).parent.parent / "examples" / "rotary_rate_sag.toml")
     result = run_session(replace(plan, pen=replace(plan.pen, drive=drive)), seed=0)
-    assert result.outcome == outcome
+    assert result.pen_outcome == outcome
     if drive == "rotary_cam":
         assert [f.kind for f in result.faults] == ["rate_sag"]
         assert result.final_tip_mm is not None and result.final_tip_mm < 0.0
