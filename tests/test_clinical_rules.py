@@ -189,6 +189,10 @@ def test_treat_prints_cautions_before_the_pass_and_after_care_and_side_effects_a
         "bruising",
         "infection",
         "pigmentation",
+        "irritation",
+        "sensitivity",
+        "discomfort",
+        "radiant_look",
     ]
     assert clinical["next_session"] == {"earliest": "2026-12-20", "latest": "2027-01-03"}
     sheet = (tmp_path / "out" / "patient-sheet.md").read_text()
