@@ -199,7 +199,8 @@ def test_treat_prints_cautions_before_the_pass_and_after_care_and_side_effects_a
     assert "- After 24 hours, also wear a hat outdoors." in sheet
     assert "- Bruising, which fades on its own." in sheet
     assert "- Your next session: between 2026-12-20 and 2027-01-03." in sheet
-    assert "at least 4 for the best results" in sheet
+    assert "At least 4 sessions give the best results." in sheet
+    assert "intended end point" not in sheet and "some sources" not in sheet
 
 
 # --- one rule table -----------------------------------------------------------------------------------------

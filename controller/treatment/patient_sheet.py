@@ -29,7 +29,12 @@ def patient_sheet(report: dict[str, Any]) -> str:
     lines += ["", "## Your course", "", *_course(clinical)]
     lines += ["", "## Your treatment", "", *(f"- {p['patient_text']}" for p in clinical.get("practice", []))]
     if clinical["cautions"]:
-        lines += ["", "## Points your clinician checked with you", "", *(f"- {c['text']}" for c in clinical["cautions"])]
+        lines += [
+            "",
+            "## Points your clinician checked with you",
+            "",
+            *(f"- {c['text']}" for c in clinical["cautions"]),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -222,7 +222,8 @@ def course_findings(patient: Patient, session_date: dt.date, indications: frozen
                 )
             )
     most = int(limit("course_sessions_high"))
-    for indication in sorted(indications) or [None]:
+    wanted: list[str | None] = [*sorted(indications)] or [None]
+    for indication in wanted:
         chain = course_before(patient, session_date, indication)
         if len(chain) + 1 > most:
             rule, what = table["course_sessions_high"], indication or "any indication"

@@ -132,8 +132,15 @@ def _indication_cautions(plan: Plan) -> list[Finding]:
             f"{zone.indication} at {zone.depth_mm:g} mm: the texts give {preset.min_depth_mm:g}-"
             f"{preset.max_depth_mm:g} mm for it"
         )
-        found.append(Finding(key=f"zone[{k}].depth_mm", rule=zone.indication or "", severity="caution", text=text,
-                             source=preset.source))
+        found.append(
+            Finding(
+                key=f"zone[{k}].depth_mm",
+                rule=zone.indication or "",
+                severity="caution",
+                text=text,
+                source=preset.source,
+            )
+        )
     return found
 
 
