@@ -4,7 +4,8 @@ Built from the report's clinical section alone, so the sheet says exactly what
 the report says and a replayed pass writes the same sheet. Every line is a
 row's patient text from the rule tables (after-care, side effects, the course
 facts, who treats and where), in the patient's words: the clinician's wording
-(end point, indications, rule names) stays in the report. The patient and the
+(end point, indications, rule names, the cautions of the screening, which the
+clinician acts on before the session) stays in the report and the summary. The patient and the
 date are given whenever the plan has them, and the next session as a date
 window whenever the plan has a date.
 """
@@ -28,13 +29,6 @@ def patient_sheet(report: dict[str, Any]) -> str:
     lines += ["", "## What you may notice", "", *(f"- {s['text']}" for s in clinical["side_effects"])]
     lines += ["", "## Your course", "", *_course(clinical)]
     lines += ["", "## Your treatment", "", *(f"- {p['patient_text']}" for p in clinical.get("practice", []))]
-    if clinical["cautions"]:
-        lines += [
-            "",
-            "## Points your clinician checked with you",
-            "",
-            *(f"- {c['text']}" for c in clinical["cautions"]),
-        ]
     return "\n".join(lines) + "\n"
 
 
