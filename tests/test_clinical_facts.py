@@ -64,6 +64,8 @@ def contraindication_plan(rule: str) -> str:
         date = (dt.date(2026, 11, 22) - dt.timedelta(days=(row.window_days or 1) - 1)).isoformat()
         area = '\narea = "cheeks"' if row.area_specific else ""
         return text(patient_extra=f'\n[[patient.history]]\nkind = "{rule}"\ndate = {date}{area}\n')
+    if row.kind == "indication":
+        return text(depth="", zone_extra=f'indication = "{rule}"')
     if rule == "min_age":
         return text(age=17)
     if rule == "fda_age":

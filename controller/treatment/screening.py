@@ -38,7 +38,7 @@ class Rule:
 
     rule: str
     kind: str
-    """flag, condition, history, age or fitzpatrick."""
+    """flag, condition, history, age, fitzpatrick or indication (a caution for a zone's indication)."""
     severity: str
     """hard, caution or interval."""
     window_days: int | None
@@ -154,6 +154,9 @@ def screen(
             table["darker_skin"],
             f"Fitzpatrick {patient.fitzpatrick}: {table['darker_skin'].text}",
         )
+    for rule in table.values():
+        if rule.kind == "indication" and rule.rule in indications:
+            hit("zone.indication", rule)
     for k, item in enumerate(patient.history):
         rule = table[item.kind]
         if rule.area_specific and item.area is not None and item.area not in areas:
