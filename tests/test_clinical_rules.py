@@ -189,13 +189,18 @@ def test_treat_prints_cautions_before_the_pass_and_after_care_and_side_effects_a
         "bruising",
         "infection",
         "pigmentation",
+        "irritation",
+        "sensitivity",
+        "discomfort",
+        "radiant_look",
     ]
     assert clinical["next_session"] == {"earliest": "2026-12-20", "latest": "2027-01-03"}
     sheet = (tmp_path / "out" / "patient-sheet.md").read_text()
     assert "- After 24 hours, also wear a hat outdoors." in sheet
     assert "- Bruising, which fades on its own." in sheet
-    assert "- Next session: between 2026-12-20 and 2027-01-03." in sheet
-    assert "at least 4 for the best results" in sheet
+    assert "- Your next session: between 2026-12-20 and 2027-01-03." in sheet
+    assert "At least 4 sessions give the best results." in sheet
+    assert "intended end point" not in sheet and "some sources" not in sheet
 
 
 # --- one rule table -----------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_300_hz_is_refused() -> None:
 
 def test_unknown_area_is_refused_listing_the_known_ones() -> None:
     [p] = problems(plan_text(area="elbow"))
-    assert p.startswith("zone[0].area: expected one of periorbital, forehead,")
+    assert p.startswith("zone[0].area: expected a known area for zone[0]: one of periorbital, forehead,")
     assert p.endswith("got 'elbow'")
 
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.treatment.rules import limits, read_table  # noqa: E402
+from controller.treatment.rules import limits, practice, read_table  # noqa: E402
 from hal.faults import FAULTS  # noqa: E402
 from hal.messages import describe, encode  # noqa: E402
 from hal.protocol import (  # noqa: E402
@@ -196,10 +196,18 @@ def clinical_contraindications() -> str:
 
 def clinical_limits() -> str:
     rows = [
-        [f"`{e.rule}`", f"{e.value:g} {e.unit}", f"`{e.setting}`" if e.setting else "-", e.text, e.source]
+        [
+            f"`{e.rule}`",
+            f"{e.value:g} {e.unit}",
+            f"`{e.setting}`" if e.setting else "-",
+            e.acts,
+            e.text,
+            e.patient_text or "-",
+            e.source,
+        ]
         for e in limits().values()
     ]
-    return _rows(["rule", "value", "setting", "text shown", "source"], rows)
+    return _rows(["rule", "value", "setting", "breach", "text shown", "patient sheet", "source"], rows)
 
 
 def clinical_aftercare() -> str:
@@ -212,7 +220,19 @@ def clinical_side_effects() -> str:
     return _rows(["side effect", "text shown", "source"], rows)
 
 
+def clinical_practice() -> str:
+    rows = [[f"`{p.rule}`", p.text, p.patient_text, p.source] for p in practice()]
+    return _rows(["rule", "text shown", "patient sheet", "source"], rows)
+
+
+def clinical_aliases() -> str:
+    rows = [[f"`{r['alias']}`", f"`{r['name']}`", r["kind"], r["source"]] for r in read_table("aliases.csv")]
+    return _rows(["name people use", "row", "kind", "source"], rows)
+
+
 def _depth(row: dict[str, str]) -> str:
+    if not row["min_depth_mm"]:
+        return "no figure in any text: the area's range"
     return f"{row['min_depth_mm']}-{row['max_depth_mm']} mm (default {row['default_depth_mm']})"
 
 
@@ -243,6 +263,8 @@ SECTIONS = {
         "aftercare": clinical_aftercare,
         "side_effects": clinical_side_effects,
         "depths": clinical_depths,
+        "practice": clinical_practice,
+        "aliases": clinical_aliases,
     },
 }
 

@@ -60,7 +60,9 @@ def cmd_course(args: argparse.Namespace) -> int:
     notes = []
     fewest, most, best = course_sessions()
     if not fewest <= args.sessions <= most:
-        notes.append(f"the treatment texts plan {fewest} to {most} sessions (some sources 2 to 6)")
+        notes.append(limits()["course_sessions_low"].text)
+    if high > int(limit("interval_max")):
+        notes.append(limits()["interval_max"].text)
     notes.append(
         f"the treatment texts advise at least {best} sessions for the best results"
         + ("" if args.sessions >= best else f": this course has {args.sessions}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from controller.treatment.rules import limit, limits, read_table, side_effects
+from controller.treatment.rules import limit, limits, practice, read_table, side_effects
 
 
 @cache
@@ -35,24 +35,24 @@ def course_sessions() -> tuple[int, int, int]:
 
 
 def expected_course() -> dict[str, Any]:
-    """The course as the texts describe it (sessions, interval, maintenance, results), with sources."""
+    """The course as the texts describe it, for the clinician, and every course fact in the patient's words."""
     table = limits()
     low, high, best = course_sessions()
     per_year = int(limit("maintenance_per_year"))
+    facts = [e for e in table.values() if e.acts == "shown" or e.patient_text]
     return {
-        "sessions": f"{low}-{high} (some sources 2-6); at least {best} for the best results",
+        "sessions": f"{low}-{high}; at least {best} for the best results",
         "interval_weeks": [int(limit("interval_min")), int(limit("interval_max"))],
         "maintenance": f"at least {per_year} sessions a year",
         "yearly_maximum": {
             rule.split(":", 1)[1]: int(entry.value) for rule, entry in table.items() if rule.startswith("yearly_max:")
         },
-        "results": "visible from about 4-6 weeks; full effect 6-8 weeks after the last session",
-        "end_point": "pinpoint bleeding with mild redness",
-        "source": "; ".join(
-            [
-                "shared/domain.md, clinical parameters (course)",
-                table["course_sessions_best"].source,
-                table["maintenance_per_year"].source,
-            ]
-        ),
+        "facts": [{"rule": e.rule, "text": e.text, "source": e.source} for e in facts],
+        "for_the_patient": [e.patient_text for e in table.values() if e.patient_text],
+        "source": "; ".join(dict.fromkeys(e.source for e in facts)),
     }
+
+
+def practice_list() -> list[dict[str, str]]:
+    """Consultation, professional, sterile setting: as report entries."""
+    return [{"rule": p.rule, "text": p.text, "patient_text": p.patient_text, "source": p.source} for p in practice()]

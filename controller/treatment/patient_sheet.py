@@ -1,10 +1,13 @@
 """The printable patient sheet (``patient-sheet.md`` next to report.json): what the patient takes home.
 
 Built from the report's clinical section alone, so the sheet says exactly what
-the report says and a replayed pass writes the same sheet. It gives the
-after-care, the side effects to expect, the expected course and the date window
-of the next session; no clinical text is written here, every line comes from the
-rule tables through the report.
+the report says and a replayed pass writes the same sheet. Every line is a
+row's patient text from the rule tables (after-care, side effects, the course
+facts, who treats and where), in the patient's words: the clinician's wording
+(end point, indications, rule names, the cautions of the screening, which the
+clinician acts on before the session) stays in the report and the summary. The patient and the
+date are given whenever the plan has them, and the next session as a date
+window whenever the plan has a date.
 """
 
 from __future__ import annotations
@@ -16,31 +19,29 @@ def patient_sheet(report: dict[str, Any]) -> str:
     """The sheet as Markdown (see the module docstring)."""
     clinical = report["clinical"]
     screening = clinical["screening"] or {}
-    lines = [f"# After your microneedling session: {report['plan']['name']}", ""]
-    if screening:
-        lines += [f"Patient: {screening['patient']}; session date: {screening['session_date']}", ""]
-    lines += ["## After-care", "", *(f"- {a['instruction']}" for a in clinical["aftercare"])]
+    lines = ["# After your microneedling session", ""]
+    who = [f"Patient: {screening['patient']}"] if screening else []
+    if clinical.get("session_date"):
+        who.append(f"date of the session: {clinical['session_date']}")
+    if who:
+        lines += ["; ".join(who), ""]
+    lines += ["## Looking after your skin", "", *(f"- {a['instruction']}" for a in clinical["aftercare"])]
     lines += ["", "## What you may notice", "", *(f"- {s['text']}" for s in clinical["side_effects"])]
     lines += ["", "## Your course", "", *_course(clinical)]
-    if clinical["cautions"]:
-        lines += ["", "## Notes from your clinician's checks", "", *(f"- {c['text']}" for c in clinical["cautions"])]
+    lines += ["", "## Your treatment", "", *(f"- {p['patient_text']}" for p in clinical.get("practice", []))]
     return "\n".join(lines) + "\n"
 
 
 def _course(clinical: dict[str, Any]) -> list[str]:
-    """The expected course and the next session's window, as list items."""
+    """The course facts and the next session's window, as list items."""
     course = clinical["expected_course"]
-    low, high = course["interval_weeks"]
-    lines = [
-        f"- Sessions: {course['sessions']}, {low} to {high} weeks apart.",
-        f"- Maintenance: {course['maintenance']}.",
-        f"- Results: {course['results']}.",
-    ]
+    lines = [f"- {fact}" for fact in course["for_the_patient"]]
     nxt = clinical["next_session"]
     if nxt:
-        lines.append(f"- Next session: between {nxt['earliest']} and {nxt['latest']}.")
+        lines.append(f"- Your next session: between {nxt['earliest']} and {nxt['latest']}.")
         if "held_back_by" in nxt:
-            lines.append(f"  Not sooner: {nxt['held_back_by']}.")
+            lines.append(f"  Not sooner, because: {nxt['held_back_by']}.")
     else:
-        lines.append(f"- Next session: {low} to {high} weeks after this one.")
+        low, high = course["interval_weeks"]
+        lines.append(f"- Your next session: {low} to {high} weeks after this one (ask the clinic for the dates).")
     return lines

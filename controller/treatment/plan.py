@@ -18,6 +18,7 @@ from pathlib import Path
 from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
 from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
 from controller.treatment.coverage import RasterPath
+from controller.treatment.names import read_name
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, conditions, history_kinds
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
@@ -189,8 +190,8 @@ def _read_patient(reader: TableReader) -> Patient | None:
     for item in reader.table_array("history", min_items=0):
         kind = item.choice("kind", history_kinds())
         date = item.date("date")
-        area = item.choice("area", list(areas()), default="") or None
-        indication = item.choice("indication", list(indications()), default="") or None
+        area = read_name(item, "area", "area", item.path, required=False)
+        indication = read_name(item, "indication", "indication", item.path, required=False)
         if indication and kind != "microneedling":
             item.problem("indication", "no indication except on a microneedling session", indication)
         item.finish()
@@ -259,9 +260,10 @@ def read_cartridge(reader: TableReader | None) -> CartridgeInfo | None:
 
 def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | None) -> Zone | None:
     known = areas()
-    area_name = reader.choice("area", list(known))
+    area_name = read_name(reader, "area", "area", reader.path)
     area = known.get(area_name or "")
-    indication_name = reader.choice("indication", list(indications()), default="") or None
+    where = f"{reader.path} ({area_name or 'unknown'} area)"
+    indication_name = read_name(reader, "indication", "indication", where, required=False)
     indication = indications().get(indication_name or "")
     skin = reader.choice("skin", SKIN_TYPES, default="normal") or "normal"
     override = reader.text("override_reason", required=False, max_len=500, blank=False)

@@ -2,7 +2,9 @@
 
 ``data/areas.csv`` gives, per area, the depth range the clinic texts allow (the
 area maximum is the zone maximum unless the plan documents an override);
-``data/indications.csv`` gives the range per indication. A zone without
+``data/indications.csv`` gives the range per indication where a text gives one
+(an indication without a figure, such as skin laxity, is named but leaves the
+depth to the area's range: no range is made up for it). A zone without
 ``depth_mm`` gets the indication's default (else the area's), clamped into the
 area's range and shifted by skin type: a quarter of the range shallower for
 sensitive skin, deeper for thick skin.
@@ -42,6 +44,7 @@ def _read(name: str, key: str) -> dict[str, DepthRange]:
             region=row.get("region", ""),
         )
         for row in read_table(name)
+        if row["min_depth_mm"]
     }
 
 
@@ -53,8 +56,14 @@ def areas() -> dict[str, DepthRange]:
 
 @cache
 def indications() -> dict[str, DepthRange]:
-    """Indications by name, in table order."""
+    """Indications with a depth range in the texts, by name, in table order."""
     return _read("indications.csv", "indication")
+
+
+@cache
+def indication_names() -> list[str]:
+    """Every indication, with or without a depth range of its own, in table order."""
+    return [row["indication"] for row in read_table("indications.csv")]
 
 
 def default_depth(area: DepthRange, indication: DepthRange | None, skin: str) -> float:

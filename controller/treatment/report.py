@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.treatment.aftercare import expected_course, instructions, side_effect_list
+from controller.treatment.aftercare import expected_course, instructions, practice_list, side_effect_list
 from controller.treatment.course import next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
@@ -192,6 +192,8 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
         "aftercare": instructions() if ran else [],
         "side_effects": side_effect_list() if ran else [],
         "expected_course": expected_course() if ran else None,
+        "practice": practice_list(),
+        "session_date": plan.start.date().isoformat() if plan.start else None,
         "next_session": _next_session(result) if ran else None,
     }
 

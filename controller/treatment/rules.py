@@ -29,7 +29,12 @@ class Limit:
     unit: str
     setting: str
     """The pen setting that holds the figure ("" when the figure is fixed by the texts)."""
+    acts: str
+    """What a breach does: ``refused`` (unless an override is documented, where the text says so),
+    ``cautioned`` (printed before the pass and reported), or ``shown`` (a fact told, not a limit to break)."""
     text: str
+    patient_text: str
+    """The fact in the patient's words, for the patient sheet ("" when the patient is not told it)."""
     source: str
 
 
@@ -57,7 +62,9 @@ def limits() -> dict[str, Limit]:
             value=float(row["value"]),
             unit=row["unit"],
             setting=row["setting"],
+            acts=row["acts"],
             text=row["text"],
+            patient_text=row["patient_text"],
             source=row["source"],
         )
         for row in read_table("limits.csv")
@@ -84,3 +91,22 @@ def yearly_max(indication: str) -> int | None:
 def side_effects() -> list[SideEffect]:
     """The side effects to tell the patient, in table order."""
     return [SideEffect(effect=r["effect"], text=r["text"], source=r["source"]) for r in read_table("side_effects.csv")]
+
+
+@dataclass(kw_only=True, frozen=True)
+class Practice:
+    """Who gives the treatment and where: told to the clinician (report) and to the patient (sheet)."""
+
+    rule: str
+    text: str
+    patient_text: str
+    source: str
+
+
+@cache
+def practice() -> list[Practice]:
+    """The conditions of practice the clinic texts set (consultation, professional, sterile setting)."""
+    return [
+        Practice(rule=r["rule"], text=r["text"], patient_text=r["patient_text"], source=r["source"])
+        for r in read_table("practice.csv")
+    ]

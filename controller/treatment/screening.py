@@ -8,7 +8,16 @@ are judged against the session date, so the same plan gives the same answer on
 any day it is run. A condition whose row is a caution (a history of cold sores)
 is reported, not refused. Sessions for an indication the texts limit per year
 (``yearly_max:*`` in ``data/limits.csv``) are counted from the patient's
-microneedling history over the 365 days before the session.
+microneedling history over the 365 days before the session. A past session
+entered without an indication counts against every indication's maximum and
+course: nobody can say it was not for this one, so the conservative reading is
+the one that cannot let an extra session through.
+
+The course rules (``interval_max``, ``course_sessions_high``) are cautions: a
+late session or a longer course departs from the texts' plan but harms no one,
+so the clinician is told and decides. A session less than six months after the
+previous one belongs to the same course; six months or more is maintenance
+(the texts: maintenance every 6-12 months).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ class Rule:
 
     rule: str
     kind: str
-    """flag, condition, history, age or fitzpatrick."""
+    """flag, condition, history, age, fitzpatrick or indication (a caution for a zone's indication)."""
     severity: str
     """hard, caution or interval."""
     window_days: int | None
@@ -145,6 +154,9 @@ def screen(
             table["darker_skin"],
             f"Fitzpatrick {patient.fitzpatrick}: {table['darker_skin'].text}",
         )
+    for rule in table.values():
+        if rule.kind == "indication" and rule.rule in indications:
+            hit("zone.indication", rule)
     for k, item in enumerate(patient.history):
         rule = table[item.kind]
         if rule.area_specific and item.area is not None and item.area not in areas:
@@ -161,7 +173,73 @@ def screen(
                 "caution",
             )
     result.interval += yearly_findings(patient, session_date, indications)
+    result.cautions += course_findings(patient, session_date, indications)
     return result
+
+
+def maintenance_gap_days() -> int:
+    """Days from one session after which the next is maintenance, not the course (twice a year: 182)."""
+    return 365 // int(limit("maintenance_per_year"))
+
+
+def course_before(patient: Patient, session_date: dt.date, indication: str | None) -> list[int]:
+    """The history items (indices) of the course this session continues, newest first.
+
+    Sessions for ``indication`` or without one (``None``: every session), chained back from the session
+    while each gap is shorter than the maintenance gap.
+    """
+    sessions = sorted(
+        (
+            (item.date, k)
+            for k, item in enumerate(patient.history)
+            if item.kind == "microneedling"
+            and (indication is None or item.indication in (indication, None))
+            and item.date <= session_date
+        ),
+        reverse=True,
+    )
+    chain, after = [], session_date
+    for date, k in sessions:
+        if (after - date).days >= maintenance_gap_days():
+            break
+        chain.append(k)
+        after = date
+    return chain
+
+
+def course_findings(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> list[Finding]:
+    """Cautions on the course: a gap longer than the interval, and more sessions than a course has."""
+    table, found = limits(), []
+    last = max((item.date for item in patient.history if item.kind == "microneedling"), default=None)
+    if last is not None:
+        gap = (session_date - last).days
+        if 7 * limit("interval_max") < gap < maintenance_gap_days():
+            rule = table["interval_max"]
+            found.append(
+                Finding(
+                    key="patient.history",
+                    rule=rule.rule,
+                    severity="caution",
+                    text=f"{gap} days ({gap / 7:.1f} weeks) since the last session: {rule.text}",
+                    source=rule.source,
+                )
+            )
+    most = int(limit("course_sessions_high"))
+    wanted: list[str | None] = [*sorted(indications)] or [None]
+    for indication in wanted:
+        chain = course_before(patient, session_date, indication)
+        if len(chain) + 1 > most:
+            rule, what = table["course_sessions_high"], indication or "any indication"
+            found.append(
+                Finding(
+                    key=f"patient.history[{chain[-1]}]",
+                    rule=rule.rule,
+                    severity="caution",
+                    text=f"{what}: this would be session {len(chain) + 1} of one course: {rule.text}",
+                    source=rule.source,
+                )
+            )
+    return found
 
 
 def yearly_counts(patient: Patient, session_date: dt.date, indications: frozenset[str]) -> dict[str, list[int]]:
@@ -171,7 +249,7 @@ def yearly_counts(patient: Patient, session_date: dt.date, indications: frozense
             k
             for k, item in enumerate(patient.history)
             if item.kind == "microneedling"
-            and item.indication == indication
+            and item.indication in (indication, None)
             and 0 <= (session_date - item.date).days < 365
         ]
         for indication in sorted(indications)

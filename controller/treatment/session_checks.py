@@ -28,7 +28,7 @@ def check_session(plan: Plan) -> Plan:
     problems += screening_problems
     if problems:
         raise InputFileError(plan.source, problems)
-    cautions = (screening.cautions if screening else []) + _length_cautions(plan)
+    cautions = (screening.cautions if screening else []) + _length_cautions(plan) + _indication_cautions(plan)
     return replace(plan, screening=screening, cautions=tuple(cautions))
 
 
@@ -116,6 +116,32 @@ def _length_cautions(plan: Plan) -> list[Finding]:
     rule = limits()["session_total_advised"]
     text = f"whole session {_minutes(whole)} ({_parts(plan)}) is longer than {advised:g} min: {rule.text}"
     return [Finding(key="plan", rule=rule.rule, severity="caution", text=text, source=rule.source)]
+
+
+def _indication_cautions(plan: Plan) -> list[Finding]:
+    """A zone deeper or shallower than its indication's range: within the area's (safe) range, but not what the
+    texts give for the indication, so the clinician is told."""
+    from controller.treatment.presets import indications
+
+    found = []
+    for k, zone in enumerate(plan.zones):
+        preset = indications().get(zone.indication or "")
+        if preset is None or preset.min_depth_mm <= zone.depth_mm <= preset.max_depth_mm:
+            continue
+        text = (
+            f"{zone.indication} at {zone.depth_mm:g} mm: the texts give {preset.min_depth_mm:g}-"
+            f"{preset.max_depth_mm:g} mm for it"
+        )
+        found.append(
+            Finding(
+                key=f"zone[{k}].depth_mm",
+                rule=zone.indication or "",
+                severity="caution",
+                text=text,
+                source=preset.source,
+            )
+        )
+    return found
 
 
 def _minutes(value: float) -> str:
