@@ -116,6 +116,10 @@ def print_aftercare(clinical: dict[str, Any]) -> None:
     print("side effects to tell the patient:")
     for effect in clinical["side_effects"]:
         say(f"  - {effect['text']}", indent="    ")
+    if clinical.get("practice"):
+        print("good practice the texts require:")
+        for item in clinical["practice"]:
+            say(f"  - {item['text']}", indent="    ")
     nxt = clinical["next_session"]
     if nxt:
         held = f" (not sooner: {nxt['held_back_by']})" if "held_back_by" in nxt else ""
