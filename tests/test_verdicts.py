@@ -139,12 +139,14 @@ def test_a_cell_just_outside_the_band_is_counting_noise_not_a_miss() -> None:
 
 def test_a_zone_not_run_or_not_finished_is_not_judged_on_what_it_did_not_do() -> None:
     unfinished = judge_zone(zone_result(completed=False), TOLERANCE)
-    assert not unfinished.by_name("density").judged and unfinished.passed
+    assert not unfinished.by_name("density").judged and not unfinished.passed
+    assert [c.name for c in unfinished.failed] == ["finished"], "a zone a fault cut short never passes"
     empty = zone_result()
     empty.telemetry = empty_telemetry()
     empty.refusal = "battery low"
     verdict = judge_zone(empty, TOLERANCE)
     assert not any(c.judged for c in verdict.checks) and "battery low" in verdict.checks[0].text
+    assert not verdict.judged and not verdict.passed
 
 
 def test_the_pass_takes_the_first_failed_check_and_the_pens_own_end_comes_first() -> None:
@@ -331,3 +333,32 @@ def test_a_record_refused_for_a_used_cartridge_books_nothing(tmp_path: Path) -> 
     assert not (tmp_path / "b/patient-sheet.md").exists() and (tmp_path / "a/patient-sheet.md").exists()
     assert "after-care:" not in again.stdout and "next session:" not in again.stdout
     assert report["clinical"]["next_session"] is None and report["clinical"]["session_ran"] is False
+
+
+@pytest.mark.parametrize(
+    "fault", ['kind = "stall"\nvalue = 0.3\nat_s = 0.3', 'kind = "rate_deviation"\nvalue = 0.03\nat_s = 0.7']
+)
+def test_outside_probe_a_zone_a_fault_cut_short_never_reads_ok(tmp_path: Path, fault: str) -> None:
+    """Outside probe C1: the faulted zone's row said `ok` and report.json said passed."""
+    code, report, stdout = run(tmp_path, in_band() + f"\n[[fault]]\n{fault}\n")
+    zone = report["zones"][0]
+    assert code == 1 and report["outcome"] == "fault"
+    assert zone["verdict"]["passed"] is False and zone["verdict"]["checks"]["finished"]["passed"] is False
+    [row] = [line.split() for line in stdout.splitlines() if line.startswith("forehead ")]
+    assert row[-1] == "FAIL"
+
+
+def test_outside_probe_zones_that_never_ran_are_not_passed(tmp_path: Path) -> None:
+    """Outside probe C2: zones that never ran had verdict.passed true."""
+    _, report, _ = run(tmp_path, in_band() + "\n[pen]\nbattery_soc = 0.01\n")
+    assert all(z["verdict"]["passed"] is None for z in report["zones"])
+
+
+def test_outside_probe_a_density_just_over_the_band_never_prints_inside_it(tmp_path: Path) -> None:
+    """Outside probe C3: 300.5 /cm2 printed as `300 (250 to 300) FAIL`."""
+    text = in_band() + "target_density_per_cm2 = [250, 270]\n"
+    _, report, stdout = run(tmp_path, text)
+    mean = report["zones"][0]["density_per_cm2"]["mean"]
+    [row] = [line.split() for line in stdout.splitlines() if line.startswith("forehead ")]
+    shown = float(row[7])
+    assert shown == pytest.approx(mean, abs=0.051)

@@ -65,7 +65,7 @@ def _zone_row(zone: dict[str, Any]) -> str:
     density = zone["verdict"]["checks"]["density"]
     band = f"{density['low']:g} to {density['high']:g}" if density["low"] is not None else ""
     mean = zone.get("density_per_cm2", {}).get("mean")
-    dens = f"{fixed(mean, 0)} ({band})" if mean is not None and band else "-"
+    dens = f"{fixed(mean, 1)} ({band})" if mean is not None and band else "-"
     verdict = "ok" if zone["verdict"]["passed"] else "FAIL"
     return (
         f"{head} {fixed(depth['reached_mean_mm'], 3):>9} {fixed(tissue['penetration_mean_mm'], 3):>10} "

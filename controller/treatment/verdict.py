@@ -2,7 +2,8 @@
 
 A pass the pen ran to the end is not yet a success: the needles must have reached the set depth,
 gone into the tissue past its barrier, stroked at the set rate, and left the planned density of
-punctures. Each zone is judged on those four checks, from the same telemetry the report shows, and
+punctures. Each zone is judged on those four checks, and on whether the pen finished it at all, from the
+same telemetry the report shows, and
 the pass takes the outcome of the first check that failed (depth, tissue, rate, density), so that
 the summary, report.json, report.png and the exit code cannot disagree.
 
@@ -51,7 +52,7 @@ CELLS_OUTSIDE_MAX = 0.25
 NOISE_SIGMAS = 2.0
 """How many counting deviations (Poisson) past the band's edge a cell must be to count as outside it."""
 
-CHECK_ORDER = ("depth", "tissue", "rate", "density")
+CHECK_ORDER = ("finished", "depth", "tissue", "rate", "density")
 """The order the checks are judged and reported in; the first failed one names the pass's outcome."""
 
 
@@ -109,11 +110,13 @@ class Check:
     text: str
     outcome: str | None = None
     """The pass's outcome when this check is the first one failed."""
+    detail: tuple[tuple[str, float], ...] = ()
+    """Counts behind the verdict that report.json carries beside it (cells outside beyond noise, strokes off)."""
 
 
 @dataclass(kw_only=True, frozen=True)
 class ZoneVerdict:
-    """The four checks of one zone."""
+    """The checks of one zone: finished, depth, tissue, rate, density."""
 
     checks: tuple[Check, ...]
 
@@ -122,19 +125,26 @@ class ZoneVerdict:
         return [c for c in self.checks if c.judged and not c.passed]
 
     @property
+    def judged(self) -> bool:
+        """False for a zone that never ran: there is nothing to pass or fail."""
+        return any(c.judged for c in self.checks)
+
+    @property
     def passed(self) -> bool:
-        return not self.failed
+        return self.judged and not self.failed
 
     def by_name(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
 
 def judge_zone(result: ZoneResult, rate_tolerance: float) -> ZoneVerdict:
-    """The zone's four checks (see the module docstring); ``rate_tolerance`` is the pen's, as a fraction."""
+    """The zone's checks (see the module docstring); ``rate_tolerance`` is the pen's, as a fraction."""
     if not len(result.telemetry):
         why = f"not run: {result.refusal or 'the pass ended before this zone'}"
         return ZoneVerdict(checks=tuple(_not_judged(name, why) for name in CHECK_ORDER))
-    return ZoneVerdict(checks=(_depth(result), _tissue(result), _rate(result, rate_tolerance), _density(result)))
+    return ZoneVerdict(
+        checks=(_finished(result), _depth(result), _tissue(result), _rate(result, rate_tolerance), _density(result))
+    )
 
 
 def pass_outcome(pen_outcome: str, verdicts: Sequence[ZoneVerdict]) -> str:
@@ -153,6 +163,23 @@ def _not_judged(name: str, why: str) -> Check:
     return Check(name=name, judged=False, passed=False, value=None, low=None, high=None, unit="", text=why)
 
 
+def _finished(result: ZoneResult) -> Check:
+    """A zone the pen stopped (a fault, the session maximum) did not get what was planned, whatever it got."""
+    done, planned = len(result.telemetry), result.planned_strokes
+    return Check(
+        name="finished",
+        judged=True,
+        passed=result.completed,
+        value=float(done),
+        low=float(planned),
+        high=None,
+        unit="strokes",
+        text=f"{done} of {planned} planned strokes"
+        + ("" if result.completed else f": the pen stopped the zone{': ' + result.refusal if result.refusal else ''}"),
+        outcome=None if result.completed else "stopped",
+    )
+
+
 def _depth(result: ZoneResult) -> Check:
     tel = result.telemetry
     set_mm = float(result.zone.depth_mm)
@@ -168,7 +195,7 @@ def _depth(result: ZoneResult) -> Check:
         low=set_mm - DEPTH_ACCURACY_MM,
         high=set_mm + DEPTH_ACCURACY_MM,
         unit="mm",
-        text=f"protrusion {reached:.3f} mm on average, {abs(error):.3f} mm {side} the set {set_mm:g} mm "
+        text=f"protrusion {reached:.4f} mm on average, {abs(error):.4f} mm {side} the set {set_mm:g} mm "
         f"(depth accuracy {DEPTH_ACCURACY_MM} mm)",
         outcome=None if passed else ("short" if error < 0 else "over"),
     )
@@ -201,7 +228,7 @@ def _tissue(result: ZoneResult) -> Check:
         low=STRATUM_CORNEUM_MM,
         high=None,
         unit="mm",
-        text=f"{depth:.3f} mm into the tissue on average ({share:.0%} of the {protrusion:.3f} mm protrusion; "
+        text=f"{depth:.4f} mm into the tissue on average ({share:.0%} of the {protrusion:.3f} mm protrusion; "
         f"{'past' if passed else 'not past'} the {STRATUM_CORNEUM_MM} mm stratum corneum)",
         outcome=None if passed else "shallow",
     )
@@ -210,9 +237,12 @@ def _tissue(result: ZoneResult) -> Check:
 def _rate(result: ZoneResult, tolerance: float) -> Check:
     tel = result.telemetry
     set_hz = float(result.zone.frequency_hz)
-    measured = len(tel) / (float(period_ticks(tel).sum()) / PEN_TICK_HZ)
+    ticks = period_ticks(tel)
+    measured = len(tel) / (float(ticks.sum()) / PEN_TICK_HZ)
     error = (measured - set_hz) / set_hz
-    passed = abs(error) <= tolerance
+    per_stroke = PEN_TICK_HZ / np.maximum(ticks, 1)
+    off = int(np.count_nonzero(~(np.abs(per_stroke - set_hz) <= tolerance * set_hz)))  # the supervisor's own rule
+    passed = abs(error) <= tolerance and off == 0
     return Check(
         name="rate",
         judged=True,
@@ -221,9 +251,10 @@ def _rate(result: ZoneResult, tolerance: float) -> Check:
         low=set_hz * (1.0 - tolerance),
         high=set_hz * (1.0 + tolerance),
         unit="Hz",
-        text=f"{measured:.2f} Hz measured against the set {set_hz:g} Hz ({100 * error:+.2f} %; the pen's "
-        f"tolerance {100 * tolerance:g} %)",
+        text=f"{measured:.3f} Hz on average against the set {set_hz:g} Hz ({100 * error:+.3f} %), {off} of "
+        f"{len(tel)} strokes off by more than the pen's tolerance of {100 * tolerance:g} %",
         outcome=None if passed else "off_rate",
+        detail=(("strokes_off", float(off)),),
     )
 
 
@@ -233,7 +264,8 @@ def _density(result: ZoneResult) -> Check:
         return _not_judged("density", "not judged: the pen did not finish the zone")
     judged = result.density.judged()
     cell_cm2 = judged.cell_mm[0] * judged.cell_mm[1] / 100.0
-    under, over = judged.outside((low - _counting_noise(low, cell_cm2), high + _counting_noise(high, cell_cm2)))
+    lowest, highest = low - _counting_noise(low, cell_cm2), high + _counting_noise(high, cell_cm2)
+    under, over = judged.outside((lowest, highest))
     cells = int(judged.per_cm2.size)
     outside = int(under.sum() + over.sum())
     mean = float(result.density.stats()["mean"])
@@ -248,9 +280,15 @@ def _density(result: ZoneResult) -> Check:
         low=low,
         high=high,
         unit="/cm2",
-        text=f"{mean:.0f} punctures/cm2 on average, {where} the band {low:g} to {high:g}; {outside} of {cells} "
+        text=f"{mean:.1f} punctures/cm2 on average, {where} the band {low:g} to {high:g}; {outside} of {cells} "
         f"cells of about 1 cm2 outside it by more than counting explains (at most {CELLS_OUTSIDE_MAX:.0%})",
         outcome=None if passed else "off_density",
+        detail=(
+            ("cells", float(cells)),
+            ("cells_outside_beyond_noise", float(outside)),
+            ("cell_low_per_cm2", lowest),
+            ("cell_high_per_cm2", highest),
+        ),
     )
 
 
@@ -266,7 +304,7 @@ def zone_verdict_json(verdict: ZoneVerdict, rounded: Callable[[float], float]) -
         return None if value is None else rounded(value)
 
     return {
-        "passed": verdict.passed,
+        "passed": verdict.passed if verdict.judged else None,
         "checks": {
             c.name: {
                 "judged": c.judged,
@@ -277,6 +315,7 @@ def zone_verdict_json(verdict: ZoneVerdict, rounded: Callable[[float], float]) -
                 "unit": c.unit,
                 "text": c.text,
             }
+            | {key: rounded(value) for key, value in c.detail}
             for c in verdict.checks
         },
     }
