@@ -37,6 +37,11 @@ def register(commands: Any) -> None:
     record.add_argument(
         "--seed", type=seed_number, default=0, metavar="N", help="simulation seed (default: %(default)s)"
     )
+    record.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="the 32-byte key (64 hex digits) that seals the recording (default: a new key written to LOG.key)",
+    )
     add_json(record, "report.json (instead of the summary)")
     record.set_defaults(handler=cmd_record)
 
@@ -45,6 +50,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
     from hal.recording import RecordingPort
+    from hal.recording_seal import recording_master_key
     from hal.serial_backend import SerialBackend, open_port
 
     plan = load_plan(args.plan)
@@ -57,7 +63,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         "plan_b64": base64.b64encode(plan_bytes).decode("ascii"),
         "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(),
     }
-    port = RecordingPort(open_port(args.port), args.log, url=args.port, meta=meta)
+    key = recording_master_key(args.log, args.key_file)
+    port = RecordingPort(open_port(args.port), args.log, key=key, url=args.port, meta=meta)
     try:
         backend = SerialBackend(args.port, port=port)
     except BaseException:
