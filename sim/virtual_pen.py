@@ -146,7 +146,7 @@ class VirtualPen:
         return self.event(
             EventKind.FAULT,
             0,
-            f"watchdog: no valid host request for {silent_s * 1000:.0f} ms; needles retracted, motor disabled",
+            f"watchdog: no accepted host request for {silent_s * 1000:.0f} ms; needles retracted, motor disabled",
         )
 
     def disconnect(self) -> None:

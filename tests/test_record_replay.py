@@ -79,7 +79,7 @@ TEST_KEY = bytes(range(32))
 
 
 def sealed(path: Path, texts: list[str], key: bytes = TEST_KEY) -> Path:
-    """Write ``texts`` (JSON objects) as a recording sealed under ``key``, with the key beside it, as a key holder could."""
+    """``texts`` (JSON objects) as a recording sealed under ``key``, the key beside it: what a key holder can write."""
     chain = LineChain(key, "00" * 16)
     path.write_text("".join(chain.seal(text) + "\n" for text in texts))
     key_file_beside(path).write_text(key.hex())
