@@ -75,10 +75,11 @@ def key_file_beside(log: str | Path) -> Path:
     return Path(f"{log}.key")
 
 
-def recording_master_key(log: str | Path, key_file: str | Path | None) -> bytes:
-    """The master key a new recording is sealed with: the key file's, or a fresh one written beside the log."""
-    if key_file is not None:
-        return read_key_file(key_file)
+def recording_master_key(log: str | Path, key: bytes | None) -> bytes:
+    """The master key a new recording is sealed with: ``key`` (read from --key-file), or a fresh one written beside
+    the log."""
+    if key is not None:
+        return key
     master = secrets.token_bytes(KEY_BYTES)
     path = key_file_beside(log)
     try:

@@ -52,8 +52,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     from hal.recording import RecordingPort
     from hal.recording_seal import recording_master_key
     from hal.serial_backend import SerialBackend, open_port
+    from hal.service_auth import read_key_file
 
     plan = load_plan(args.plan)
+    given_key = read_key_file(args.key_file) if args.key_file else None  # bad input is refused before anything changes
     plan_bytes = Path(args.plan).read_bytes()
     out = prepare_out_dir(args.out)
     meta = {
@@ -63,7 +65,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         "plan_b64": base64.b64encode(plan_bytes).decode("ascii"),
         "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(),
     }
-    key = recording_master_key(args.log, args.key_file)
+    key = recording_master_key(args.log, given_key)
     port = RecordingPort(open_port(args.port), args.log, key=key, url=args.port, meta=meta)
     try:
         backend = SerialBackend(args.port, port=port)
