@@ -127,3 +127,21 @@ def test_a_store_that_cannot_count_a_failure_locks_service_access_until_power_of
     code = refusal(lambda: sim.service_unlock("service", bytes(32)))
     assert code == ErrorCode.AUTH_LOCKED, "the first wrong answer: it could not be recorded"
     assert refusal(sim.service_challenge) == ErrorCode.AUTH_LOCKED
+
+
+def test_a_layout_2_store_without_a_lockout_record_is_migrated_and_a_damaged_record_is_refused() -> None:
+    from hal.protocol import Alarm
+    from hal.settings import defaults
+    from sim.nvm import LOCKOUT, SettingsStore, StoreContents, encode_image, encode_payload, slot_offset
+
+    payload = encode_payload(StoreContents(settings=defaults(), used_cartridges={5: 10}))
+    section = 3 + LOCKOUT.size
+    flash = MemoryFlash()
+    flash.write(slot_offset(0), encode_image(2, 1, payload[:-section]))  # layout 2: the same sections but the last
+    boot = SettingsStore(flash).boot()
+    assert Alarm.STORE_MIGRATED in boot.alarms, boot.alarms
+    assert boot.contents.lockout == LockoutRecord() and boot.contents.used_cartridges == {5: 10}
+    locked_flag_2 = payload[:-1] + b"\x02"
+    flash = MemoryFlash()
+    flash.write(slot_offset(0), encode_image(3, 1, locked_flag_2))
+    assert SettingsStore(flash).boot().slot is None, "a lockout flag of 2 makes the image unusable"
