@@ -204,7 +204,7 @@ LAYOUTS: dict[Msg, Layout] = {
         "field_diameter_mm" / F64 * _cartridge_range("field_diameter_mm"),
         "battery_soc" / F64 * "0 to 1",
         note="SIMULATED_WORLD only; a new power-on of the hardware: the settings store is kept, a service unlock is "
-        "dropped",
+        "dropped, a service lockout is not (see Service unlock)",
     ),
     Msg.ESTOP_RELEASE: layout(note="release a latched emergency stop"),
     Msg.INJECT_FAULT: layout(
@@ -229,8 +229,9 @@ LAYOUTS: dict[Msg, Layout] = {
         "answer" / Answer,
         note="the answer is HMAC-SHA256(key, message) with message = the 17 ASCII bytes `penctl-unlock-v1|`, the 16 "
         "nonce bytes, one level byte (1 service, 2 factory) and the serial number's ASCII bytes (HELLO_REPLY "
-        "`serial_number`, no length prefix). The unlock lasts until `service.unlock_timeout_s` of the pen's power-on "
-        "clock passes, the connection ends, a new HELLO arrives or the pen powers off",
+        "`serial_number`, no length prefix). The unlock ends `service.unlock_timeout_s` (the value in force) of the "
+        "pen's power-on clock after the unlock, whatever traffic follows, or earlier when the connection ends, a new "
+        "HELLO arrives or the pen powers off",
     ),
     Msg.LINK_STATS: layout(note="read the pen's link counters"),
     Msg.ACK: EMPTY,

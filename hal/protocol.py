@@ -127,7 +127,7 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.COMMAND_RANGE: "depth or rate outside what the pen allows now (its settings and the cartridge's rating)",
     ErrorCode.CARTRIDGE_LOCKED: "the cartridge was already used: single-use lockout",
     ErrorCode.AUTH_FAILED: "service unlock refused: the answer does not match the pending challenge",
-    ErrorCode.AUTH_LOCKED: "service unlock locked after too many failures (until power-off)",
+    ErrorCode.AUTH_LOCKED: "service unlock locked after too many failures (until power-off, then a back-off)",
     ErrorCode.NO_KEY: "no challenge pending (none asked for, or already answered), or no service key provisioned",
     ErrorCode.NO_CARTRIDGE: "no usable cartridge attached (none, id 0, no needles or no depth rating)",
     ErrorCode.INTERNAL: "the pen hit an internal error: needles retracted, motor disabled",

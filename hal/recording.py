@@ -9,8 +9,10 @@ Each line is written and flushed whole, so a crash leaves a readable prefix.
 :class:`RecordedLinkBackend` is a :class:`~hal.serial_backend.SerialBackend` whose port is a
 :class:`ReplayPort`: when the host writes the frame the recording says it wrote, the port hands
 back the frames the pen answered, in recorded order. The controller runs unchanged, so a session
-replayed from its recording produces the same report, byte for byte. A file that is not a complete
-recording of this format and version is an :class:`~hal.errors.InputError` naming the file and line.
+replayed from its recording produces the same report, byte for byte. Every line is sealed
+(hal/recording_seal.py: an HMAC chain), so a file that is not a complete recording of this format
+and version, sealed in order under the key replay is given, is an :class:`~hal.errors.InputError`
+naming the file and the first line that is wrong.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from typing import IO, Any
 from hal.errors import InputError
 from hal.messages import decode
 from hal.protocol import ESTOP, Frame, FrameDecoder, Msg, PayloadError, encode_frame
+from hal.recording_seal import LineChain, key_id, new_nonce, replay_master_key
 from hal.serial_backend import SerialBackend
 
 FORMAT = "penctl-recording"
-VERSION = 1
+VERSION = 2
+"""Version 2 seals every line (hal/recording_seal.py); version 1 recordings are refused: nothing proves them."""
 WAIT_S = 0.005
 """How long a replay read waits when the recording has nothing more before the host's next write
 (the live host waited for a reply there and retransmitted): as long as a serial read's timeout."""
@@ -43,8 +47,12 @@ def type_name(msg: int) -> str | int:
 class RecordingPort:
     """A port that passes everything through and logs it (see the module docstring)."""
 
-    def __init__(self, port: Any, log: str | Path, url: str = "", meta: dict[str, Any] | None = None) -> None:
-        """Open ``log`` for writing (an :class:`InputError` if it cannot be) and write the header line."""
+    def __init__(
+        self, port: Any, log: str | Path, *, key: bytes, url: str = "", meta: dict[str, Any] | None = None
+    ) -> None:
+        """Open ``log`` for writing (an :class:`InputError` if it cannot be) and write the header line.
+
+        Every line is sealed under ``key`` (the master key: hal/recording_seal.py)."""
         self.port = port
         self.path = str(log)
         try:
@@ -56,7 +64,11 @@ class RecordingPort:
         self._tx = FrameDecoder()
         self.counts = {"tx": 0, "rx": 0}
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self._line({"format": FORMAT, "version": VERSION, "url": url, "started_utc": started, "meta": meta or {}})
+        nonce = new_nonce()
+        self._chain = LineChain(key, nonce)
+        seal = {"nonce": nonce, "key_id": key_id(key)}
+        header = {"format": FORMAT, "version": VERSION, "url": url, "started_utc": started, "seal": seal}
+        self._line(header | {"meta": meta or {}})
 
     @property
     def in_waiting(self) -> int:
@@ -110,7 +122,8 @@ class RecordingPort:
         return round(time.monotonic() - self._start, 6)
 
     def _line(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        text = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        self._file.write(self._chain.seal(text) + "\n")
         self._file.flush()
 
 
@@ -142,8 +155,12 @@ class Recording:
     """(direction "tx" or "rx", the frame's wire bytes), in the order the host met them."""
 
 
-def read_recording(path: str | Path) -> Recording:
-    """Read and check a recording; anything else is an :class:`InputError` naming the file and the line."""
+def read_recording(path: str | Path, key: bytes) -> Recording:
+    """Read a recording and check its seal under master ``key``, line by line.
+
+    Anything but a complete recording sealed under ``key``, in order, is an :class:`InputError`
+    naming the file and the first line that is not what it should be.
+    """
     source = str(path)
     try:
         text = Path(path).read_bytes().decode("utf-8")
@@ -151,14 +168,18 @@ def read_recording(path: str | Path) -> Recording:
         raise InputError(source, "", "a readable penctl recording file", exc.strerror) from None
     except UnicodeDecodeError:
         raise InputError(source, "", f"a {FORMAT} file (JSON lines, UTF-8)", "bytes that are not UTF-8") from None
-    lines = text.splitlines()
-    header = _header(source, lines[0] if lines else "")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    header, chain = _header(source, lines[0] if lines else "", key)
     frames: list[tuple[str, bytes]] = []
     for number, line in enumerate(lines[1:], start=2):
-        record = _json_object(source, number, line)
+        record = _json_object(source, number, _opened(source, number, line, chain))
         if record.get("end") is True:
             if record.get("complete", True) is not True:
                 raise InputError(source, f"line {number}", "a complete recording (this session was cut short)")
+            if number != len(lines):
+                raise InputError(source, f"line {number + 1}", "nothing after the end line", lines[number][:60])
             return Recording(path=source, url=str(header.get("url", "")), meta=header["meta"], frames=tuple(frames))
         frames.append(_frame(source, number, record))
     raise InputError(
@@ -166,7 +187,20 @@ def read_recording(path: str | Path) -> Recording:
     )
 
 
-def _header(source: str, line: str) -> dict[str, Any]:
+def _opened(source: str, number: int, line: str, chain: LineChain) -> str:
+    text = chain.open(line)
+    if text is None:
+        raise InputError(
+            source,
+            f"line {number}",
+            "the line sealed here (its mac does not match: this line was edited, moved or inserted, "
+            "or one before it deleted)",
+            line[:60],
+        )
+    return text
+
+
+def _header(source: str, line: str, key: bytes) -> tuple[dict[str, Any], LineChain]:
     expected = f'a {FORMAT} file: a first line {{"format": "{FORMAT}", "version": {VERSION}, ...}}'
     try:
         header = json.loads(line)
@@ -176,10 +210,19 @@ def _header(source: str, line: str) -> dict[str, Any]:
         raise InputError(source, "line 1", expected, line[:60] if line else "an empty file")
     version = header.get("version")
     if type(version) is not int or version != VERSION:
-        raise InputError(source, "line 1", f"{FORMAT} version {VERSION}", f"version {version!r}")
+        raise InputError(source, "line 1", f"{FORMAT} version {VERSION} (sealed)", f"version {version!r}")
+    seal = header.get("seal")
+    nonce = seal.get("nonce") if isinstance(seal, dict) else None
+    if not isinstance(seal, dict) or not isinstance(nonce, str) or not nonce.isascii():
+        raise InputError(source, "line 1", 'a header with a seal {"nonce": ..., "key_id": ...}')
+    if seal.get("key_id") != key_id(key):
+        raise InputError(source, "line 1", "a recording sealed with the key given (it names another key)")
+    chain = LineChain(key, nonce)
+    if chain.open(line) is None:
+        raise InputError(source, "line 1", "the header sealed as recorded (its mac does not match: it was edited)")
     if not isinstance(header.get("meta"), dict):
         raise InputError(source, "line 1", "a header with a meta object")
-    return header
+    return header, chain
 
 
 def _json_object(source: str, number: int, line: str) -> dict[str, Any]:
@@ -278,6 +321,9 @@ class RecordedLinkBackend(SerialBackend):
 
     name = "recorded"
 
-    def __init__(self, recording: Recording | str | Path) -> None:
-        rec = recording if isinstance(recording, Recording) else read_recording(recording)
+    def __init__(self, recording: Recording | str | Path, key_file: str | Path | None = None) -> None:
+        """A path is read with the key in ``key_file`` (default: the one beside the recording)."""
+        if not isinstance(recording, Recording):
+            recording = read_recording(recording, replay_master_key(recording, key_file))
+        rec = recording
         super().__init__(url=rec.url, port=ReplayPort(rec))

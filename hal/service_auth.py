@@ -3,7 +3,8 @@
 The pen sends a fresh random nonce; the host answers HMAC-SHA256(key, tag |
 nonce | level | serial number). The nonce is used once, whatever the outcome,
 so a captured answer replayed later is refused; a few wrong answers in a row
-lock service access until power-off. The key never leaves the host's key file:
+lock service access until power-off and, kept in the pen's store, for a growing
+back-off after every power-on (sim/service_access.py). The key never leaves the host's key file:
 it is not logged, printed or written into any report.
 """
 

@@ -257,7 +257,7 @@ SETTINGS: tuple[Setting, ...] = (
         10,
         3,
         "factory",
-        "Wrong unlock answers in a row before the pen locks service access until power-off.",
+        "Wrong unlock answers in a row (kept in the store) before the pen locks service access.",
     ),
     _s(
         29,

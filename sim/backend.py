@@ -102,16 +102,16 @@ class SimBackend:
         self.build = build
         self._in_use: int | None = None
         self._earlier_worlds_s = 0.0
+        self._uptime_s = 0.0
         self.uptime = uptime or self._pen_uptime
-        values = self.settings.contents.settings
-        self.access = ServiceAccess(
-            service_key, int(values["service.max_unlock_failures"]), float(values["service.unlock_timeout_s"])
-        )
         self.pen = self._new_pen(seed, cartridge, battery_soc)
+        self.access = ServiceAccess(service_key, self.settings, self.uptime())
         self._closed = False
 
     def _pen_uptime(self) -> float:
-        return self._earlier_worlds_s + self.pen.time_s
+        """Pen time carried across world resets, never going back (a rewind takes back strokes, not time)."""
+        self._uptime_s = max(self._uptime_s, self._earlier_worlds_s + self.pen.time_s)
+        return self._uptime_s
 
     def _new_pen(self, seed: int | np.random.SeedSequence, cartridge: CartridgeInfo | None, soc: float) -> SimulatedPen:
         coil, servo = hardware_params(self.settings.contents.settings)
@@ -291,7 +291,7 @@ class SimBackend:
         self.pen.retract()
 
     def close(self) -> None:
-        """Power off: retract, record the cartridge as used if it stroked, drop any service unlock."""
+        """Power off: retract, record the cartridge as used if it stroked, drop any service unlock (not a lockout)."""
         if not self._closed:
             self._closed = True
             self.pen.retract()
@@ -322,8 +322,8 @@ class SimBackend:
         self._retire_cartridge()
         hw = replace(cartridge, strokes_used=0, locked=False) if cartridge else None  # the chip, not the record
         self._earlier_worlds_s += self.pen.time_s
-        self.access.power_off()  # a new world is a new power-on: no unlock carries over
         self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
+        self.access.power_on(self.uptime())  # a new power-on: no unlock carries over, a lockout does
 
     def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
         """Schedule a hardware fault (see sim.faults.FaultKind) at pen time ``at_s``."""
@@ -347,7 +347,7 @@ class SimBackend:
 
     # --- service access -----------------------------------------------------------------------
     def service_challenge(self) -> bytes:
-        return self.access.challenge()
+        return self.access.challenge(self.uptime())
 
     def service_unlock(self, level: str, answer: bytes) -> None:
         serial = str(self.settings.contents.settings["pen.serial_number"])

@@ -36,7 +36,7 @@ from hal.settings import BY_ID, SettingValue, defaults, validate_block
 
 MAGIC = b"MNPS"
 RECORD_MAGIC = b"MNPC"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 RECORD = struct.Struct("<4sII")
 RECORD_COPIES = (0, 16)
 """Offsets of the two copies of the commit record."""
@@ -200,6 +200,21 @@ def read_image(raw: bytes, slot: int) -> Image | None:
 
 SECTION_SETTINGS = 1
 SECTION_USED_CARTRIDGES = 2
+SECTION_SERVICE_LOCKOUT = 3
+LOCKOUT = struct.Struct("<HHB")
+"""The service-lockout section: failures u16, lockouts u16, locked u8."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class LockoutRecord:
+    """Wrong service-unlock answers, kept in the store so that a power cycle does not forgive them."""
+
+    failures: int = 0
+    """Wrong answers in a row since the last right answer or the last lockout."""
+    lockouts: int = 0
+    """Lockouts since the last right answer: each one doubles the back-off after a power-on."""
+    locked: bool = False
+    """A lockout is in force: it holds until power-off, then for its back-off after every power-on."""
 
 
 @dataclass(kw_only=True)
@@ -209,13 +224,16 @@ class StoreContents:
     settings: dict[str, SettingValue]
     used_cartridges: dict[int, int] = field(default_factory=dict)
     """Cartridge id -> strokes it delivered."""
+    lockout: LockoutRecord = field(default_factory=LockoutRecord)
 
 
 def encode_payload(contents: StoreContents) -> bytes:
-    """Layout 2: sections of ``id u8 | length u16 | data``."""
+    """Layout 3: sections of ``id u8 | length u16 | data`` (layout 2 had no service-lockout section)."""
     sections = [(SECTION_SETTINGS, pack_settings(contents.settings))]
     used = b"".join(struct.pack("<II", cid, strokes) for cid, strokes in sorted(contents.used_cartridges.items()))
     sections.append((SECTION_USED_CARTRIDGES, struct.pack("<H", len(contents.used_cartridges)) + used))
+    lockout = contents.lockout
+    sections.append((SECTION_SERVICE_LOCKOUT, LOCKOUT.pack(lockout.failures, lockout.lockouts, lockout.locked)))
     return b"".join(struct.pack("<BH", sid, len(data)) + data for sid, data in sections)
 
 
@@ -223,8 +241,8 @@ def decode_payload(layout: int, payload: bytes) -> StoreContents:
     """Decode (and migrate) a payload; raises PayloadError if it is not a complete, valid block."""
     if layout == 1:
         contents = _migrate_layout_1(payload)
-    elif layout == 2:
-        contents = _decode_layout_2(payload)
+    elif layout in (2, 3):
+        contents = _decode_sections(payload, with_lockout=layout == 3)
     else:
         raise PayloadError(f"unknown layout {layout}")
     block = defaults() | contents.settings
@@ -235,7 +253,7 @@ def decode_payload(layout: int, payload: bytes) -> StoreContents:
     return contents
 
 
-def _decode_layout_2(payload: bytes) -> StoreContents:
+def _decode_sections(payload: bytes, with_lockout: bool) -> StoreContents:
     sections: dict[int, bytes] = {}
     r = Reader(payload)
     while r.pos < len(payload):
@@ -243,8 +261,9 @@ def _decode_layout_2(payload: bytes) -> StoreContents:
         if sid in sections:
             raise PayloadError(f"section {sid} twice")
         sections[int(sid)] = r.raw(int(length))
-    if set(sections) != {SECTION_SETTINGS, SECTION_USED_CARTRIDGES}:
-        raise PayloadError(f"sections {sorted(sections)}, expected {SECTION_SETTINGS} and {SECTION_USED_CARTRIDGES}")
+    expected = {SECTION_SETTINGS, SECTION_USED_CARTRIDGES} | ({SECTION_SERVICE_LOCKOUT} if with_lockout else set())
+    if set(sections) != expected:
+        raise PayloadError(f"sections {sorted(sections)}, expected {sorted(expected)}")
     used = Reader(sections[SECTION_USED_CARTRIDGES])
     cartridges: dict[int, int] = {}
     for _ in range(int(used.one("H"))):
@@ -253,7 +272,18 @@ def _decode_layout_2(payload: bytes) -> StoreContents:
             raise PayloadError(f"used-cartridge list holds id {cid} (0 or twice)")
         cartridges[int(cid)] = int(strokes)
     used.done()
-    return StoreContents(settings=unpack_settings(sections[SECTION_SETTINGS]), used_cartridges=cartridges)
+    lockout = _decode_lockout(sections[SECTION_SERVICE_LOCKOUT]) if with_lockout else LockoutRecord()
+    settings = unpack_settings(sections[SECTION_SETTINGS])
+    return StoreContents(settings=settings, used_cartridges=cartridges, lockout=lockout)
+
+
+def _decode_lockout(data: bytes) -> LockoutRecord:
+    if len(data) != LOCKOUT.size:
+        raise PayloadError(f"service-lockout section of {len(data)} bytes, expected {LOCKOUT.size}")
+    failures, lockouts, locked = LOCKOUT.unpack(data)
+    if locked not in (0, 1):
+        raise PayloadError(f"service-lockout flag {locked} is neither 0 nor 1")
+    return LockoutRecord(failures=failures, lockouts=lockouts, locked=bool(locked))
 
 
 def _migrate_layout_1(payload: bytes) -> StoreContents:

@@ -1,7 +1,7 @@
 """The pen's side of settings: validate every write again, stage, commit atomically, keep alarms.
 
 The pen never trusts the host: a write is checked key by key (known id, type and
-range, access level for a changed value) and then as a whole block (rules
+range, the access level for every key written, whatever its value) and then as a whole block (rules
 between settings). Any problem refuses the whole write and leaves nothing
 staged. A commit writes the staged block to the two-slot store in one image;
 until it succeeds, the settings in force are the old ones.
@@ -10,11 +10,17 @@ until it succeeds, the settings in force are the old ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from hal.errors import PenRefusedError
 from hal.protocol import Alarm, ErrorCode
 from hal.settings import ACCESS_LEVELS, BY_KEY, SETTINGS, Access, SettingValue, validate_block
-from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
+from sim.nvm import Flash, LockoutRecord, MemoryFlash, SettingsStore, StoreContents
+
+
+def _stored(value: SettingValue) -> SettingValue:
+    """The value as the store keeps it: -0.0 becomes 0.0 (one zero, so a read-back never shows a sign)."""
+    return 0.0 if isinstance(value, float) and value == 0.0 else value
 
 
 class PenSettings:
@@ -43,11 +49,11 @@ class PenSettings:
                 why = setting.check(value)
                 if why:
                     raise PenRefusedError(ErrorCode.SETTING_RANGE, key, f"expected {why}, got {value!r}")
-                if value != base[key] and ACCESS_LEVELS.index(setting.access) > ACCESS_LEVELS.index(self.access):
+                if ACCESS_LEVELS.index(setting.access) > ACCESS_LEVELS.index(self.access):
                     raise PenRefusedError(
-                        ErrorCode.ACCESS, key, f"{setting.access} setting: needs a {setting.access} unlock to change"
+                        ErrorCode.ACCESS, key, f"{setting.access} setting: needs a {setting.access} unlock to write"
                     )
-            block = dict(base) | dict(changes)
+            block = dict(base) | {key: _stored(value) for key, value in changes.items()}
             problems = validate_block(block)
             if problems:
                 raise PenRefusedError(ErrorCode.SETTING_RULE, problems[0].key, problems[0].reason)
@@ -68,7 +74,7 @@ class PenSettings:
     def commit(self) -> None:
         if self.staged is None:
             raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
-        new = StoreContents(settings=dict(self.staged), used_cartridges=dict(self.contents.used_cartridges))
+        new = replace(self.contents, settings=dict(self.staged))
         self._write(new)
         self.contents = new
         self.staged = None
@@ -84,11 +90,19 @@ class PenSettings:
         """
         used = dict(self.contents.used_cartridges)
         used[cartridge_id] = max(used.get(cartridge_id, 0), strokes)
-        new = StoreContents(settings=dict(self.contents.settings), used_cartridges=used)
+        self._keep(replace(self.contents, used_cartridges=used))
+
+    def record_lockout(self, lockout: LockoutRecord) -> None:
+        """Keep the service-lockout record in the store, in one commit of its own (kept in RAM if that fails)."""
+        if lockout != self.contents.lockout:
+            self._keep(replace(self.contents, lockout=lockout))
+
+    def _keep(self, contents: StoreContents) -> None:
+        """Write ``contents`` and hold it in force, also when the store refuses the write (STORE is raised)."""
         try:
-            self._write(new)
+            self._write(contents)
         finally:
-            self.contents = StoreContents(settings=self.contents.settings, used_cartridges=used)
+            self.contents = contents
 
     def _write(self, contents: StoreContents) -> None:
         try:

@@ -39,8 +39,6 @@ from hal.settings import BY_KEY, SCHEMA_VERSION
 from sim.backend import SimBackend
 
 CAPABILITIES = Capability.SPECULATIVE | Capability.SIMULATED_WORLD
-NOT_ALIVE = (ErrorCode.UNKNOWN_TYPE, ErrorCode.BAD_PAYLOAD, ErrorCode.VERSION)
-"""Refusals that show the sender does not speak the protocol: such frames do not feed the watchdog."""
 Fields = dict[str, Any]
 """A request's payload decoded by its layout in hal/messages.py, field name -> value."""
 ACK: tuple[int, bytes] = (Msg.ACK, b"")
@@ -49,6 +47,21 @@ ACK: tuple[int, bytes] = (Msg.ACK, b"")
 def reply(msg: Msg, **values: Any) -> tuple[int, bytes]:
     """A reply of type ``msg`` encoded by its layout."""
     return msg, encode(msg, **values)
+
+
+@dataclass(kw_only=True, frozen=True)
+class _Answered:
+    """The last request and the reply it got: a retransmission of it is answered from here."""
+
+    seq: int
+    type: int
+    payload: bytes
+    reply: bytes
+    accepted: bool
+    """Not refused (any reply but NAK): only then does the request, or a retransmission of it, feed the watchdog."""
+
+    def repeated_by(self, frame: Frame) -> bool:
+        return (self.seq, self.type, self.payload) == (frame.seq, frame.type, frame.payload) and frame.type != Msg.HELLO
 
 
 @dataclass(kw_only=True)
@@ -80,7 +93,7 @@ class VirtualPen:
         self.clock = clock or backend.uptime
         self.decoder = FrameDecoder()
         self.estop_latched = False
-        self._last: tuple[int, int, bytes, bytes] | None = None
+        self._last: _Answered | None = None
         self._event_seq = 0
         self._last_request_s = self.clock()
         self._counts = PenLinkStats()
@@ -121,8 +134,9 @@ class VirtualPen:
 
         A host that falls silent while the motor is enabled can no longer supervise the strokes, so
         after ``watchdog.timeout_ms`` without a valid request the pen retracts and disables the
-        motor itself and sends a fault EVENT. Only valid requests feed the watchdog: noise, bad
-        frames and bare flag bytes do not. Returns the bytes to send (empty when nothing happened).
+        motor itself and sends a fault EVENT. Only requests the pen accepted feed the watchdog (a
+        retransmission counts as its original did): refusals, noise, bad frames and bare flag bytes
+        do not. Returns the bytes to send (empty when nothing happened).
         """
         silent_s = self.clock() - self._last_request_s
         timeout = float(self.backend.read_settings()["watchdog.timeout_ms"]) / 1000.0
@@ -132,7 +146,7 @@ class VirtualPen:
         return self.event(
             EventKind.FAULT,
             0,
-            f"watchdog: no valid host request for {silent_s * 1000:.0f} ms; needles retracted, motor disabled",
+            f"watchdog: no accepted host request for {silent_s * 1000:.0f} ms; needles retracted, motor disabled",
         )
 
     def disconnect(self) -> None:
@@ -154,21 +168,16 @@ class VirtualPen:
 
     def _reply(self, frame: Frame) -> bytes:
         last = self._last
-        if (
-            last
-            and last[0] == frame.seq
-            and last[1] == frame.type
-            and last[2] == frame.payload
-            and (frame.type != Msg.HELLO)
-        ):
+        if last is not None and last.repeated_by(frame):
             self._counts.duplicates += 1
-            self._last_request_s = self.clock()
-            return last[3]
+            self._feed_watchdog(last.accepted)
+            return last.reply
         kind, payload = self._handle(frame)
-        if kind != Msg.NAK or payload[0] not in NOT_ALIVE:
-            self._last_request_s = self.clock()
+        self._feed_watchdog(kind != Msg.NAK)
         reply = encode_frame(frame.seq, kind, payload)
-        self._last = (frame.seq, frame.type, frame.payload, reply)
+        self._last = _Answered(
+            seq=frame.seq, type=frame.type, payload=frame.payload, reply=reply, accepted=kind != Msg.NAK
+        )
         if kind == Msg.NAK:
             self._counts.naks += 1
             if payload[0] == ErrorCode.INTERNAL:
@@ -178,6 +187,15 @@ class VirtualPen:
             for alarm in self.backend.read_alarms():
                 reply += self.event(EventKind.ALARM, alarm, ALARM_TEXT[Alarm(alarm)])
         return reply
+
+    def _feed_watchdog(self, accepted: bool) -> None:
+        """One rule: a request the pen accepted feeds the watchdog, a refused one never does.
+
+        A retransmission is answered from the cache and counts as its original did, so resending
+        a refused frame cannot keep a motor running that no host supervises.
+        """
+        if accepted:
+            self._last_request_s = self.clock()
 
     def _handle(self, frame: Frame) -> tuple[int, bytes]:
         """Run the frame's handler; any failure becomes a NAK, and an unforeseen one also retracts."""

@@ -17,7 +17,7 @@ from controller.treatment.session import run_session
 from hal.errors import BackendError, PenError, PenOperationError, PenRefusedError
 from hal.protocol import ESTOP, Alarm, ErrorCode, EventKind, Msg, encode_frame, pack_settings
 from hal.serial_backend import SerialBackend
-from hal.settings import SettingValue, defaults
+from hal.settings import BY_KEY, SettingValue, defaults
 from sim.backend import SimBackend
 from sim.nvm import MemoryFlash, SettingsStore
 from sim.serve import listen_tcp, open_pty, serve_fd, serve_tcp
@@ -93,7 +93,7 @@ def test_the_pen_validates_writes_itself_and_stages_nothing_on_a_bad_one(pty_pen
     with pytest.raises(PenRefusedError) as info:
         backend.commit_settings()
     assert info.value.code == ErrorCode.NOTHING_STAGED
-    pen.backend.access._level, pen.backend.access._expires_s = "service", 1e9  # as after a service unlock
+    pen.backend.access._level, pen.backend.access._unlocked_s = "service", pen.backend.uptime()  # as unlocked now
     with pytest.raises(PenRefusedError, match="frequency.min_hz must not exceed"):
         backend.stage_settings({"frequency.min_hz": 120.0, "frequency.max_hz": 100.0})
     assert pen.backend.settings.store.counter == 1, "only the factory image"
@@ -163,14 +163,14 @@ def _flash_repeatedly(faults: Faults, flashes: int, seed: int) -> tuple[dict[str
     outcomes = {"verified": 0, "not applied": 0, "unverified": 0}
     current = _store_values(pen)
     for k in range(flashes):
-        block = dict(current)
+        block = {key: value for key, value in current.items() if BY_KEY[key].access == "user"}  # every key it may write
         block["depth.max_mm"] = round(1.0 + 0.01 * k, 2)
         block["alarm.volume"] = k % 11
         try:
             flash(backend, block)
-            outcome, allowed = "verified", [block]
+            outcome, allowed = "verified", [current | block]
         except UnverifiedError:
-            outcome, allowed = "unverified", [current, block]
+            outcome, allowed = "unverified", [current, current | block]
         except PenError:
             outcome, allowed = "not applied", [current]
         outcomes[outcome] += 1

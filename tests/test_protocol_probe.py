@@ -1329,11 +1329,11 @@ def test_service_unlock(keyed_pen: Pen) -> None:
     c = keyed_pen.connect(hello=False)
     serial = c.hello().serial
     watchdog_block = p_settings([(S_WATCHDOG_MS, "i", 1000)])
-    # locked: a service setting may not change, but may be written at its current value
+    # locked: a service setting may not be written, not even at its current value (issue 22)
     nak = c.nak(SETTINGS_WRITE, watchdog_block)
     assert (nak.error, nak.setting_id) == (E_ACCESS, S_WATCHDOG_MS), nak
-    c.ack(SETTINGS_WRITE, p_settings([(S_WATCHDOG_MS, "i", 500)]))
-    c.ack(SETTINGS_ABORT)
+    nak = c.nak(SETTINGS_WRITE, p_settings([(S_WATCHDOG_MS, "i", 500)]))
+    assert (nak.error, nak.setting_id) == (E_ACCESS, S_WATCHDOG_MS), nak
     # no challenge pending
     assert c.nak(SERVICE_UNLOCK, pstr("service") + bytes(32)).error == E_NO_KEY
     # correct answer unlocks

@@ -11,7 +11,8 @@ import pytest
 
 from controller.cli.main import main
 from hal.errors import InputError
-from hal.recording import FORMAT, VERSION, read_recording
+from hal.recording import FORMAT, VERSION
+from hal.recording_seal import MAC, LineChain, key_file_beside, key_id, replay_master_key
 from sim.backend import SimBackend
 from sim.serve import listen_tcp, serve_tcp
 from sim.virtual_pen import VirtualPen
@@ -74,7 +75,43 @@ def test_a_crash_leaves_a_readable_prefix_that_replay_refuses_as_truncated(
     assert err.count("\n") == 0 and str(cut) in err
 
 
-HEAD = b'{"format": "penctl-recording", "version": 1, "meta": {}}\n'
+TEST_KEY = bytes(range(32))
+
+
+def sealed(path: Path, texts: list[str], key: bytes = TEST_KEY) -> Path:
+    """``texts`` (JSON objects) as a recording sealed under ``key``, the key beside it: what a key holder can write."""
+    chain = LineChain(key, "00" * 16)
+    path.write_text("".join(chain.seal(text) + "\n" for text in texts))
+    key_file_beside(path).write_text(key.hex())
+    return path
+
+
+HEAD = json.dumps(
+    {"format": FORMAT, "version": VERSION, "seal": {"nonce": "00" * 16, "key_id": key_id(TEST_KEY)}, "meta": {}},
+    separators=(",", ":"),
+)
+END = '{"end":true}'
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        ([HEAD.replace(f'"version":{VERSION}', '"version":1'), END], f"expected penctl-recording version {VERSION}"),
+        ([HEAD], "expected a complete recording"),
+        ([HEAD, '{"dir":"tx","frame":"7e0102"}', END], "line 2: expected a frame line"),
+        ([HEAD, END], "meta has seed"),
+        ([HEAD, END, END], "line 3: expected nothing after the end line"),
+    ],
+    ids=["version-1", "truncated", "bad-frame", "no-plan", "after-the-end"],
+)
+def test_bad_recordings_sealed_by_a_key_holder_exit_2_naming_the_line(
+    tmp_path: Path, texts: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = sealed(tmp_path / "bad.jsonl", texts)
+    assert main(["replay", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"penctl replay: error: {bad}") and expected in err and err.count("\n") == 1, err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -82,50 +119,61 @@ HEAD = b'{"format": "penctl-recording", "version": 1, "meta": {}}\n'
     [
         (b"", "expected a penctl-recording file"),
         (b"\x89PNG\r\n\x1a\n garbage", "expected a penctl-recording file"),
-        (
-            HEAD.replace(b"1", b"99") + b'{"end": true}\n',
-            "expected penctl-recording version 1",
-        ),
-        (HEAD, "expected a complete recording"),
-        (
-            HEAD + b'not json\n{"end": true}\n',
-            "line 2: expected a JSON",
-        ),
-        (
-            HEAD + b'{"dir": "tx", "frame": "7e0102"}\n{"end": true}\n',
-            "line 2: expected a frame line",
-        ),
-        (HEAD + b'{"end": true}\n', "meta has seed"),
+        (HEAD.encode() + b"\n", "line 1: expected the header sealed as recorded"),
+        (b'{"format":"penctl-recording","version":2,"meta":{}}\n', "line 1: expected a header with a seal"),
     ],
-    ids=["empty", "garbage", "wrong-version", "truncated", "bad-json-line", "bad-frame", "no-plan"],
+    ids=["empty", "garbage", "unsealed-header", "no-seal"],
 )
 def test_bad_recordings_exit_2_naming_the_file_and_what_was_expected(
     tmp_path: Path, content: bytes, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(content)
+    key_file_beside(bad).write_text(TEST_KEY.hex())
     assert main(["replay", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"penctl replay: error: {bad}") and expected in err and err.count("\n") == 1
+    assert err.startswith(f"penctl replay: error: {bad}") and expected in err and err.count("\n") == 1, err
     assert "Traceback" not in err
 
 
-def test_a_missing_recording_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["replay", str(tmp_path / "nope.jsonl")]) == 2
+def test_a_missing_recording_or_key_exits_2(tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.jsonl"
+    key_file_beside(missing).write_text(TEST_KEY.hex())
+    assert main(["replay", str(missing)]) == 2
     assert "expected a readable penctl recording file" in capsys.readouterr().err
+    key_file_beside(recorded).unlink()
+    assert main(["replay", str(recorded), "--out", str(tmp_path / "o")]) == 2
+    assert f"{recorded}.key: expected a readable key file" in capsys.readouterr().err
+    other = tmp_path / "other.key"
+    other.write_text(TEST_KEY.hex())
+    assert main(["replay", str(recorded), "--key-file", str(other), "--out", str(tmp_path / "o")]) == 2
+    assert "line 1: expected a recording sealed with the key given" in capsys.readouterr().err
+
+
+def resealed(recorded: Path, path: Path, lines: list[str]) -> Path:
+    """``lines`` (JSON objects, unsealed) sealed again under ``recorded``'s own key: what a key holder can do."""
+    key = replay_master_key(recorded, None)
+    nonce = json.loads(lines[0])["seal"]["nonce"]
+    chain = LineChain(key, nonce)
+    path.write_text("".join(chain.seal(line) + "\n" for line in lines))
+    key_file_beside(path).write_text(key.hex())
+    return path
+
+
+def unsealed_lines(recorded: Path) -> list[str]:
+    return [MAC.sub("}", line) for line in recorded.read_text().splitlines()]
 
 
 def test_a_recording_of_another_session_diverges_with_a_clear_error(tmp_path: Path, recorded: Path) -> None:
-    header, *rest = recorded.read_text().splitlines()
+    header, *rest = unsealed_lines(recorded)
     meta = json.loads(header)
     meta["meta"]["seed"] = 1  # the controller now sends another RESET_WORLD than was recorded
-    other = tmp_path / "other.jsonl"
-    other.write_text("\n".join([json.dumps(meta), *rest]) + "\n")
+    other = resealed(recorded, tmp_path / "other.jsonl", [json.dumps(meta, separators=(",", ":")), *rest])
     assert main(["replay", str(other), "--out", str(tmp_path / "o")]) == 2
     with pytest.raises(InputError):
         from hal.recording import RecordedLinkBackend
 
-        backend = RecordedLinkBackend(read_recording(other))
+        backend = RecordedLinkBackend(other)
         backend.reset_world(1, None, 0.5)
 
 
@@ -146,13 +194,11 @@ def test_the_log_level_does_not_change_what_crosses_the_wire(tmp_path: Path, rec
 
 
 def _edited(recorded: Path, tmp_path: Path, edit: object) -> Path:
-    lines = recorded.read_text().splitlines()
+    lines = unsealed_lines(recorded)
     header = json.loads(lines[0])
     assert callable(edit)
     edit(header)
-    path = tmp_path / "edited.jsonl"
-    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    return path
+    return resealed(recorded, tmp_path / "edited.jsonl", [json.dumps(header, separators=(",", ":")), *lines[1:]])
 
 
 @pytest.mark.parametrize(
@@ -187,11 +233,64 @@ def test_deeply_nested_json_is_refused_cleanly(tmp_path: Path, capsys: pytest.Ca
 def test_an_interrupted_recording_says_so_and_replay_refuses_it(
     tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lines = recorded.read_text().splitlines()
+    lines = unsealed_lines(recorded)
     end = json.loads(lines[-1])
     end["complete"] = False
-    cut = tmp_path / "cut.jsonl"
-    cut.write_text("\n".join([*lines[: len(lines) // 2], json.dumps(end)]) + "\n")
+    cut = resealed(recorded, tmp_path / "cut.jsonl", [*lines[: len(lines) // 2], json.dumps(end)])
     capsys.readouterr()
     assert main(["replay", str(cut), "--out", str(tmp_path / "rep")]) == 2
     assert "a complete recording (this session was cut short)" in capsys.readouterr().err
+
+
+# --- found by an outside probe (issue 22): edits that replayed into a different report ---------------------
+
+
+def test_two_lines_swapped_near_the_end_exit_2_naming_the_line(
+    tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = recorded.read_text().splitlines()
+    lines[-3], lines[-2] = lines[-2], lines[-3]
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_text("\n".join(lines) + "\n")
+    key_file_beside(swapped).write_bytes(key_file_beside(recorded).read_bytes())
+    capsys.readouterr()
+    assert main(["replay", str(swapped), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert f"{swapped}: line {len(lines) - 2}: expected the line sealed here" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "rep" / "report.json").exists()
+
+
+def test_a_plan_edited_with_its_digest_recomputed_is_refused(
+    tmp_path: Path, recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+    import hashlib
+
+    lines = recorded.read_text().splitlines()
+    header = json.loads(lines[0])
+    plan = base64.b64decode(header["meta"]["plan_b64"]).replace(b"depth_mm = 0.5", b"depth_mm = 0.7")
+    assert b"depth_mm = 0.7" in plan
+    header["meta"]["plan_b64"] = base64.b64encode(plan).decode()
+    header["meta"]["plan_sha256"] = hashlib.sha256(plan).hexdigest()
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("\n".join([json.dumps(header, separators=(",", ":")), *lines[1:]]) + "\n")
+    key_file_beside(edited).write_bytes(key_file_beside(recorded).read_bytes())
+    capsys.readouterr()
+    assert main(["replay", str(edited), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert f"{edited}: line 1: expected the header sealed as recorded" in err and err.count("\n") == 1, err
+
+
+def test_a_recording_sealed_with_a_key_file_replays_only_with_it(tmp_path: Path, pen_url: str) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_text())
+    key_file = tmp_path / "clinic.key"
+    key_file.write_text(TEST_KEY.hex())
+    log = tmp_path / "s.jsonl"
+    args = ["record", str(plan), "--port", pen_url, "--log", str(log), "--key-file", str(key_file)]
+    assert main([*args, "--out", str(tmp_path / "rec")]) == 0
+    assert not key_file_beside(log).exists(), "no key written beside it: the key is the one given"
+    assert TEST_KEY.hex() not in log.read_text()
+    assert main(["replay", str(log), "--out", str(tmp_path / "o")]) == 2, "no key beside it"
+    assert main(["replay", str(log), "--key-file", str(key_file), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep/report.json").read_bytes() == (tmp_path / "rec/report.json").read_bytes()

@@ -13,6 +13,7 @@ from hal.protocol import ErrorCode
 from hal.serial_backend import SerialBackend
 from hal.service_auth import read_key_file, unlock_response
 from sim.backend import SimBackend
+from sim.nvm import LockoutRecord
 from sim.virtual_pen import VirtualPen
 from tests.faulty_link import Faults, FaultyLink
 from tests.test_cli import penctl
@@ -54,7 +55,7 @@ def test_an_answer_for_one_level_does_not_open_another() -> None:
         pen.service_unlock("factory", unlock_response(KEY, nonce, "service", "MN1-000000"))
 
 
-def test_wrong_answers_lock_service_access_until_power_off() -> None:
+def test_wrong_answers_lock_service_access_also_after_a_power_cycle() -> None:
     pen, sim = linked()
     for attempt in range(3):
         pen.service_challenge()
@@ -64,9 +65,14 @@ def test_wrong_answers_lock_service_access_until_power_off() -> None:
     with pytest.raises(PenRefusedError) as info:
         pen.service_challenge()
     assert info.value.code == ErrorCode.AUTH_LOCKED
-    sim.access.power_off()
-    nonce = pen.service_challenge()
-    pen.service_unlock("service", unlock_response(KEY, nonce, "service", "MN1-000000"))
+    sim.close()
+    again = SimBackend(service_key=KEY, flash=sim.settings.store.flash)  # powered on again: the store remembers
+    with pytest.raises(PenRefusedError) as info:
+        again.service_challenge()
+    assert info.value.code == ErrorCode.AUTH_LOCKED and "back-off" in info.value.reason
+    again.wait(60.0)  # the first lockout's back-off, on the power-on clock (pen time here)
+    again.service_unlock("service", unlock_response(KEY, again.service_challenge(), "service", "MN1-000000"))
+    assert again.access.record == LockoutRecord(), "a right answer clears the record"
 
 
 def test_an_unlock_expires_after_its_time_and_at_power_off() -> None:

@@ -37,6 +37,11 @@ def register(commands: Any) -> None:
     record.add_argument(
         "--seed", type=seed_number, default=0, metavar="N", help="simulation seed (default: %(default)s)"
     )
+    record.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="the 32-byte key (64 hex digits) that seals the recording (default: a new key written to LOG.key)",
+    )
     add_json(record, "report.json (instead of the summary)")
     record.set_defaults(handler=cmd_record)
 
@@ -45,9 +50,12 @@ def cmd_record(args: argparse.Namespace) -> int:
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
     from hal.recording import RecordingPort
+    from hal.recording_seal import recording_master_key
     from hal.serial_backend import SerialBackend, open_port
+    from hal.service_auth import read_key_file
 
     plan = load_plan(args.plan)
+    given_key = read_key_file(args.key_file) if args.key_file else None  # bad input is refused before anything changes
     plan_bytes = Path(args.plan).read_bytes()
     out = prepare_out_dir(args.out)
     meta = {
@@ -57,7 +65,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         "plan_b64": base64.b64encode(plan_bytes).decode("ascii"),
         "plan_sha256": hashlib.sha256(plan_bytes).hexdigest(),
     }
-    port = RecordingPort(open_port(args.port), args.log, url=args.port, meta=meta)
+    key = recording_master_key(args.log, given_key)
+    port = RecordingPort(open_port(args.port), args.log, key=key, url=args.port, meta=meta)
     try:
         backend = SerialBackend(args.port, port=port)
     except BaseException:

@@ -16,7 +16,7 @@ EXAMPLE = """examples:
   penctl replay session.jsonl --out replayed
 
 The report equals the recorded session's, byte for byte. A file that is not a complete recording
-(docs/recording.md) exits 2 and names what was expected."""
+sealed under the key (docs/recording.md) exits 2 and names the line and what was expected."""
 
 
 def register(commands: Any) -> None:
@@ -31,6 +31,9 @@ def register(commands: Any) -> None:
     )
     replay.add_argument("recording", metavar="FILE", help="a recording written by `penctl record --log FILE`")
     replay.add_argument("--out", default="penctl-out", metavar="DIR", help="report directory (default: %(default)s)")
+    replay.add_argument(
+        "--key-file", metavar="FILE", help="the key the recording was sealed with (default: FILE.key beside it)"
+    )
     add_json(replay, "report.json (instead of the summary)")
     replay.set_defaults(handler=cmd_replay)
 
@@ -39,8 +42,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import parse_plan
     from hal.recording import RecordedLinkBackend, read_recording
+    from hal.recording_seal import replay_master_key
 
-    recording = read_recording(args.recording)
+    recording = read_recording(args.recording, replay_master_key(args.recording, args.key_file))
     meta = recording.meta
     seed, source, encoded = meta.get("seed"), meta.get("plan_source"), meta.get("plan_b64")
     digest = meta.get("plan_sha256")

@@ -206,6 +206,15 @@ def _flash(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
     print(f"{len(changes)} setting(s) written in one block, committed and verified")
 
 
+def _load(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
+    """Flash only the keys whose values differ from the pen's: every key written needs its access level."""
+    from controller.host import settings_flash as svc
+
+    current = pen.read_settings()
+    svc.check_block(current, changes, args.file)
+    _flash(args, pen, {key: wanted for key, (_now, wanted) in svc.diff(current, changes).items()})
+
+
 def _reset(_args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
     pen.stage_factory_reset()
     pen.commit_settings()
@@ -233,7 +242,7 @@ ON_PEN = {
     "dump": _dump,
     "diff": _diff,
     "set": _flash,
-    "load": _flash,
+    "load": _load,
     "reset": _reset,
     "alarms": _alarms,
 }
