@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
+import sys
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_OK, add_json, described, prepare_out_dir
+from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, add_json, described, prepare_out_dir
 from hal.errors import InputError
 
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+(:\d{1,5})?$")
@@ -66,7 +68,22 @@ def register(commands: Any) -> None:
     verify.set_defaults(handler=cmd_verify)
 
 
+VERIFY_PACKAGES = ("dask", "distributed", "pyarrow", "SALib", "scipy")
+"""What only ``penctl verify`` imports: the ``[verify]`` extra, kept out of the main install."""
+
+
+def missing_verify_packages() -> list[str]:
+    return [name for name in VERIFY_PACKAGES if importlib.util.find_spec(name) is None]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    missing = missing_verify_packages()
+    if missing:
+        print(
+            f"penctl verify needs the [verify] extra (missing: {', '.join(missing)}): pip install -e '.[verify]'",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     from controller.host.progress import ProgressBar
     from controller.qa.verification.campaign import load_campaign
     from controller.qa.verification.report import format_summary
