@@ -99,7 +99,7 @@ def test_a_pass_the_pen_cannot_deliver_shows_the_shortfall(tmp_path: Path) -> No
     assert report["outcome"] == "short" and zone["completed"]
     assert zone["short_of_depth_mm"] == pytest.approx(-zone["depth"]["error_mean_mm"], abs=1e-3)
     short = zone["short_of_depth_mm"]
-    assert f"FAIL zone[0] abdomen: depth: protrusion {2.5 - short:.3f} mm on average, {short:.3f} mm short of" in (
+    assert f"FAIL zone[0] abdomen: depth: protrusion {2.5 - short:.4f} mm on average, {short:.4f} mm short of" in (
         " ".join(proc.stdout.split())
     )
     assert zone["depth"]["reached_mean_mm"] < 2.0

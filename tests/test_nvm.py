@@ -68,13 +68,13 @@ def test_a_power_cut_at_every_byte_of_a_commit_leaves_the_old_or_the_new_image(h
     flash, versions = committed(*changes)
     old = versions[-1]
     new = old | {"depth.max_mm": 1.2, "pen.serial_number": "MN1-CUT-TEST"}
-    length = len(encode_image(LAYOUT_VERSION, 99, encode_payload(StoreContents(settings=new))))  # type: ignore[arg-type]
+    length = len(encode_image(LAYOUT_VERSION, 99, encode_payload(StoreContents(settings=new))))
     for cut in range(length + 1):
         trial = MemoryFlash(data=bytearray(flash.data), cut_after=cut)
         store = SettingsStore(trial)
         store.boot()
         with contextlib.suppress(PowerCut):
-            store.commit(StoreContents(settings=dict(new)))  # type: ignore[arg-type]
+            store.commit(StoreContents(settings=dict(new)))
         result = boot(trial)
         expected = new if cut >= length else old
         assert result.contents.settings == expected, f"power cut after {cut} of {length} bytes"
@@ -137,8 +137,8 @@ NEWEST = defaults() | {"depth.max_mm": 1.0, "session.max_minutes": 30}
 def two_commit_store() -> bytes:
     flash = MemoryFlash()
     store = SettingsStore(flash)
-    store.commit(StoreContents(settings=dict(OLDER)))  # type: ignore[arg-type]
-    store.commit(StoreContents(settings=dict(NEWEST), used_cartridges={77: 120}))  # type: ignore[arg-type]
+    store.commit(StoreContents(settings=dict(OLDER)))
+    store.commit(StoreContents(settings=dict(NEWEST), used_cartridges={77: 120}))
     return bytes(flash.data)
 
 

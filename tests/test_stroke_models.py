@@ -120,7 +120,7 @@ def test_the_kernels_battery_voltage_is_np_interp_bit_for_bit() -> None:
     from sim.battery import OCV_POINTS, SOC_POINTS
     from sim.kernel import _ocv
 
-    @njit(fastmath={"contract"})  # type: ignore[misc]
+    @njit(fastmath={"contract"})
     def both(socs: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ours, theirs = np.empty_like(socs), np.empty_like(socs)
         for k in range(socs.shape[0]):

@@ -137,7 +137,7 @@ def settings_table() -> str:
 
     def span(s: object) -> str:
         assert hasattr(s, "kind")
-        if s.kind == "str":  # type: ignore[attr-defined]
+        if s.kind == "str":
             return f"{int(s.low)}-{int(s.high)} characters"  # type: ignore[attr-defined]
         return f"{s.low:g} to {s.high:g}"  # type: ignore[attr-defined]
 

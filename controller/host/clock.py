@@ -11,6 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class HostClock(Protocol):
+    """What paces the host: a time in seconds and a way to wait for one."""
+
+    def now(self) -> float: ...
+
+    def wait_until(self, t_s: float) -> None: ...
 
 
 class WallClock:
@@ -19,20 +28,41 @@ class WallClock:
     def __init__(self) -> None:
         self._start = time.perf_counter()
 
+    SPIN_S = 0.0003
+
     def now(self) -> float:
         return time.perf_counter() - self._start
 
+    def wait_until(self, t_s: float) -> None:
+        """Sleep until shortly before ``t_s``, then spin: a plain sleep on a shared machine wakes a tick late."""
+        remaining = t_s - self.now()
+        if remaining > self.SPIN_S:
+            time.sleep(remaining - self.SPIN_S)
+        while self.now() < t_s:
+            pass
 
-class Pacer:
-    """Paces a loop to stroke boundaries on the wall clock and measures how late each one is served.
 
-    It sleeps until shortly before the boundary and spins for the rest, because
-    a plain sleep on a shared machine wakes up to a scheduler tick late.
+class SteppedHostClock:
+    """A host's time that moves only when it waits: a host stall replayed the same to the nanosecond every run.
+
+    Integer nanoseconds, so the hazard campaign's overrun figure is the same on
+    any machine, loaded or not, and a dossier built from it is byte-identical.
     """
 
-    SPIN_S = 0.0003
+    def __init__(self) -> None:
+        self._ns = 0
 
-    def __init__(self, period_s: float, clock: WallClock | None = None) -> None:
+    def now(self) -> float:
+        return self._ns / 1e9
+
+    def wait_until(self, t_s: float) -> None:
+        self._ns = max(self._ns, round(t_s * 1e9))
+
+
+class Pacer:
+    """Paces a loop to stroke boundaries on a host clock and measures how late each one is served."""
+
+    def __init__(self, period_s: float, clock: HostClock | None = None) -> None:
         self.period_s = period_s
         self.clock = clock or WallClock()
         self._origin = self.clock.now()
@@ -40,11 +70,7 @@ class Pacer:
     def wait_for_boundary(self, k: int) -> float:
         """Block until stroke boundary ``k``; return how late (seconds) it is served."""
         target = self._origin + k * self.period_s
-        remaining = target - self.clock.now()
-        if remaining > self.SPIN_S:
-            time.sleep(remaining - self.SPIN_S)
-        while self.clock.now() < target:
-            pass
+        self.clock.wait_until(target)
         return self.clock.now() - target
 
 

@@ -11,6 +11,7 @@ blocks are in scenario_kit.py; the rotary drive's own scenarios in rotary_scenar
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
@@ -19,7 +20,7 @@ from controller.firmware.hazards import BY_KIND, HAZARDS, Hazard
 from controller.firmware.limits import FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
-from controller.host.clock import Pacer
+from controller.host.clock import Pacer, SteppedHostClock
 from controller.host.realtime import run_paced
 from controller.qa.rotary_scenarios import CAM_HAZARDS, ROTARY_SCENARIOS
 from controller.qa.scenario_kit import (
@@ -108,13 +109,14 @@ def corrupt_store(hazard: Hazard) -> ScenarioResult:
 
 def overrun(hazard: Hazard) -> ScenarioResult:
     pen = sim_pen()
-    backend = StalledHost(pen, stall_at=20, stall_s=3.0 / 150.0)  # descheduled for 3 stroke periods
+    clock = SteppedHostClock()  # the stall in host time, the same on any machine
+    backend = StalledHost(pen, stall_at=20, stall_s=3.0 / 150.0, clock=clock)  # descheduled for 3 stroke periods
     ctl = PenController(backend, batch_strokes=1)
     ctl.power_on()
     ctl.select(Target(depth_mm=1.0, frequency_hz=150.0, zone_max_mm=1.0, zone="cheeks"))
     ctl.arm()
     ctl.start()
-    run_paced(ctl, 60, Pacer(1.0 / 150.0))
+    run_paced(ctl, 60, Pacer(1.0 / 150.0, clock))
     kinds = [f.kind for f in ctl.faults]
     ok = kinds == ["overrun"] and ctl.state == "fault" and backend.status().tip_mm < 0
     return scenario_result(
@@ -213,16 +215,34 @@ def run_campaign(drive: str = "voice_coil") -> list[ScenarioResult]:
         DRIVE.reset(token)
 
 
+TABLE_WIDTH = 100
+"""The widest line of the table: names and details wrap, whole words only; ``--json`` has every text whole."""
+NAME_WIDTH = 30
+
+
 def format_table(results: list[ScenarioResult]) -> str:
-    head = f"{'id':<4} {'hazard':<44} {'priority':<8} {'detected':<22} {'latency':>14}  {'final':<7} result"
+    """The traceability table in 100 columns: a hazard's name wraps in its column, its detail on lines below."""
+    head = f"{'id':<4} {'hazard':<{NAME_WIDTH}} {'priority':<8} {'detected':<20} {'latency':>14}  {'final':<7} result"
     lines = [head]
     for r in results:
         latency = "-" if r.latency_ms is None else f"{r.latency_ms:7.2f} ms/{r.latency_strokes}"
         verdict = "handled" if r.handled else "NOT HANDLED"
+        name = textwrap.wrap(r.name, NAME_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        detected = r.detected or "-"
         lines.append(
-            f"{r.hazard:<4} {r.name[:44]:<44} {r.priority:<8} {r.detected!s:<22} {latency:>14}  "
-            f"{r.final_state:<7} {verdict}: {r.detail}"
+            f"{r.hazard:<4} {name[0]:<{NAME_WIDTH}} {r.priority:<8} {detected:<20} {latency:>14}  "
+            f"{r.final_state:<7} {verdict}"
         )
+        lines += [f"{'':<4} {part}" for part in name[1:]]
+        if r.detail:
+            lines += textwrap.wrap(
+                r.detail,
+                TABLE_WIDTH,
+                initial_indent=" " * 5,
+                subsequent_indent=" " * 5,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
     handled = sum(r.handled for r in results)
     lines.append(f"{handled} of {len(results)} hazards handled as docs/hazards.md promises")
     return "\n".join(lines)

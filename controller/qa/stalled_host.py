@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.host.clock import WallClock
+from controller.host.clock import HostClock
 from hal.backend import PenBackend, PenIdentity, PenStatus, StrokeCommand
 from hal.telemetry import Telemetry
 
@@ -14,18 +14,16 @@ class StalledHost:
     backend, rather than inside the simulator.
     """
 
-    def __init__(self, pen: PenBackend, *, stall_at: int, stall_s: float) -> None:
+    def __init__(self, pen: PenBackend, *, stall_at: int, stall_s: float, clock: HostClock) -> None:
         self.pen, self.stall_at, self.stall_s = pen, stall_at, stall_s
         self.name, self.speculative, self.simulated = pen.name, pen.speculative, pen.simulated
         self.reads = 0
-        self.clock = WallClock()
+        self.clock = clock
 
     def read_strokes(self, max_strokes: int) -> Telemetry:
         self.reads += 1
         if self.reads == self.stall_at:
-            end = self.clock.now() + self.stall_s
-            while self.clock.now() < end:
-                pass
+            self.clock.wait_until(self.clock.now() + self.stall_s)
         return self.pen.read_strokes(max_strokes)
 
     def identify(self) -> PenIdentity:
