@@ -105,7 +105,7 @@ class RotaryDrive:
     cam: CamParams = CamParams()
     stop: DepthStopParams = DepthStopParams()
     loop: SpeedLoopGains = SpeedLoopGains()
-    spin_up_s: float = 0.1
+    spin_up_s: float = 0.3
     """The motor starts off the skin and spins up this long before the first counted stroke."""
     stop_wait_s: float = 1.0
     """How long the pen waits for the depth stop to settle before it strokes anyway (a seized stop never does)."""
