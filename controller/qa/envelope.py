@@ -115,16 +115,16 @@ def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> di
     }
 
 
-def format_table(
-    points: list[EnvelopePoint], *, skin: str, battery_soc: float, drive: str = "voice_coil"
-) -> str:
+def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float, drive: str = "voice_coil") -> str:
     """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips.
 
     Rates outside the drive's range (:func:`sim.drives.rate_range_hz`) are marked: a plan asking them is refused.
     """
     low, high = rate_range_hz(drive)
     lines = [f"Operating envelope: {drive}, {skin} skin, battery {battery_soc:.0%}, rates {low:g}-{high:g} Hz"]
-    stalls = [f"{p.depth_mm:g} mm at {p.frequency_hz:g} Hz" for p in points if p.stall_risk and low <= p.frequency_hz <= high]
+    stalls = [
+        f"{p.depth_mm:g} mm at {p.frequency_hz:g} Hz" for p in points if p.stall_risk and low <= p.frequency_hz <= high
+    ]
     lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst stroke there':>18}  continuous-duty limit")
     for hz in RATES_HZ:
         row = [p for p in points if p.frequency_hz == hz]
