@@ -8,7 +8,23 @@ a small positioning motor with a lead screw. The figures and their sources are i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from sim.battery import open_circuit_voltage
+
+RIPPLE_LIMIT = 0.05
+"""The largest speed ripple within a revolution the drive is rated for: the cam's spring energy taken out and
+given back each revolution swings the flywheel's speed by ``E_spring / (J w^2)``; above a few per cent the
+needle enters the skin at a speed that depends on where the loop happens to be (and at a third or more the cam
+stalls near top dead centre)."""
+LOW_BATTERY_SOC = 0.10
+"""The charge at which the drive must still make its top rate: the pen's low-battery cut-off region."""
+RATE_STEP_HZ = 5.0
+SKIN_WORK_SHARE = 0.5
+"""The skin's work per stroke at a deep setting, as a share of the spring's: with friction, what the motor pays
+for on average (an engineering estimate; the simulated 2.5 mm stroke in thick skin takes about this)."""
+"""The selectable rates come in steps of this (Dermapen, Exceed: 5-10 Hz steps)."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -21,8 +37,10 @@ class RotaryMotorParams:
     inductance_h: float = 40e-6
     torque_constant_nm_per_a: float = 3.0e-3
     """Torque per amp; equal to the back-EMF constant in V per rad/s (SI)."""
-    rotor_inertia_kg_m2: float = 0.5e-7
-    """Rotor, cam and coupling together."""
+    rotor_inertia_kg_m2: float = 3.0e-7
+    """Rotor (about 0.1-0.2 g cm2 in this class), cam and a brass flywheel disc (10 mm, 3 mm thick, about
+    2.8 g cm2): the flywheel carries the cam through the spring's torque swing, so the motor supplies only the
+    mean torque (an engineering estimate; pens that drive a cam from a small motor carry such a mass)."""
     viscous_nm_s: float = 1.0e-8
     coulomb_friction_nm: float = 0.1e-3
     """Brush and bearing friction: what the no-load current (about 30 mA) pays for."""
@@ -40,11 +58,11 @@ class CamParams:
     """Half the stroke: the carriage travels 3 mm from bottom to top dead centre."""
     carriage_mass_kg: float = 0.0012
     """Carriage, needle plate and needles."""
-    spring_n_per_m: float = 600.0
-    spring_preload_n: float = 1.5
+    spring_n_per_m: float = 300.0
+    spring_preload_n: float = 1.0
     """Return-spring force with the carriage at bottom dead centre: keeps the follower on the cam."""
     damping_ns_per_m: float = 0.5
-    follower_n_per_m: float = 50_000.0
+    follower_n_per_m: float = 300_000.0
     """Contact stiffness of the follower and needle plate: what the skin's push compresses."""
     follower_ns_per_m: float = 6.0
 
@@ -65,11 +83,18 @@ class DepthStopParams:
 
 @dataclass(kw_only=True, frozen=True)
 class SpeedLoopGains:
-    """The PI speed loop on the motor's measured speed (encoder), at the physics rate."""
+    """The PI speed loop on the motor's measured speed (encoder), at the physics rate.
 
-    proportional_v_per_rad_s: float = 0.05
-    integral_v_per_rad: float = 2.5
-    """Integral gain, V per (rad/s) per s: a 20 ms integral time."""
+    Its output is the volts the motor is to see; the PWM duty is that over the measured cell voltage (the
+    ``1/Vbat`` feed-forward of a real controller), so a fuller cell gives the same motor voltage at a smaller
+    duty and the loop's behaviour does not change with charge until the duty reaches 100 %. The loop is slow
+    next to a revolution (crossover near 10 Hz): it holds the mean speed and leaves the within-revolution
+    torque swing to the flywheel, instead of fighting it with current (which is what overheated the winding
+    of the earlier, stiff loop)."""
+
+    proportional_v_per_rad_s: float = 0.005
+    integral_v_per_rad: float = 0.1
+    """Integral gain, V per (rad/s) per s: a 50 ms integral time."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -80,12 +105,40 @@ class RotaryDrive:
     cam: CamParams = CamParams()
     stop: DepthStopParams = DepthStopParams()
     loop: SpeedLoopGains = SpeedLoopGains()
-    spin_up_s: float = 0.1
+    spin_up_s: float = 0.3
     """The motor starts off the skin and spins up this long before the first counted stroke."""
     stop_wait_s: float = 1.0
     """How long the pen waits for the depth stop to settle before it strokes anyway (a seized stop never does)."""
     stall_periods: float = 3.0
     """A revolution not done in this many nominal periods ends as a stalled stroke."""
+
+    def spring_energy_j(self) -> float:
+        """The work the cam does on the return spring from bottom to top dead centre (given back on the way in)."""
+        cam, travel = self.cam, 2.0 * self.cam.eccentricity_mm * 1e-3
+        return cam.spring_preload_n * travel + 0.5 * cam.spring_n_per_m * travel**2
+
+    def rate_range_hz(self) -> tuple[float, float]:
+        """The stroke rates this drive can hold, from its own parts, in the selectable steps.
+
+        Lowest: where the flywheel's speed ripple (:meth:`spring_energy_j` over ``J w^2``) reaches
+        ``RIPPLE_LIMIT``. Highest: the lower of where the return spring at top dead centre can no longer
+        decelerate the carriage (``F_tdc = m e w^2``: the follower would leave the cam) and where the back-EMF
+        and the winding's drop at the stroke's mean current use up a cell at ``LOW_BATTERY_SOC``.
+        """
+        m, cam = self.motor, self.cam
+        e = cam.eccentricity_mm * 1e-3
+        low = math.sqrt(self.spring_energy_j() / (m.rotor_inertia_kg_m2 * RIPPLE_LIMIT))
+        f_tdc = cam.spring_preload_n + cam.spring_n_per_m * 2.0 * e
+        lift_off = math.sqrt(f_tdc / (cam.carriage_mass_kg * e))
+        mean_torque = m.coulomb_friction_nm + self.spring_energy_j() / (2.0 * math.pi) * SKIN_WORK_SHARE
+        volts = open_circuit_voltage(LOW_BATTERY_SOC) - m.resistance_ohm * mean_torque / m.torque_constant_nm_per_a
+        back_emf = volts / m.torque_constant_nm_per_a
+        high = min(lift_off, back_emf)
+        to_hz = 1.0 / (2.0 * math.pi)
+        return (
+            math.ceil(low * to_hz / RATE_STEP_HZ) * RATE_STEP_HZ,
+            math.floor(high * to_hz / RATE_STEP_HZ) * RATE_STEP_HZ,
+        )
 
     def calibration_mm(self) -> float:
         """How far the stop sits beyond the dialled depth: the factory's gauge calibration in air.

@@ -19,6 +19,7 @@ from controller.treatment.plan import Plan
 from controller.treatment.verdict import DEPTH_ACCURACY_MM
 from hal.errors import InputError
 from hal.settings import defaults
+from sim.drives import rate_range_hz
 from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint, characterise, sweep
 
 STALL_MARGIN_MM = FirmwareLimits().stall_margin_mm
@@ -34,6 +35,7 @@ def check_plan(plan: Plan) -> list[str]:
     when it would trip. The winding starts each zone cold here, so a refusal is certain, not cautious.
     """
     trip_c = float(defaults()["thermal.motor_limit_c"])
+    refuse_rates_outside_the_drive(plan)
     warnings, trips = [], []
     for k, zone in enumerate(plan.zones):
         point = characterise(
@@ -58,6 +60,11 @@ def check_plan(plan: Plan) -> list[str]:
                 f"{point.stiff_reached_mm:.2f} mm, short of the target: the pen is likely to stop the pass with a "
                 "stall fault"
             )
+        if abs(point.rate_mean_hz - zone.frequency_hz) > RATE_TOLERANCE * zone.frequency_hz:
+            warnings.append(
+                f"{name}: the drive delivers about {point.rate_mean_hz:.1f} Hz, outside the stroke-rate tolerance "
+                f"of {RATE_TOLERANCE:.0%}: the pen is likely to stop the pass with a rate fault"
+            )
         seconds = zone.stroking_seconds(plan.cartridge.field_diameter_mm)
         if point.duty_limit_s is not None and point.duty_limit_s < seconds:
             trips.append(
@@ -72,6 +79,25 @@ def check_plan(plan: Plan) -> list[str]:
             "; ".join(trips),
         )
     return warnings
+
+
+def refuse_rates_outside_the_drive(plan: Plan) -> None:
+    """A zone whose rate the plan's drive cannot hold is refused (InputError), naming the zone and the range.
+
+    ``plan.pen.drive`` is the drive that will be simulated: ``penctl treat --drive`` replaces it before this."""
+    low, high = rate_range_hz(plan.pen.drive)
+    outside = [
+        f"zone[{k}] ({zone.area}) asks {zone.frequency_hz:g} Hz"
+        for k, zone in enumerate(plan.zones)
+        if not low <= zone.frequency_hz <= high
+    ]
+    if outside:
+        raise InputError(
+            plan.source,
+            "zone.frequency_hz",
+            f"a stroke rate the {plan.pen.drive} drive can hold, {low:g}-{high:g} Hz",
+            "; ".join(outside),
+        )
 
 
 def measure(*, skin: str, battery_soc: float, drive: str = "voice_coil") -> list[EnvelopePoint]:
@@ -89,10 +115,16 @@ def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> di
     }
 
 
-def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> str:
-    """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips."""
-    lines = [f"Operating envelope: {skin} skin, battery {battery_soc:.0%}"]
-    stalls = [f"{p.depth_mm:g} mm at {p.frequency_hz:g} Hz" for p in points if p.stall_risk]
+def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float, drive: str = "voice_coil") -> str:
+    """Per rate: the deepest stroke the pen delivers within the depth accuracy, and where it trips.
+
+    Rates outside the drive's range (:func:`sim.drives.rate_range_hz`) are marked: a plan asking them is refused.
+    """
+    low, high = rate_range_hz(drive)
+    lines = [f"Operating envelope: {drive}, {skin} skin, battery {battery_soc:.0%}, rates {low:g}-{high:g} Hz"]
+    stalls = [
+        f"{p.depth_mm:g} mm at {p.frequency_hz:g} Hz" for p in points if p.stall_risk and low <= p.frequency_hz <= high
+    ]
     lines.append(f"{'rate':>6}  {'deepest within 0.15 mm':>22}  {'worst stroke there':>18}  continuous-duty limit")
     for hz in RATES_HZ:
         row = [p for p in points if p.frequency_hz == hz]
@@ -108,6 +140,9 @@ def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float) 
             for p in row
             if p.duty_limit_s is not None
         ]
+        if not low <= hz <= high:
+            lines.append(f"{hz:>4.0f} Hz  outside the drive's range ({low:g}-{high:g} Hz): refused")
+            continue
         deepest = f"{max(p.depth_mm for p in good):g} mm" if good else "none"
         worst = f"{max((p.error_worst_mm for p in good), key=abs):+.3f} mm" if good else "-"
         lines.append(

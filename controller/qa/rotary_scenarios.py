@@ -14,9 +14,11 @@ from controller.qa.scenario_kit import (
     ONE_ZONE,
     SEED,
     ScenarioResult,
+    battery_below_arm,
     inject_and_judge,
     injected,
     plan,
+    rate_below_tolerance,
     scenario_result,
 )
 from controller.treatment.plan import PlannedFault
@@ -40,7 +42,12 @@ def no_cam(scenario: Callable[[Hazard], ScenarioResult], fault: str) -> Callable
 
 
 CAM_HAZARDS: dict[str, Callable[[Hazard], ScenarioResult]] = {
-    "H21": no_cam(injected("rate_sag", "battery_drain", 0.2, zones=(("cheeks", 1.0, 150.0, 20.0),)), "load_loss"),
+    # The drive holds 150 Hz down to 10 % charge; a cell drained to 4 % (loaded, just above battery.critical_v)
+    # can no longer give the back-EMF and the winding's drop at 150 Hz: the rate sags by more than 2 %.
+    "H21": no_cam(
+        injected("rate_sag", "battery_drain", 0.04, zones=(("cheeks", 1.0, 150.0, 20.0),), shown=rate_below_tolerance),
+        "load_loss",
+    ),
     "H22": no_cam(
         injected("stop_position", "stop_jam", 1.0, zones=(ONE_ZONE, ("forehead", 0.5, 120.0, 10.0))), "stop_jam"
     ),
@@ -77,10 +84,14 @@ ROTARY_SCENARIOS: dict[str, Callable[[Hazard], ScenarioResult]] = {
     # The stalled cam holds the needles where the carriage jammed: a jam in front of the retract threshold
     # shows first as not_retracted (also latched, also retracted); one behind it is the stall of the table.
     "H07": injected("stall", "stall", -0.2),
-    # At 11 % charge the cam's torque peaks clip at the cell's voltage: at 100-120 Hz the rate drops out of
-    # tolerance at the moment of the drain (H05, H21) before the battery alarm; at 90 Hz the loop rides it out.
+    # At 11 % charge the drive still holds its rates (its range is rated down to 10 %, sim/rotary_drive.py):
+    # the battery alarm is what answers the drain.
     "H11": injected(
-        "battery_low", "battery_drain", 0.11, zones=(("cheeks", 1.0, 90.0, 20.0), ("forehead", 0.5, 90.0, 10.0))
+        "battery_low",
+        "battery_drain",
+        0.11,
+        zones=(("cheeks", 1.0, 90.0, 20.0), ("forehead", 0.5, 90.0, 10.0)),
+        shown=battery_below_arm,
     ),
     "H04": rotary_envelope,
     "H08": rotary_overcurrent,

@@ -8,8 +8,12 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from controller.firmware.hazards import Hazard, Priority
-from controller.treatment.fault_outcome import FaultOutcome, fault_outcomes
+from controller.firmware.limits import FirmwareLimits
+from controller.treatment.fault_outcome import FaultOutcome, all_telemetry, fault_outcomes
 from controller.treatment.plan import Plan, PlannedFault, parse_plan
 from controller.treatment.session import SessionResult, run_session
 from hal.backend import CartridgeInfo
@@ -93,17 +97,60 @@ def judge_injected(hazard: Hazard, result: SessionResult, outcome: FaultOutcome)
     return ok, "reported, pass completed" if ok else f"pass ended {result.pen_outcome}"
 
 
+Shown = Callable[[NDArray[np.void], float, FirmwareLimits], NDArray[np.bool_]]
+"""Where a condition that a fault only causes shows in the telemetry, by the hazard table's own threshold."""
+
+
+def rate_below_tolerance(tel: NDArray[np.void], hz: float, limits: FirmwareLimits) -> NDArray[np.bool_]:
+    rate = 1.0 / tel["period_s"].astype(np.float64)
+    return np.asarray(rate < (1.0 - limits.stroke_rate_tolerance) * hz)
+
+
+def battery_below_arm(tel: NDArray[np.void], hz: float, limits: FirmwareLimits) -> NDArray[np.bool_]:
+    return np.asarray(tel["battery_v"].astype(np.float64) < limits.battery_arm_v)
+
+
 def inject_and_judge(
-    hazard: Hazard, faults: tuple[PlannedFault, ...], zones: tuple[tuple[str, float, float, float], ...], label: str
+    hazard: Hazard,
+    faults: tuple[PlannedFault, ...],
+    zones: tuple[tuple[str, float, float, float], ...],
+    label: str,
+    shown: Shown | None = None,
 ) -> ScenarioResult:
-    """Run a pass with ``faults`` planned and judge the first fault's outcome against the hazard's row."""
+    """Run a pass with ``faults`` planned and judge the first fault's outcome against the hazard's row.
+
+    A drained cell is not yet a sagging rate: with ``shown``, latency counts from the first stroke at which
+    the condition itself shows in the telemetry (the hazard's onset), and the detail says how long the
+    fault took to cause it; without, from the fault's injection.
+    """
     result = run_session(plan(*zones), seed=SEED, faults=faults)
     outcome = fault_outcomes(result)[0]
     handled, detail = judge_injected(hazard, result, outcome)
     scenario = scenario_result(hazard, label, outcome.detected, result.final_state, handled, detail)
     scenario.latency_ms, scenario.latency_strokes = outcome.latency_ms, outcome.latency_strokes
     scenario.max_depth_after_onset_mm = outcome.max_depth_after_onset_mm
+    if shown is not None:
+        _count_from_the_condition(scenario, result, outcome, shown, zones[0][2])
     return scenario
+
+
+def _count_from_the_condition(
+    scenario: ScenarioResult, result: SessionResult, outcome: FaultOutcome, shown: Shown, hz: float
+) -> None:
+    tel = all_telemetry(result)
+    after = tel["t_s"].astype(np.float64) >= outcome.onset_s - 1e-9
+    first = np.nonzero(after & shown(tel, hz, result.limits))[0]
+    alarm = next((a for a in result.alarms if a.kind == outcome.detected and a.stroke >= 0), None)
+    if not len(first) or alarm is None:
+        scenario.detail += "; the condition never showed in the telemetry"
+        return
+    onset = tel[first[0]]
+    scenario.latency_strokes = alarm.stroke - int(onset["index"]) + 1
+    scenario.latency_ms = 1e3 * (alarm.t_s + float(onset["period_s"]) - float(onset["t_s"]))
+    scenario.detail += (
+        f"; the condition showed {float(onset['t_s']) - outcome.onset_s:.2f} s after the fault, "
+        f"detected within {scenario.latency_strokes} stroke(s) of it"
+    )
 
 
 def injected(
@@ -112,12 +159,13 @@ def injected(
     value: float | None = None,
     zones: tuple[tuple[str, float, float, float], ...] = (ONE_ZONE,),
     at_s: float = 5.0,
+    shown: Shown | None = None,
 ) -> Callable[[Hazard], ScenarioResult]:
     """The scenario of a hazard provoked by one fault injected at ``at_s`` (``kind`` names the condition)."""
 
     def scenario(hazard: Hazard) -> ScenarioResult:
         faults = (PlannedFault(at_s=at_s, kind=fault, value=value),)
-        return inject_and_judge(hazard, faults, zones, f"inject {fault} at {at_s:g} s")
+        return inject_and_judge(hazard, faults, zones, f"inject {fault} at {at_s:g} s", shown)
 
     return scenario
 
