@@ -9,15 +9,18 @@ tests/test_docs.py checks the sections independently of this script.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from controller.qa.envelope import format_table, measure  # noqa: E402
 from controller.treatment.rules import limits, practice, read_table  # noqa: E402
 from hal.faults import FAULTS  # noqa: E402
 from hal.messages import describe, encode  # noqa: E402
@@ -34,6 +37,7 @@ from hal.protocol import (  # noqa: E402
 )
 from hal.service_auth import unlock_response  # noqa: E402
 from hal.settings import CROSS_RULES, SETTINGS  # noqa: E402
+from hal.skin import SKIN_TYPES  # noqa: E402
 from hal.telemetry import TELEMETRY_DTYPE  # noqa: E402
 
 
@@ -245,6 +249,28 @@ def clinical_depths() -> str:
     return _rows(["name", "kind", "depth", "source"], rows)
 
 
+ENVELOPE_BATTERIES = (0.2, 0.5, 0.9)
+
+
+def envelope_table(drive: str, skin: str, battery_soc: float) -> str:
+    """``penctl envelope --drive D --skin S --battery B``, verbatim, in a code block."""
+    command = f"penctl envelope --drive {drive} --skin {skin} --battery {battery_soc:g}"
+    table = format_table(
+        measure(skin=skin, battery_soc=battery_soc, drive=drive), skin=skin, battery_soc=battery_soc, drive=drive
+    )
+    return f"```\n$ {command}\n{table}\n```"
+
+
+ENVELOPE_SECTIONS: dict[str, dict[str, Callable[[], str]]] = {
+    "docs/envelope.md": {
+        f"rotary_cam_{skin}_{round(100 * soc)}": functools.partial(envelope_table, "rotary_cam", skin, soc)
+        for skin in SKIN_TYPES
+        for soc in ENVELOPE_BATTERIES
+    },
+    "docs/simulation.md": {"voice_coil_normal_90": functools.partial(envelope_table, "voice_coil", "normal", 0.9)},
+}
+"""Sections that stroke the simulated pen (seconds each): checked one per test in tests/test_envelope_docs.py."""
+
 SECTIONS = {
     "docs/protocol.md": {
         "messages": message_table,
@@ -270,7 +296,7 @@ SECTIONS = {
 
 
 def main() -> None:
-    for name, sections in SECTIONS.items():
+    for name, sections in (SECTIONS | ENVELOPE_SECTIONS).items():
         path = ROOT / name
         text = path.read_text()
         for section, make in sections.items():

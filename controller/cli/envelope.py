@@ -47,7 +47,7 @@ def cmd_envelope(args: argparse.Namespace) -> int:
 
     out = prepare_out_dir(args.out) if args.out else None  # a bad --out costs nothing: checked first
     points = measure(skin=args.skin, battery_soc=args.battery, drive=args.drive)
-    data = as_json(points, skin=args.skin, battery_soc=args.battery)
+    data = as_json(points, skin=args.skin, battery_soc=args.battery, drive=args.drive)
     print(
         json.dumps(data, indent=2)
         if args.json

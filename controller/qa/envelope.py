@@ -106,8 +106,11 @@ def measure(*, skin: str, battery_soc: float, drive: str = "voice_coil") -> list
     return sweep(skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=STALL_MARGIN_MM, drive=drive)
 
 
-def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float) -> dict[str, Any]:
+def as_json(points: list[EnvelopePoint], *, skin: str, battery_soc: float, drive: str = "voice_coil") -> dict[str, Any]:
+    low, high = rate_range_hz(drive)
     return {
+        "drive": drive,
+        "rate_range_hz": [low, high],
         "skin": skin,
         "battery_soc": battery_soc,
         "winding_trip_c": float(defaults()["thermal.motor_limit_c"]),
@@ -149,10 +152,22 @@ def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float, 
             f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
             + ("; ".join(trips) if trips else "continuous at every depth")
         )
+    lines.append(_hottest(points, low, high))
     if stalls:
         lines.append("a stall fault is likely (the drive at its current limit short of the target in stiff tissue):")
         lines.append("  " + ", ".join(stalls))
     return "\n".join(lines)
+
+
+def _hottest(points: list[EnvelopePoint], low: float, high: float) -> str:
+    """The operating point nearest the thermal limit inside the drive's range: the margin a user has."""
+    trip_c = float(defaults()["thermal.motor_limit_c"])
+    inside = [p for p in points if low <= p.frequency_hz <= high]
+    p = max(inside, key=lambda q: q.steady_temp_c)
+    return (
+        f"hottest in range: {p.depth_mm:g} mm at {p.frequency_hz:g} Hz, {p.winding_w:.2f} W in the winding, "
+        f"settles at {p.steady_temp_c:.1f} degC (trips at {trip_c:g} degC)"
+    )
 
 
 def _rounded(value: object) -> object:
