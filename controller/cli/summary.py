@@ -8,14 +8,12 @@ wrapped, never cut. ``--json`` carries the same text unwrapped.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from controller.cli.common import fixed, signed
+from controller.host.columns import wrapped
 
-WIDTH = 100
-"""Widest line the summary prints."""
 HEAD = (
     f"{'zone':<12} {'set mm':>7} {'protr mm':>9} {'tissue mm':>10} {'rate Hz':>8} {'rate err':>9} {'strokes':>8}  "
     f"{'density/cm2 (band)':<19} verdict"
@@ -23,8 +21,8 @@ HEAD = (
 
 
 def say(text: str, indent: str = "  ") -> None:
-    """One statement, wrapped at :data:`WIDTH` with its continuation lines indented."""
-    print(textwrap.fill(text, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False))
+    """One statement, in 100 columns with its continuation lines indented."""
+    print("\n".join(wrapped(text, "", indent)))
 
 
 def print_summary(report: dict[str, Any], out: Path) -> None:
@@ -55,12 +53,7 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
 def _zone_row(zone: dict[str, Any]) -> str:
     head = f"{zone['area']:<12} {fixed(zone['commanded']['depth_mm'], 2):>7}"
     if zone["strokes"] == 0:
-        return textwrap.fill(
-            f"{head}  not run: {zone['refusal'] or 'stopped'}",
-            WIDTH,
-            subsequent_indent=" " * 22,
-            break_long_words=False,
-        )
+        return "\n".join(wrapped(f"{head}  not run: {zone['refusal'] or 'stopped'}", "", " " * 22))
     depth, rate, tissue = zone["depth"], zone["stroke_rate"], zone["tissue"]
     density = zone["verdict"]["checks"]["density"]
     band = f"{density['low']:g} to {density['high']:g}" if density["low"] is not None else ""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from controller.firmware.limits import FirmwareLimits
+from controller.host.columns import joined, wrapped
 from controller.treatment.plan import Plan
 from controller.treatment.verdict import DEPTH_ACCURACY_MM
 from hal.errors import InputError
@@ -148,14 +149,12 @@ def format_table(points: list[EnvelopePoint], *, skin: str, battery_soc: float, 
             continue
         deepest = f"{max(p.depth_mm for p in good):g} mm" if good else "none"
         worst = f"{max((p.error_worst_mm for p in good), key=abs):+.3f} mm" if good else "-"
-        lines.append(
-            f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
-            + ("; ".join(trips) if trips else "continuous at every depth")
-        )
-    lines.append(_hottest(points, low, high))
+        row_head = f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
+        lines += joined(trips or ["continuous at every depth"], "; ", row_head, " " * len(row_head))
+    lines += wrapped(_hottest(points, low, high), "", "  ")
     if stalls:
         lines.append("a stall fault is likely (the drive at its current limit short of the target in stiff tissue):")
-        lines.append("  " + ", ".join(stalls))
+        lines += joined(stalls, ", ", "  ", "  ")
     return "\n".join(lines)
 
 
@@ -164,9 +163,12 @@ def _hottest(points: list[EnvelopePoint], low: float, high: float) -> str:
     trip_c = float(defaults()["thermal.motor_limit_c"])
     inside = [p for p in points if low <= p.frequency_hz <= high]
     p = max(inside, key=lambda q: q.steady_temp_c)
+    where = f"hottest in range: {p.depth_mm:g} mm at {p.frequency_hz:g} Hz, {p.winding_w:.2f} W in the winding, "
+    if p.duty_limit_s is None:
+        return where + f"settles at {p.steady_temp_c:.1f} degC (trips at {trip_c:g} degC)"
     return (
-        f"hottest in range: {p.depth_mm:g} mm at {p.frequency_hz:g} Hz, {p.winding_w:.2f} W in the winding, "
-        f"settles at {p.steady_temp_c:.1f} degC (trips at {trip_c:g} degC)"
+        where
+        + f"would settle at {p.steady_temp_c:.1f} degC: trips at {trip_c:g} degC after {p.duty_limit_s / 60:.1f} min"
     )
 
 

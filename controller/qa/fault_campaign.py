@@ -11,7 +11,6 @@ blocks are in scenario_kit.py; the rotary drive's own scenarios in rotary_scenar
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
@@ -21,6 +20,7 @@ from controller.firmware.limits import FirmwareLimits
 from controller.firmware.pen_controller import PenController
 from controller.firmware.target import Target
 from controller.host.clock import Pacer, SteppedHostClock
+from controller.host.columns import wrapped
 from controller.host.realtime import run_paced
 from controller.qa.rotary_scenarios import CAM_HAZARDS, ROTARY_SCENARIOS
 from controller.qa.scenario_kit import (
@@ -215,8 +215,6 @@ def run_campaign(drive: str = "voice_coil") -> list[ScenarioResult]:
         DRIVE.reset(token)
 
 
-TABLE_WIDTH = 100
-"""The widest line of the table: names and details wrap, whole words only; ``--json`` has every text whole."""
 NAME_WIDTH = 30
 
 
@@ -227,7 +225,7 @@ def format_table(results: list[ScenarioResult]) -> str:
     for r in results:
         latency = "-" if r.latency_ms is None else f"{r.latency_ms:7.2f} ms/{r.latency_strokes}"
         verdict = "handled" if r.handled else "NOT HANDLED"
-        name = textwrap.wrap(r.name, NAME_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        name = wrapped(r.name, width=NAME_WIDTH) or [""]
         detected = r.detected or "-"
         lines.append(
             f"{r.hazard:<4} {name[0]:<{NAME_WIDTH}} {r.priority:<8} {detected:<20} {latency:>14}  "
@@ -235,14 +233,7 @@ def format_table(results: list[ScenarioResult]) -> str:
         )
         lines += [f"{'':<4} {part}" for part in name[1:]]
         if r.detail:
-            lines += textwrap.wrap(
-                r.detail,
-                TABLE_WIDTH,
-                initial_indent=" " * 5,
-                subsequent_indent=" " * 5,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
+            lines += wrapped(r.detail, " " * 5, " " * 5)
     handled = sum(r.handled for r in results)
     lines.append(f"{handled} of {len(results)} hazards handled as docs/hazards.md promises")
     return "\n".join(lines)
