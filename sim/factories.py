@@ -18,6 +18,7 @@ import numpy as np
 from hal.backend import CartridgeInfo
 from sim.backend import SimBackend, factory_programmed_flash
 from sim.build import NOMINAL, PARAMETERS, RANGES, PenBuild, gauge_depth_mm, gauge_rate_hz
+from sim.drives import rate_range_hz
 from sim.nvm import SLOT_SIZE, Flash, MemoryFlash, WornFlash, slot_offset
 
 __all__ = [
@@ -33,9 +34,11 @@ __all__ = [
     "gauge_depth_mm",
     "gauge_rate_hz",
     "new_store",
+    "rate_range_hz",
 ]
 """``Flash`` and ``SimBackend`` are re-exported as the types of what the factories return; ``PenBuild`` and
-the gauges (sim/build.py) as what a verification campaign builds pens from and measures them with."""
+the gauges (sim/build.py) as what a verification campaign builds pens from and measures them with;
+``rate_range_hz`` (sim/drives.py) as the rates a pen's drive can hold, which plan checks refuse outside."""
 
 DEFAULT_CARTRIDGE = CartridgeInfo(cartridge_id=1)
 """A fresh 12-needle cartridge rated for 2.5 mm."""

@@ -20,8 +20,8 @@ from controller.treatment.plan import Plan
 from controller.treatment.verdict import DEPTH_ACCURACY_MM
 from hal.errors import InputError
 from hal.settings import defaults
-from sim.drives import rate_range_hz
 from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint, characterise, sweep
+from sim.factories import rate_range_hz
 
 STALL_MARGIN_MM = FirmwareLimits().stall_margin_mm
 RATE_TOLERANCE = FirmwareLimits().stroke_rate_tolerance
