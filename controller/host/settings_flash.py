@@ -6,7 +6,8 @@ stages the whole block, one commit writes it to the pen's store as one image,
 and one read-back proves it. Whatever fails, the pen keeps exactly the settings
 it had (a failed commit leaves the old image in force), and the error says which
 key and why. A full-block flash costs a handshake (done when the port opens),
-one write, one commit and one read-back: four round trips, not one per setting.
+one write, one commit and one read-back: four round trips, not one per setting (plus the
+challenge and answer of an unlock when the block holds service or factory keys).
 """
 
 from __future__ import annotations
