@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from hal.settings import SettingValue
 from hal.skin import SKIN_TYPES, Skin
-from hal.telemetry import Telemetry
+
+if TYPE_CHECKING:  # NumPy's record types: a plan or settings file is checked without loading NumPy
+    from hal.telemetry import Telemetry
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -592,11 +592,22 @@ class Pen:
     clients: list[Client] = field(default_factory=list)
 
     def connect(self, hello: bool = True) -> Client:
-        c = Client.connect(self.port)
-        self.clients.append(c)
-        if hello:
-            c.hello()
-        return c
+        """A new host; with ``hello``, handshaken. The pen refuses a HELLO with BUSY until it has seen the
+        previous host's connection close, which on a loaded machine may take a moment: the new host retries,
+        as a real one would, for up to 10 s."""
+        deadline = time.monotonic() + 10.0
+        while True:
+            c = Client.connect(self.port)
+            self.clients.append(c)
+            if not hello:
+                return c
+            f = c.request(HELLO, b"\x01")
+            if f.mtype == HELLO_REPLY:
+                return c
+            assert f.mtype == NAK and parse_nak(f.payload).error == E_BUSY, f
+            assert time.monotonic() < deadline, "the pen stayed busy 10 s after the previous host left"
+            c.close()
+            time.sleep(0.05)
 
     def alive(self) -> None:
         assert self.proc.poll() is None, f"pen process died with {self.proc.returncode}"

@@ -90,7 +90,7 @@ def test_chunking_never_changes_a_pen() -> None:
     assert len(rows3) == 8 * 2 and len({row["needle_length_error_mm"] for row in rows3}) == 8
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stock_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A scheduler and two single-threaded workers on 127.0.0.1, started with the stock ``dask`` commands."""
     folder = tmp_path_factory.mktemp("dask")
@@ -145,8 +145,8 @@ def test_one_worker_two_workers_and_a_stock_cluster_give_the_same_results(
     assert (tmp_path / "one" / "verify.png").stat().st_size > 10_000
 
 
-def test_the_tolerance_that_drives_the_error_tops_the_ranking(tiny: Path, tmp_path: Path) -> None:
-    run = verify(tiny, tmp_path / "out", "--workers", "1", "--json")
+def test_the_tolerance_that_drives_the_error_tops_the_ranking(tiny: Path, tmp_path: Path, stock_cluster: str) -> None:
+    run = verify(tiny, tmp_path / "out", "--scheduler", stock_cluster, "--json")
     assert run.returncode == 0, run.stderr
     ranking = json.loads(run.stdout)["sensitivity"]["ranking"]
     assert ranking[0]["parameter"] == "needle_length_error_mm" and ranking[0]["mean_ST"] > 0.5
@@ -154,9 +154,11 @@ def test_the_tolerance_that_drives_the_error_tops_the_ranking(tiny: Path, tmp_pa
     assert ambient["mean_ST"] < 0.1
 
 
-def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(tiny: Path, tmp_path: Path) -> None:
+def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(
+    tiny: Path, tmp_path: Path, stock_cluster: str
+) -> None:
     out = tmp_path / "out"
-    assert verify(tiny, out, "--workers", "1").returncode == 0
+    assert verify(tiny, out, "--scheduler", stock_cluster).returncode == 0
     first = (out / "summary.json").read_bytes()
     chunks = sorted((out / "chunks").glob("*.parquet"))
     missing, damaged = chunks[0], chunks[1]
@@ -166,7 +168,7 @@ def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(tiny: P
     damaged.write_bytes(damaged.read_bytes()[:100])  # truncated, as by a full disk
     swapped.write_bytes(chunks[2].read_bytes())  # a valid file of another chunk, copied over it
     del kept[swapped]
-    run = verify(tiny, out, "--workers", "1")
+    run = verify(tiny, out, "--scheduler", stock_cluster)
     assert run.returncode == 0 and "damaged, incomplete or not this chunk" in run.stderr
     assert missing.exists() and damaged.stat().st_size > 100 and swapped.read_bytes() != chunks[2].read_bytes()
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
@@ -175,7 +177,7 @@ def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(tiny: P
 
 def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path) -> None:
     campaign = tmp_path / "c.toml"
-    campaign.write_text(TINY.replace("pens = 8", "pens = 60").replace("seconds = 0.2", "seconds = 1.0"))
+    campaign.write_text(TINY.replace("pens = 8", "pens = 30").replace("seconds = 0.2", "seconds = 1.0"))
     out = tmp_path / "out"
     process = subprocess.Popen(
         [str(PENCTL), "verify", str(campaign), "--out", str(out), "--workers", "1"],
@@ -191,26 +193,27 @@ def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path) -> 
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     done = len(list((out / "chunks").glob("*.parquet")))
-    assert 0 < done < 20 + 5  # some chunks, not all: the run really stopped part-way
+    assert done > 0  # some chunks...
     assert not (out / "summary.json").exists()
     assert verify(campaign, out, "--workers", "1").returncode == 0
     assert verify(campaign, tmp_path / "fresh", "--workers", "1").returncode == 0
+    assert done < len(list((tmp_path / "fresh" / "chunks").glob("*.parquet")))  # ...not all: it stopped part-way
     assert (out / "summary.json").read_bytes() == (tmp_path / "fresh" / "summary.json").read_bytes()
 
 
-def test_another_campaign_is_refused_in_a_folder_of_results(tiny: Path, tmp_path: Path) -> None:
+def test_another_campaign_is_refused_in_a_folder_of_results(tiny: Path, tmp_path: Path, stock_cluster: str) -> None:
     out = tmp_path / "out"
-    assert verify(tiny, out, "--workers", "1").returncode == 0
+    assert verify(tiny, out, "--scheduler", stock_cluster).returncode == 0
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("seed = 3", "seed = 4"))
-    run = verify(other, out, "--workers", "1")
+    run = verify(other, out, "--scheduler", stock_cluster)
     assert run.returncode == 2 and "another campaign" in run.stderr
 
 
-def test_a_failed_criterion_exits_1_and_says_where(tmp_path: Path) -> None:
+def test_a_failed_criterion_exits_1_and_says_where(tmp_path: Path, stock_cluster: str) -> None:
     campaign = tmp_path / "c.toml"
     campaign.write_text(TINY.replace("min = -0.2\nmax = 0.2", "min = -0.001\nmax = 0.001"))
-    run = verify(campaign, tmp_path / "out", "--workers", "1")
+    run = verify(campaign, tmp_path / "out", "--scheduler", stock_cluster)
     assert run.returncode == 1, run.stderr
     assert "FAIL  depth_error_mean_mm within [-0.001, 0.001]" in run.stdout
     assert "verdict: FAIL" in run.stdout

@@ -17,13 +17,11 @@ from pathlib import Path
 
 from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
 from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
-from controller.treatment.coverage import RasterPath
 from controller.treatment.names import read_name
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, conditions, history_kinds
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
-from hal.telemetry import PEN_TICK_HZ
 
 BUILTIN_PLAN = "full_face.toml"
 PEN_HARDWARE_MAX_DEPTH_MM = FirmwareLimits().pen_max_depth_mm
@@ -67,6 +65,8 @@ class Zone:
         """How long the zone is stroked: its duration, or its passes over the raster at the travel speed."""
         if self.duration_s is not None:
             return self.duration_s
+        from controller.treatment.coverage import RasterPath  # NumPy: a refused plan never needs it
+
         path = RasterPath.for_area(self.area_cm2, field_diameter_mm)
         return (self.passes or 1) * path.length_mm / self.speed_mm_s
 
@@ -77,6 +77,8 @@ class Zone:
     def stroking_seconds(self, field_diameter_mm: float) -> float:
         """How long those strokes last on the pen, whose timer counts whole ticks: at 130 Hz a stroke is
         185 ticks of 24 kHz (129.73 Hz), so an hour of 130 Hz strokes takes 3,607.5 s."""
+        from hal.telemetry import PEN_TICK_HZ
+
         ticks = max(2, round(PEN_TICK_HZ / self.frequency_hz))
         return self.strokes(field_diameter_mm) * ticks / PEN_TICK_HZ
 
