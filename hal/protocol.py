@@ -278,6 +278,10 @@ class PayloadError(PenOperationError, ValueError):
     """A payload that does not match its message type (a pen error: the other end misbehaves)."""
 
 
+class UnknownSettingIdError(PayloadError):
+    """A settings block naming an id no setting has: the pen answers SETTING_UNKNOWN, not BAD_PAYLOAD."""
+
+
 def pack_str(text: str) -> bytes:
     """``len u8`` then UTF-8, cut to 255 bytes on a character boundary."""
     data = text.encode("utf-8")
@@ -358,7 +362,7 @@ def unpack_settings(payload: bytes) -> dict[str, SettingValue]:
         sid = int(r.one("H"))
         setting = BY_ID.get(sid)
         if setting is None:
-            raise PayloadError(f"unknown setting id {sid}")
+            raise UnknownSettingIdError(f"unknown setting id {sid}")
         if setting.key in values:
             raise PayloadError(f"setting id {sid} ({setting.key}) given twice")
         if setting.kind == "str":

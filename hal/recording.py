@@ -169,8 +169,9 @@ def read_recording(path: str | Path, key: bytes) -> Recording:
     except UnicodeDecodeError:
         raise InputError(source, "", f"a {FORMAT} file (JSON lines, UTF-8)", "bytes that are not UTF-8") from None
     lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
+    if lines[-1] != "":  # the recorder ends every line, the last one too: a file without it was cut
+        raise InputError(source, f"line {len(lines)}", "a line ended by a newline (the file was cut short)")
+    lines.pop()
     header, chain = _header(source, lines[0] if lines else "", key)
     frames: list[tuple[str, bytes]] = []
     for number, line in enumerate(lines[1:], start=2):

@@ -207,7 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
         5000,
         500,
         "service",
-        "Telemetry silence after which the pen retracts and faults.",
+        "With the motor on: time without an accepted request after which the pen retracts and faults.",
     ),
     _s(19, "cartridge.max_uses", "int", "", 1, 1, 1, "factory", "Uses of a cartridge before lockout (single-use)."),
     _s(20, "pen.serial_number", "str", "", 6, 24, "MN1-000000", "factory", "Handpiece serial number."),

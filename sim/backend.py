@@ -324,6 +324,7 @@ class SimBackend:
         self._earlier_worlds_s += self.pen.time_s
         self.pen = self._new_pen(pen_seed(seed), hw, battery_soc)
         self.access.power_on(self.uptime())  # a new power-on: no unlock carries over, a lockout does
+        self.settings.abort()  # and nothing staged: the staged block lives in RAM
 
     def inject_fault(self, at_s: float, kind: str, value: float | None = None) -> None:
         """Schedule a hardware fault (see sim.faults.FaultKind) at pen time ``at_s``."""
@@ -359,6 +360,7 @@ class SimBackend:
 
     def commit_settings(self) -> None:
         self._refuse_while_running()
+        self.settings.access = self.access.level(self.uptime())
         self.settings.commit()
         self.pen.configure(*hardware_params(self.settings.contents.settings))
         self.pen.build = self._calibrated_build()

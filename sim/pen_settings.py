@@ -32,6 +32,8 @@ class PenSettings:
         self.contents = boot.contents
         self.alarms: set[Alarm] = set(boot.alarms)
         self.staged: dict[str, SettingValue] | None = None
+        self.staged_needs: Access = "user"
+        """The highest access level a write in the staged block needed: the commit needs it still in force."""
         self.access: Access = "user"
 
     @property
@@ -41,6 +43,7 @@ class PenSettings:
     def stage(self, changes: Mapping[str, SettingValue]) -> None:
         """Stage ``changes`` on top of what is staged (or in force); refuse all on any problem."""
         base = self.staged if self.staged is not None else self.contents.settings
+        needs = self.staged_needs if self.staged is not None else "user"
         try:
             for key, value in changes.items():
                 setting = BY_KEY.get(key)
@@ -53,6 +56,7 @@ class PenSettings:
                     raise PenRefusedError(
                         ErrorCode.ACCESS, key, f"{setting.access} setting: needs a {setting.access} unlock to write"
                     )
+                needs = max(needs, setting.access, key=ACCESS_LEVELS.index)
             block = dict(base) | {key: _stored(value) for key, value in changes.items()}
             problems = validate_block(block)
             if problems:
@@ -60,7 +64,7 @@ class PenSettings:
         except PenRefusedError:
             self.staged = None
             raise
-        self.staged = block
+        self.staged, self.staged_needs = block, needs
 
     def stage_factory_reset(self) -> None:
         """Stage factory defaults for every setting the current access level may change; the rest stay.
@@ -70,10 +74,24 @@ class PenSettings:
         """
         allowed = ACCESS_LEVELS[: ACCESS_LEVELS.index(self.access) + 1]
         self.staged = {s.key: (s.default if s.access in allowed else self.contents.settings[s.key]) for s in SETTINGS}
+        self.staged_needs = self.access
 
     def commit(self) -> None:
+        """Write the staged block, if the access it was staged under is still in force (``self.access``).
+
+        An unlock that expired or was dropped between the write and the commit takes the block with it:
+        otherwise a block staged under an unlock could be committed long after the unlock ended.
+        """
         if self.staged is None:
             raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
+        if ACCESS_LEVELS.index(self.staged_needs) > ACCESS_LEVELS.index(self.access):
+            self.staged = None
+            raise PenRefusedError(
+                ErrorCode.ACCESS,
+                "",
+                f"the block holds {self.staged_needs} settings and the {self.staged_needs} unlock it was staged "
+                "under has ended: nothing committed, the staged block is dropped",
+            )
         new = replace(self.contents, settings=dict(self.staged))
         self._write(new)
         self.contents = new

@@ -32,6 +32,7 @@ from hal.protocol import (
     FrameDecoder,
     Msg,
     PayloadError,
+    UnknownSettingIdError,
     encode_frame,
     pack_nak,
 )
@@ -210,7 +211,7 @@ class VirtualPen:
             setting = BY_KEY.get(exc.key)
             kind, payload = Msg.NAK, pack_nak(ErrorCode(exc.code), setting.id if setting else 0, str(exc.reason))
         except PayloadError as exc:
-            code = ErrorCode.SETTING_UNKNOWN if "setting id" in str(exc) else ErrorCode.BAD_PAYLOAD
+            code = ErrorCode.SETTING_UNKNOWN if isinstance(exc, UnknownSettingIdError) else ErrorCode.BAD_PAYLOAD
             kind, payload = Msg.NAK, pack_nak(code, 0, str(exc))
         except PenError as exc:
             kind, payload = Msg.NAK, pack_nak(ErrorCode.UNSUPPORTED, 0, str(exc))

@@ -107,3 +107,60 @@ def test_negative_zero_over_the_wire_is_stored_and_read_back_as_zero() -> None:
     host.link.request(Msg.SETTINGS_WRITE, block)
     host.commit_settings()
     assert math.copysign(1.0, float(host.read_settings()["depth.calibration_offset_mm"])) == 1.0
+
+
+def new_value(setting: Setting, block: dict[str, SettingValue]) -> SettingValue:
+    """A valid value other than the one in ``block`` that the rules between settings accept."""
+    current = block[setting.key]
+    if setting.kind == "bool":
+        candidates: list[SettingValue] = [not current]
+    elif setting.kind == "str":
+        candidates = ["MN1-999999", "MN1-888888"]
+    else:
+        steps = [setting.low + (setting.high - setting.low) * k / 8 for k in range(9)]
+        candidates = [int(v) if setting.kind == "int" else float(v) for v in steps]
+    valid = [v for v in candidates if v != current and not validate_block(block | {setting.key: v})]
+    assert valid, f"{setting.key}: no other value passes the rules between settings"
+    return valid[0]
+
+
+ENDINGS = ("expiry", "new host", "power-on (RESET_WORLD)")
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+@pytest.mark.parametrize(
+    "setting", [s for s in SETTINGS if s.access != "user" and s.low != s.high], ids=lambda s: s.key
+)  # (cartridge.max_uses can only be 1)
+def test_a_block_staged_under_an_unlock_is_not_committed_once_the_unlock_ended(setting: Setting, ending: str) -> None:
+    """The outside probe's break: a block staged at unlock + 28 s was committed 30 s after the unlock expired,
+    and one staged before a RESET_WORLD was committed with no unlock. Swept: every service and factory setting x
+    every way an unlock ends; the commit is refused (ACCESS, or NOTHING_STAGED where the ending already dropped the
+    block), and the settings in force and those the store boots with stay as they were."""
+    now = [0.0]
+    sim = SimBackend(service_key=KEY, uptime=lambda: now[0])
+    level = setting.access
+    sim.service_unlock(level, unlock_response(KEY, sim.service_challenge(), level, "MN1-000000"))
+    before = sim.read_settings()
+    sim.stage_settings({setting.key: new_value(setting, before)})
+    if ending == "expiry":
+        now[0] = float(before["service.unlock_timeout_s"]) + 1.0
+    elif ending == "new host":
+        sim.drop_unlock()
+    else:
+        sim.reset_world(1, None, 0.9)
+    with pytest.raises(PenRefusedError) as info:
+        sim.commit_settings()
+    assert info.value.code in (ErrorCode.ACCESS, ErrorCode.NOTHING_STAGED), info.value
+    assert sim.read_settings() == before and sim.settings.staged is None
+    assert SettingsStore(sim.settings.store.flash).boot().contents.settings == before
+
+
+def test_a_block_staged_and_committed_within_the_unlock_is_stored() -> None:
+    """The control: the same commit inside the unlock goes through."""
+    now = [0.0]
+    sim = SimBackend(service_key=KEY, uptime=lambda: now[0])
+    sim.service_unlock("factory", unlock_response(KEY, sim.service_challenge(), "factory", "MN1-000000"))
+    sim.stage_settings({"depth.calibration_offset_mm": 0.01})
+    now[0] = float(sim.read_settings()["service.unlock_timeout_s"]) - 1.0
+    sim.commit_settings()
+    assert sim.read_settings()["depth.calibration_offset_mm"] == 0.01

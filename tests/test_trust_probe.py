@@ -27,6 +27,8 @@ from tests.test_protocol_probe import (
     E_BAD_PAYLOAD,
     E_COMMAND_RANGE,
     E_NO_KEY,
+    E_NOTHING_STAGED,
+    E_SETTING_UNKNOWN,
     E_UNKNOWN_TYPE,
     KEY,
     NAK,
@@ -150,6 +152,48 @@ def test_an_unlock_kept_alive_by_status_every_5_s_still_expires(keyed_pen: Pen) 
     assert c.request(STATUS).mtype != NAK
 
 
+def _stored(c: Client, sid: int) -> object:
+    f = c.request(SETTINGS_READ)
+    assert f.mtype == SETTINGS_VALUES
+    return parse_settings(f.payload, SETTING_TYPES)[sid]
+
+
+S_MARGIN = 4  # depth.over_depth_margin_mm, a service setting
+
+
+def test_a_block_staged_under_an_unlock_is_not_committed_after_a_power_on(keyed_pen: Pen) -> None:
+    """The second outside probe's break: staged under a service unlock, RESET_WORLD (a power-on), then a commit
+    with no unlock was ACKed and stored."""
+    c = keyed_pen.connect(hello=False)
+    serial = c.hello().serial
+    before = _stored(c, S_MARGIN)
+    _unlock(c, 1, serial)
+    c.ack(SETTINGS_WRITE, p_settings([(S_MARGIN, "f", 0.14)]))
+    c.fresh_world(8300)  # a power-on: the unlock and the staged block (RAM) are gone
+    assert c.nak(SETTINGS_COMMIT).error == E_NOTHING_STAGED
+    assert _stored(c, S_MARGIN) == before
+
+
+@pytest.mark.slow
+def test_a_block_staged_under_an_unlock_is_not_committed_after_it_expired(keyed_pen: Pen) -> None:
+    """The second outside probe's other break, on the served pen's wall clock: staged at unlock + 28 s, committed
+    at + 32 s (after the 30 s unlock expired): ACK, and stored. Now ACCESS, and the store keeps its value."""
+    c = keyed_pen.connect(hello=False)
+    serial = c.hello().serial
+    _unlock(c, 2, serial)
+    c.ack(SETTINGS_WRITE, p_settings([(S_UNLOCK_TIMEOUT, "i", 30)]))
+    c.ack(SETTINGS_COMMIT)
+    c.hello()
+    before = _stored(c, S_MARGIN)
+    _unlock(c, 1, serial)
+    unlocked = time.monotonic()
+    c.pump(28.0)
+    c.ack(SETTINGS_WRITE, p_settings([(S_MARGIN, "f", 0.14)]))
+    c.pump(max(0.0, 32.0 - (time.monotonic() - unlocked)))
+    assert c.nak(SETTINGS_COMMIT).error == E_ACCESS
+    assert _stored(c, S_MARGIN) == before
+
+
 # --- recordings, through the CLI --------------------------------------------------------------------------
 
 
@@ -174,8 +218,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return log
 
 
-def _replay_refuses(path: Path, lines: list[str], key_from: Path, *extra: str) -> str:
-    path.write_text("\n".join(lines) + "\n")
+def _replay_refuses(path: Path, lines: list[str], key_from: Path, *extra: str, end: str = "\n") -> str:
+    path.write_text("\n".join(lines) + end)
     Path(f"{path}.key").write_bytes(Path(f"{key_from}.key").read_bytes())
     done = _penctl("replay", str(path), "--out", str(path.parent / f"out-{path.stem}"), *extra)
     assert done.returncode == 2, (done.returncode, done.stderr)
@@ -195,6 +239,8 @@ def test_a_recording_replays_and_every_quiet_edit_is_refused(recording: Path, tm
     assert "line 5:" in _replay_refuses(tmp_path / "dup.jsonl", [*lines[:4], lines[3], *lines[4:]], recording)
     assert "truncated" in _replay_refuses(tmp_path / "cut.jsonl", lines[:-1], recording)
     assert "after the end" in _replay_refuses(tmp_path / "tail.jsonl", [*lines, lines[-1]], recording)
+    # the second probe's one escape: the file cut by its last byte (the final newline) replayed
+    assert f"line {len(lines)}:" in _replay_refuses(tmp_path / "nl.jsonl", lines, recording, end="")
     header = json.loads(lines[0])
     plan = base64.b64decode(header["meta"]["plan_b64"]).replace(b"depth_mm = 1.0", b"depth_mm = 1.4")
     header["meta"] |= {"plan_b64": base64.b64encode(plan).decode(), "plan_sha256": hashlib.sha256(plan).hexdigest()}
@@ -240,3 +286,12 @@ def test_replay_trusts_only_the_key_it_is_given_the_documented_limit(recording: 
     kept.write_bytes(Path(f"{recording}.key").read_bytes())
     err = _replay_refuses(tmp_path / "forged2.jsonl", forged, recording, "--key-file", str(kept))
     assert "line 1: expected a recording sealed with the key given" in err
+
+
+def test_a_setting_id_given_twice_is_a_bad_payload_not_an_unknown_setting(keyed_pen: Pen) -> None:
+    """The second probe: a block naming one id twice got SETTING_UNKNOWN ("no setting with that id")."""
+    c = keyed_pen.connect()
+    twice = p_settings([(2, "f", 0.1), (2, "f", 0.2)])
+    assert c.nak(SETTINGS_WRITE, twice).error == E_BAD_PAYLOAD
+    unknown = struct.pack("<HHd", 1, 999, 1.0)
+    assert c.nak(SETTINGS_WRITE, unknown).error == E_SETTING_UNKNOWN
