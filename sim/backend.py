@@ -23,7 +23,7 @@ from hal.settings import SCHEMA_VERSION, SettingValue, defaults
 from hal.telemetry import Telemetry
 from sim.actuator import ServoGains, VoiceCoilParams
 from sim.build import NOMINAL, PenBuild
-from sim.drives import DEFAULT_DRIVE, drive_class
+from sim.drives import DEFAULT_DRIVE, drive_class, rate_range_hz
 from sim.faults import InjectedFault
 from sim.kernel import warm_up
 from sim.nvm import Flash, MemoryFlash, SettingsStore, StoreContents
@@ -144,9 +144,14 @@ class SimBackend:
             protocol_version=PROTOCOL_VERSION,
             settings_schema_version=SCHEMA_VERSION,
             max_depth_mm=HARDWARE_MAX_DEPTH_MM,
-            min_frequency_hz=25.0,
-            max_frequency_hz=150.0,
+            min_frequency_hz=self.rate_range_hz[0],
+            max_frequency_hz=self.rate_range_hz[1],
         )
+
+    @property
+    def rate_range_hz(self) -> tuple[float, float]:
+        """The stroke rates this pen's drive can hold (a rotary drive's from its parts): what HELLO reports."""
+        return rate_range_hz(self.drive)
 
     def status(self) -> PenStatus:
         pen = self.pen
@@ -204,12 +209,14 @@ class SimBackend:
                 f"depth {depth:g} mm is outside 0 < depth <= {limit:g} mm (the {owner} limit)",
             )
         values = self.settings.contents.settings
+        drive_low, drive_high = self.rate_range_hz
         low, high = float(values["frequency.min_hz"]), float(values["frequency.max_hz"])
-        if not low <= hz <= high:
+        if not max(low, drive_low) <= hz <= min(high, drive_high):
             return PenRefusedError(
                 ErrorCode.COMMAND_RANGE,
                 "",
-                f"stroke rate {hz:g} Hz is outside {low:g}-{high:g} Hz (frequency settings)",
+                f"stroke rate {hz:g} Hz is outside {max(low, drive_low):g}-{min(high, drive_high):g} Hz (the "
+                f"frequency settings {low:g}-{high:g} Hz and the {self.drive} drive's {drive_low:g}-{drive_high:g} Hz)",
             )
         return None
 

@@ -20,13 +20,27 @@ import numpy as np
 
 from hal.backend import CartridgeInfo, StrokeCommand
 from hal.telemetry import StrokeFlag
-from sim.drives import DEFAULT_DRIVE, drive_class
+from sim.drives import DEFAULT_DRIVE, drive_class, rate_range_hz
 from sim.pen import SimulatedPen
 from sim.tissue import SKINS, SkinType
 
 DEPTHS_MM = tuple(round(0.25 * k, 2) for k in range(1, 11))
 """0.25 to 2.5 mm by 0.25 mm."""
 RATES_HZ = (25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
+"""The voice coil's grid: every rate the settings allow, by 25 Hz."""
+ROTARY_RATE_STEP_HZ = 10.0
+
+
+def rates_hz(drive: str = DEFAULT_DRIVE) -> tuple[float, ...]:
+    """The rates an envelope of ``drive`` is measured at: its whole range (:func:`sim.drives.rate_range_hz`), ends
+    included, so the lowest and highest rate a plan may ask are always measured."""
+    low, high = rate_range_hz(drive)
+    if (low, high) == (RATES_HZ[0], RATES_HZ[-1]):
+        return RATES_HZ
+    steps = round((high - low) / ROTARY_RATE_STEP_HZ)
+    return tuple(float(low + k * (high - low) / steps) for k in range(steps + 1))
+
+
 SAMPLE_S = 1.0
 """Pen time stroked at each point: long enough for the stroke-to-stroke spread of the skin to show."""
 STIFF_SIGMAS = 4.0
@@ -50,6 +64,8 @@ class EnvelopePoint:
     error_worst_mm: float
     """The largest depth error of any stroke, with its sign."""
     penetration_mean_mm: float
+    tissue_mean_mm: float
+    """Into the tissue on average over the strokes that punctured it (0: none did), as the pass's verdict judges."""
     load_mean_n: float
     shortfall_fraction: float
     current_limited_fraction: float
@@ -65,6 +81,12 @@ class EnvelopePoint:
     the firmware will stop a session here with a stall fault."""
     rate_mean_hz: float = 0.0
     """The stroke rate the drive delivered (a rotary pen's speed loop may not hold the command)."""
+    rate_worst_hz: float = 0.0
+    """The rate of the stroke furthest from the command, in either tissue: on a rotary pen the first revolutions
+    on the skin, which slow the flywheel before the speed loop can answer (more so with more needles)."""
+    rate_risk: bool = False
+    """That stroke misses the command by more than the rate tolerance: the firmware judges every stroke's rate,
+    so it will stop a session here with a rate fault at first skin contact."""
 
 
 def characterise(
@@ -78,18 +100,27 @@ def characterise(
     seed: int = 0,
     cartridge: CartridgeInfo | None = None,
     drive: str = DEFAULT_DRIVE,
+    rate_tolerance: float = 0.02,
 ) -> EnvelopePoint:
-    """Stroke ``SAMPLE_S`` of pen time at one point, and a moment in the stiffest tissue, and report it."""
+    """Stroke ``SAMPLE_S`` of pen time at one point, and a moment in the stiffest tissue, and report it.
+
+    The winding's loss is measured from the first stroke on, after the rotary drive's spin-up in the air: a
+    spin-up happens once a zone, so counting it as continuous would overstate the loss of a session.
+    """
     cartridge = cartridge or CartridgeInfo(cartridge_id=1)
     pen = _pen(SKINS[skin], depth_mm, frequency_hz, battery_soc, seed, cartridge, drive)
+    first = pen.run(1)  # (the rotary drive spins up first, off the skin)
     start_c = pen.state.motor_temp_c
-    tel = pen.run(max(1, round(SAMPLE_S * frequency_hz)))
+    rest = pen.run(max(1, round(SAMPLE_S * frequency_hz)) - 1)
+    tel = np.concatenate((first, rest))
     stiff = _pen(_stiffest(SKINS[skin]), depth_mm, frequency_hz, battery_soc, seed, cartridge, drive)
     stiff_tel = stiff.run(max(1, round(STIFF_SAMPLE_S * frequency_hz)))
     error = tel["depth_mm"].astype(np.float64) - depth_mm
     worst = int(np.argmax(np.abs(error)))
-    watts = _copper_loss(pen, start_c, float(tel["period_s"].astype(np.float64).sum()))
+    watts = _copper_loss(pen, start_c, float(rest["period_s"].astype(np.float64).sum())) if len(rest) else 0.0
     steady, tau = _warming(pen, watts, start_c)
+    rates = 1.0 / np.concatenate((tel["period_s"], stiff_tel["period_s"])).astype(np.float64)
+    rate_worst = float(rates[int(np.argmax(np.abs(rates - frequency_hz)))])
     return EnvelopePoint(
         depth_mm=depth_mm,
         frequency_hz=frequency_hz,
@@ -99,6 +130,7 @@ def characterise(
         error_mean_mm=float(error.mean()),
         error_worst_mm=float(error[worst]),
         penetration_mean_mm=float(tel["penetration_mm"].astype(np.float64).mean()),
+        tissue_mean_mm=_tissue_mean(tel),
         load_mean_n=float(tel["load_n"].astype(np.float64).mean()),
         shortfall_fraction=_fraction(tel["flags"], StrokeFlag.SHORTFALL),
         current_limited_fraction=_fraction(tel["flags"], StrokeFlag.CURRENT_LIMITED),
@@ -108,6 +140,8 @@ def characterise(
         stiff_reached_mm=float(stiff_tel["depth_mm"].astype(np.float64).min()),
         stall_risk=_stalls(stiff_tel, stall_margin_mm),
         rate_mean_hz=float(len(tel) / tel["period_s"].astype(np.float64).sum()),
+        rate_worst_hz=rate_worst,
+        rate_risk=not abs(rate_worst - frequency_hz) <= rate_tolerance * frequency_hz,
     )
 
 
@@ -152,15 +186,30 @@ def sweep(
     trip_c: float = 60.0,
     stall_margin_mm: float = 0.3,
     drive: str = DEFAULT_DRIVE,
+    cartridge: CartridgeInfo | None = None,
+    rate_tolerance: float = 0.02,
 ) -> list[EnvelopePoint]:
-    """Every point of depth x rate, rate-major, on a pen with ``drive``."""
+    """Every point of depth x rate, rate-major, on a pen with ``drive`` and ``cartridge`` (its needles load it)."""
     return [
         characterise(
-            depth, hz, skin=skin, battery_soc=battery_soc, trip_c=trip_c, stall_margin_mm=stall_margin_mm, drive=drive
+            depth,
+            hz,
+            skin=skin,
+            battery_soc=battery_soc,
+            trip_c=trip_c,
+            stall_margin_mm=stall_margin_mm,
+            drive=drive,
+            cartridge=cartridge,
+            rate_tolerance=rate_tolerance,
         )
-        for hz in RATES_HZ
+        for hz in rates_hz(drive)
         for depth in DEPTHS_MM
     ]
+
+
+def _tissue_mean(tel: np.ndarray) -> float:
+    punctured = (tel["flags"] & StrokeFlag.PUNCTURED) != 0
+    return float(tel["penetration_mm"][punctured].astype(np.float64).mean()) if punctured.any() else 0.0
 
 
 def _fraction(flags: np.ndarray, flag: StrokeFlag) -> float:

@@ -38,9 +38,10 @@ class RotaryMotorParams:
     torque_constant_nm_per_a: float = 3.0e-3
     """Torque per amp; equal to the back-EMF constant in V per rad/s (SI)."""
     rotor_inertia_kg_m2: float = 3.0e-7
-    """Rotor (about 0.1-0.2 g cm2 in this class), cam and a brass flywheel disc (10 mm, 3 mm thick, about
-    2.8 g cm2): the flywheel carries the cam through the spring's torque swing, so the motor supplies only the
-    mean torque (an engineering estimate; pens that drive a cam from a small motor carry such a mass)."""
+    """Rotor (0.63-0.71 g cm2 for a 13 mm x 31 mm coreless motor, Faulhaber 1331 T SR datasheet), the cam, and a
+    brass flywheel disc 18 mm across and 2.6 mm thick (8.5 g/cm3: 5.6 g, J = m r^2 / 2 = 2.3 g cm2): the
+    flywheel carries the cam through the spring's torque swing, so the motor supplies only the mean torque (an
+    engineering estimate; a disc that size fits a pen body of 20-25 mm)."""
     viscous_nm_s: float = 1.0e-8
     coulomb_friction_nm: float = 0.1e-3
     """Brush and bearing friction: what the no-load current (about 30 mA) pays for."""
@@ -48,6 +49,11 @@ class RotaryMotorParams:
     bridge_efficiency: float = 0.9
     bulk_capacitor_time_constant_s: float = 0.02
     idle_current_a: float = 0.04
+    thermal_resistance_k_per_w: float = 31.0
+    """Winding to ambient: winding to housing 6 K/W plus housing to ambient 25 K/W (Faulhaber 1331 T SR datasheet,
+    Rth1 / Rth2), as one node: at the minutes a session lasts the housing's time constant governs."""
+    thermal_time_constant_s: float = 190.0
+    """The housing's thermal time constant, 190 s (same datasheet, tau_w2; the winding's own is 5 s)."""
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -59,6 +59,13 @@ class RotaryPen(SimulatedPen):
             raise ValueError(f"unknown stroke model {model!r} (known: {', '.join(ROTARY_MODELS)})")
         self._rotary_model = ROTARY_MODELS[model]
         self.drive = drive or RotaryDrive()
+        if kwargs.get("thermal") is None:  # the motor's own winding, not the voice coil's
+            motor = self.drive.motor
+            self.thermal = replace(
+                self.thermal,
+                resistance_k_per_w=motor.thermal_resistance_k_per_w,
+                time_constant_s=motor.thermal_time_constant_s,
+            )
         self.drive = replace(self.drive, motor=replace(self.drive.motor, current_limit_a=self.design.current_limit_a))
         old = self.state
         self.state = RotaryState(

@@ -199,3 +199,28 @@ def test_port_errors_are_one_clear_line(tmp_path: Path, url: str, code: int, sai
     proc = penctl("treat", "--port", url, "--out", str(tmp_path / "o"))
     assert proc.returncode == code and said in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Errno" not in proc.stderr and "(25," not in proc.stderr
+
+
+def test_a_served_rotary_pen_refuses_rates_outside_its_drive_before_any_stroke(tmp_path: Path) -> None:
+    """The rotary probe's break: a plan at 50 Hz (no drive named) ran 100 strokes on a served rotary pen, whose
+    HELLO said 25-150 Hz. The pen now reports its drive's range and the firmware refuses the zone."""
+    plan = tmp_path / "p.toml"
+    plan.write_text(plan_text(area="abdomen", hz=50.0))
+    with served("--tcp", "0", "--drive", "rotary_cam") as (url, _):
+        done = penctl("treat", str(plan), "--port", url, "--out", str(tmp_path / "out"), "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["outcome"] == "refused", done.stderr
+    assert report["zones"][0]["strokes"] == 0 and "90.0-150.0 Hz" in report["zones"][0]["refusal"]
+    assert (report["world"]["limits"]["min_frequency_hz"], report["world"]["limits"]["max_frequency_hz"]) == (90, 150)
+
+
+def test_a_plan_for_another_drive_and_drive_with_port_are_refused(tmp_path: Path) -> None:
+    """The verdict probe: a plan naming rotary_cam ran on a served voice-coil pen as a voice coil, silently."""
+    plan = tmp_path / "p.toml"
+    plan.write_text(plan_text(area="abdomen", extra='[pen]\ndrive = "rotary_cam"\n'))
+    with served("--tcp", "0") as (url, _):
+        other = penctl("treat", str(plan), "--port", url, "--out", str(tmp_path / "a"))
+        option = penctl("treat", "--drive", "rotary_cam", "--port", url, "--out", str(tmp_path / "b"))
+    assert other.returncode == 2 and "pen.drive" in other.stderr and "'voice_coil'" in other.stderr, other.stderr
+    assert option.returncode == 2 and "--drive" in option.stderr, option.stderr
+    assert not (tmp_path / "a" / "report.json").exists() and not (tmp_path / "b" / "report.json").exists()

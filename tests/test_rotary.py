@@ -203,3 +203,22 @@ def test_the_backend_and_the_served_pen_take_the_drive() -> None:
     assert isinstance(backend.pen, RotaryPen)  # a new world keeps the pen's drive
     with pytest.raises(ValueError, match="unknown drive 'stepper'"):
         SimBackend(drive="stepper")
+
+
+def test_the_rotary_pen_reports_and_enforces_its_drives_rate_range() -> None:
+    """Defence in depth: the pen itself refuses a COMMAND its drive cannot hold, whatever the host checked."""
+    from hal.backend import CartridgeInfo as Cartridge
+    from hal.backend import StrokeCommand
+    from hal.errors import PenRefusedError
+    from hal.protocol import ErrorCode
+    from sim.backend import SimBackend
+    from sim.drives import rate_range_hz
+
+    sim = SimBackend(drive="rotary_cam", cartridge=Cartridge(cartridge_id=5))
+    ident = sim.identify()
+    assert (ident.min_frequency_hz, ident.max_frequency_hz) == rate_range_hz("rotary_cam") == (90.0, 150.0)
+    for hz in (25.0, 50.0, 89.9, 150.1):
+        with pytest.raises(PenRefusedError) as info:
+            sim.apply(StrokeCommand(depth_mm=1.0, frequency_hz=hz))
+        assert info.value.code == ErrorCode.COMMAND_RANGE and "rotary_cam drive's 90-150 Hz" in info.value.reason
+    sim.apply(StrokeCommand(depth_mm=1.0, frequency_hz=90.0))

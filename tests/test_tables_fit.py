@@ -14,10 +14,11 @@ import pytest
 from controller.host.columns import TABLE_WIDTH, joined, wrapped
 from controller.qa.envelope import format_table
 from sim.drives import rate_range_hz
-from sim.envelope import DEPTHS_MM, RATES_HZ, EnvelopePoint
+from sim.envelope import DEPTHS_MM, EnvelopePoint, rates_hz
 
 
-def point(depth: float, hz: float, *, trips: bool, stalls: bool, error: float) -> EnvelopePoint:
+def point(depth: float, hz: float, *, trips: bool, stalls: bool, error: float, other: bool = False) -> EnvelopePoint:
+    """A point that trips, stalls, is off by ``error``; ``other``: also too shallow and at risk of a rate fault."""
     return EnvelopePoint(
         depth_mm=depth,
         frequency_hz=hz,
@@ -27,6 +28,7 @@ def point(depth: float, hz: float, *, trips: bool, stalls: bool, error: float) -
         error_mean_mm=error,
         error_worst_mm=2 * error,
         penetration_mean_mm=0.8 * depth,
+        tissue_mean_mm=0.01 if other else 0.8 * depth,
         load_mean_n=1.0,
         shortfall_fraction=0.0,
         current_limited_fraction=1.0 if stalls else 0.0,
@@ -36,16 +38,23 @@ def point(depth: float, hz: float, *, trips: bool, stalls: bool, error: float) -
         stiff_reached_mm=depth,
         stall_risk=stalls,
         rate_mean_hz=hz,
+        rate_worst_hz=0.9 * hz if other else hz,
+        rate_risk=other,
     )
 
 
 @pytest.mark.parametrize("drive", ["voice_coil", "rotary_cam"])
 @pytest.mark.parametrize(
-    ("trips", "stalls", "error"), list(itertools.product([False, True], [False, True], [-0.1234, 0.0]))
+    ("trips", "stalls", "error", "other"),
+    list(itertools.product([False, True], [False, True], [-0.1234, 0.0], [False, True])),
 )
-def test_the_envelope_table_fits_100_columns_whole_words(drive: str, trips: bool, stalls: bool, error: float) -> None:
-    points = [point(d, f, trips=trips, stalls=stalls, error=error) for f in RATES_HZ for d in DEPTHS_MM]
-    table = format_table(points, skin="sensitive", battery_soc=0.05, drive=drive)
+def test_the_envelope_table_fits_100_columns_whole_words(
+    drive: str, trips: bool, stalls: bool, error: float, other: bool
+) -> None:
+    points = [
+        point(d, f, trips=trips, stalls=stalls, error=error, other=other) for f in rates_hz(drive) for d in DEPTHS_MM
+    ]
+    table = format_table(points, skin="sensitive", battery_soc=0.05, drive=drive, needles=64)
     assert all(len(line) <= TABLE_WIDTH for line in table.splitlines()), max(table.splitlines(), key=len)
     assert "None" not in table
     words = " ".join(table.split())

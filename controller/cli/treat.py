@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.cli.common import add_json, add_port, described, prepare_out_dir, seed_number
+from hal.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,39 @@ def cmd_treat(args: argparse.Namespace) -> int:
         if args.port:
             from hal.registry import open_backend
 
+            if args.drive:
+                raise InputError(
+                    "--drive", "", "no --drive with --port: the pen at the port strokes with its own drive"
+                )
             backend = open_backend("serial", url=args.port)
+            refuse_another_drive(plan, backend)
         label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
         return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json, overrides=overrides)
+
+
+def refuse_another_drive(plan: Plan, backend: PenBackend) -> None:
+    """A plan that names its drive is for a pen with that drive: one whose pen names another is refused (exit 2,
+    nothing stroked); a pen that does not name its drive (a real one) is warned about, and the pass runs."""
+    from controller.treatment.provenance import drive_named
+
+    if not plan.pen.drive_stated:
+        return
+    model = backend.identify().model
+    drive = drive_named(model)
+    if drive is None:
+        print(
+            f"penctl treat: warning: the plan's [pen] drive = {plan.pen.drive!r} chooses the simulated pen's drive; "
+            f"the pen at the port ({model}) strokes with its own",
+            file=sys.stderr,
+        )
+    elif drive != plan.pen.drive:
+        backend.close()
+        raise InputError(
+            plan.source,
+            "pen.drive",
+            f"a pen with the plan's drive; the pen at the port ({model}) has {drive!r}",
+            plan.pen.drive,
+        )
 
 
 def print_cautions(plan: Plan) -> None:

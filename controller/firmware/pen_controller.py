@@ -331,6 +331,13 @@ class PenController:
                 limits = FirmwareLimits()
         if self._pen_max_override is not None and self._pen_max_override < limits.pen_max_depth_mm:
             limits = replace(limits, pen_max_depth_mm=self._pen_max_override)
+        ident = self.identity  # the rates the pen's drive can hold narrow the settings' (a rotary drive's range)
+        if ident is not None:
+            limits = replace(
+                limits,
+                min_frequency_hz=max(limits.min_frequency_hz, ident.min_frequency_hz),
+                max_frequency_hz=min(limits.max_frequency_hz, ident.max_frequency_hz),
+            )
         self.limits = limits
         self.supervisor.limits = limits
 

@@ -36,6 +36,8 @@ class PenSpec:
     max_depth_mm: float = PEN_HARDWARE_MAX_DEPTH_MM
     battery_soc: float = 0.9
     drive: str = PEN_DRIVES[0]
+    drive_stated: bool = False
+    """The plan names its drive (not the default): a pen over a link with another drive is not the one it is for."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -239,6 +241,7 @@ def _read_pen(reader: TableReader | None) -> PenSpec:
         or PEN_HARDWARE_MAX_DEPTH_MM,
         battery_soc=reader.number("battery_soc", 0.0, 1.0, "(fraction of full)", default=0.9) or 0.0,
         drive=reader.choice("drive", PEN_DRIVES, default=PEN_DRIVES[0]) or PEN_DRIVES[0],
+        drive_stated=reader.has("drive"),
     )
     reader.finish()
     return spec

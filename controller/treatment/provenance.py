@@ -39,8 +39,11 @@ def provenance(result: SessionResult, overrides: Mapping[str, str], rounded: Any
 
 
 def _drive_of(result: SessionResult) -> str | None:
+    return drive_named(result.identity.model if result.identity else "")
+
+
+def drive_named(model: str) -> str | None:
     """A served simulated pen names its drive in its model ("MN-1 (simulated, rotary_cam)"); a real pen does not."""
-    model = result.identity.model if result.identity else ""
     if "(simulated, " in model:
         return model.split("(simulated, ", 1)[1].rstrip(")")
     return None
