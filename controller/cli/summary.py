@@ -76,10 +76,16 @@ def _print_world(world: dict[str, Any]) -> None:
     say(f"pen: {world['pen_model']}, {world_of}{charge}{'; overrides: ' + overrides if overrides else ''}")
     settings = world["pen_settings"] or {}
     offset = settings.get("depth.calibration_offset_mm", 0.0)
-    if offset:
+    if offset and world["simulated"]:
+        say(
+            f"calibration: the pen corrects its depth sensor by depth.calibration_offset_mm = {signed(offset, 3)} mm, "
+            f"but a simulated pen's sensor has no error: its tips go {signed(offset, 3)} mm past its own reading; "
+            "protrusion is a bench gauge's, and judged so"
+        )
+    elif offset:
         say(
             f"calibration: the pen corrects its depth sensor by depth.calibration_offset_mm = {signed(offset, 3)} mm; "
-            "protrusion is as the pen measures it"
+            "protrusion is as the pen measures it (only a bench gauge knows the true one)"
         )
 
 

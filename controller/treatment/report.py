@@ -108,6 +108,14 @@ def _zone(result: ZoneResult, needles: int, verdict: ZoneVerdict) -> dict[str, A
         "verdict": zone_verdict_json(verdict, _r),
     }
     entry.update(_delivery(result.telemetry, needles, z.frequency_hz))
+    if result.pen_reading_mm is not None and entry["depth"] is not None:
+        reading = result.pen_reading_mm.astype(np.float64)
+        entry["depth"]["measures"] = (
+            "protrusion: the needle tips past the skin's resting surface, as a bench gauge reads it: the pen's own "
+            "reading plus its depth.calibration_offset_mm (a simulated pen is built to its drawing, so the offset "
+            "is all its reading's error; controller/treatment/gauge.py)"
+        )
+        entry["depth"]["pen_reading_mean_mm"] = _r(reading.mean())
     short = shortfall_mm(result)
     entry["short_of_depth_mm"] = None if short is None else _r(short)
     if z.indication:

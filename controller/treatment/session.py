@@ -22,6 +22,7 @@ from controller.firmware.target import Target
 from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
 from controller.treatment.plan import Plan, PlannedFault, Zone
 from controller.treatment.session_checks import whole_session_minutes
+from controller.treatment.gauge import gauged, reading_error_mm
 from controller.treatment.verdict import DEPTH_ACCURACY_MM, ZoneVerdict, judge_zone, pass_outcome
 from hal.backend import PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError
@@ -49,6 +50,9 @@ class ZoneResult:
     density: DensityMap | None = None
     completed: bool = False
     refusal: str | None = None
+    pen_reading_mm: np.ndarray | None = None
+    """The pen's own protrusion readings, kept where a bench gauge's differ (controller/treatment/gauge.py);
+    ``telemetry`` then carries the gauge's."""
 
 
 @dataclass(kw_only=True)
@@ -176,6 +180,10 @@ def run_session(
         if ctl.state != "off":
             ctl.power_off()
         backend.close()
+    error = reading_error_mm(world is not None, ctl.settings_in_force)
+    if error:
+        for r in results:
+            r.pen_reading_mm, r.telemetry = r.telemetry["depth_mm"].copy(), gauged(r.telemetry, error)
     verdicts = [judge_zone(r, ctl.limits.stroke_rate_tolerance) for r in results]
     return SessionResult(
         plan=plan,
