@@ -275,7 +275,7 @@ def test_the_builtin_report_shows_aftercare_and_coverage_per_zone(tmp_path: Path
     assert penctl("treat", "--out", str(tmp_path)).returncode == 0
     report = json.loads((tmp_path / "report.json").read_text())
     topics = {a["topic"] for a in report["clinical"]["aftercare"]}
-    assert {"sun", "spf", "make_up", "pools_saunas", "hands"} <= topics
+    assert {"sun", "spf", "make_up", "pools_saunas", "calming"} <= topics
     assert report["clinical"]["expected_course"]["interval_weeks"] == [4, 6]
     for zone in report["zones"]:
         cov = zone["coverage"]

@@ -61,7 +61,9 @@ def contraindication_plan(rule: str) -> str:
     if row.kind == "condition":
         return text(patient_extra=f'conditions = ["{rule}"]')
     if row.kind == "history":
-        date = (dt.date(2026, 11, 22) - dt.timedelta(days=(row.window_days or 1) - 1)).isoformat()
+        session = dt.date(2026, 11, 22)
+        edge = row.window.before(session) if row.window else session  # the window's first day: still inside it
+        date = (edge + dt.timedelta(days=1 if row.severity == "interval" else 0)).isoformat()
         area = '\narea = "cheeks"' if row.area_specific else ""
         return text(patient_extra=f'\n[[patient.history]]\nkind = "{rule}"\ndate = {date}{area}\n')
     if row.kind == "indication":

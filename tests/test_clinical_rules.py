@@ -103,10 +103,12 @@ def test_the_course_says_at_least_four_sessions_and_at_least_two_maintenance_ses
     proc = penctl("course", "--sessions", "3", "--start", "2026-12-01")
     assert proc.returncode == 0
     assert "note: the treatment texts advise at least 4 sessions for the best results" in proc.stdout
-    assert "maintenance: 2027-02-23 to 2027-07-27 (at least 2 sessions a year)" in proc.stdout
+    assert "maintenance: 2027-07-26 to 2028-01-26 (every 6 to 12 months after the course)" in proc.stdout
     course = expected_course()
-    assert "at least 4 for the best results" in course["sessions"] and course["maintenance"].startswith("at least 2")
-    assert maintenance_window(dt.date(2027, 1, 1))[1] == dt.date(2027, 7, 2)
+    assert "at least 4 for the best results" in course["sessions"] and course["maintenance"].startswith(
+        "every 6 to 12 months"
+    )
+    assert maintenance_window(dt.date(2027, 1, 1)) == (dt.date(2027, 7, 1), dt.date(2028, 1, 1))
     assert course["yearly_maximum"] == {"stretch_marks": 5, "burn_scars": 5}
 
 
@@ -193,8 +195,11 @@ def test_treat_prints_cautions_before_the_pass_and_after_care_and_side_effects_a
         "sensitivity",
         "discomfort",
         "radiant_look",
+        "persistent_pigmentation",
+        "tram_track_scarring",
+        "granulomas",
     ]
-    assert clinical["next_session"] == {"earliest": "2026-12-20", "latest": "2027-01-03"}
+    assert clinical["next_session"] == {"kind": "course", "earliest": "2026-12-20", "latest": "2027-01-03"}
     sheet = (tmp_path / "out" / "patient-sheet.md").read_text()
     assert "- After 24 hours, also wear a hat outdoors." in sheet
     assert "- Bruising, which fades on its own." in sheet
@@ -259,15 +264,16 @@ def test_a_pen_whose_whole_session_setting_is_lower_refuses_the_plan() -> None:
 
 
 def test_the_next_session_waits_for_the_yearly_maximum_so_the_sheet_never_books_a_refused_session() -> None:
-    """Four stretch-mark sessions in the year, this the fifth: the next may not come before the first is a year
-    old, though the 4-6 week interval would allow it sooner."""
+    """Four stretch-mark sessions in the year (two courses: the second 6 months after the first), this the fifth:
+    the next may not come before the first is a year old, though the 4-6 week interval would allow it sooner."""
     from controller.treatment.report import build_report
     from controller.treatment.session import run_session
 
-    four = ("2026-05-01", "2026-06-01", "2026-07-01", "2026-08-01")
+    four = ("2026-01-01", "2026-02-01", "2026-08-02", "2026-09-02")
     plan = parse_plan(stretch_marks(four).encode(), "p")
     nxt = build_report(run_session(plan, seed=0))["clinical"]["next_session"]
-    assert nxt["earliest"] == "2027-05-01" and "at most five sessions" in nxt["held_back_by"]
+    assert nxt["kind"] == "course" and nxt["earliest"] == "2027-01-01" and "at most five" in nxt["held_back_by"]
+    assert nxt["held_back_for_the_patient"] == "for stretch marks, at most 5 sessions in any 12 months"
     booked = stretch_marks((*four, "2026-11-22")).replace("start = 2026-11-22", f"start = {nxt['earliest']}")
     assert parse_plan(booked.replace("2026-11-22T", f"{nxt['earliest']}T").encode(), "p").screening is not None
     day_before = dt.date.fromisoformat(nxt["earliest"]) - dt.timedelta(days=1)

@@ -193,7 +193,7 @@ def _rows(header: list[str], rows: list[list[str]]) -> str:
 def clinical_contraindications() -> str:
     rows = []
     for r in read_table("contraindications.csv"):
-        window = " / ".join(f"{r[k]} days" for k in ("window_days", "caution_days") if r[k]) or "-"
+        window = " / ".join(r[k] for k in ("window", "caution_window") if r[k]) or "-"
         rows.append([f"`{r['rule']}`", r["kind"], r["severity"], window, r["text"], r["source"]])
     return _rows(["rule", "kind", "severity", "window (hard / caution)", "text shown", "source"], rows)
 

@@ -85,7 +85,7 @@ def cmd_course(args: argparse.Namespace) -> int:
     for slot in slots:
         window = "" if slot.number == 1 else f"  (until {slot.latest.isoformat()})"
         print(f"session {slot.number}: {slot.earliest.isoformat()}{window}")
-    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (at least {per_year} sessions a year)")
+    print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6 to 12 months after the course)")
     for note in notes:
         print(f"note: {note}")
     return EXIT_OK

@@ -122,4 +122,5 @@ def print_aftercare(clinical: dict[str, Any]) -> None:
     nxt = clinical["next_session"]
     if nxt:
         held = f" (not sooner: {nxt['held_back_by']})" if "held_back_by" in nxt else ""
-        say(f"next session: {nxt['earliest']} to {nxt['latest']}{held}")
+        kind = " (maintenance: the course is complete)" if nxt.get("kind") == "maintenance" else ""
+        say(f"next session: {nxt['earliest']} to {nxt['latest']}{kind}{held}")

@@ -43,7 +43,7 @@ def expected_course() -> dict[str, Any]:
     return {
         "sessions": f"{low}-{high}; at least {best} for the best results",
         "interval_weeks": [int(limit("interval_min")), int(limit("interval_max"))],
-        "maintenance": f"at least {per_year} sessions a year",
+        "maintenance": f"every 6 to 12 months after the course (one source: at least {per_year} sessions a year)",
         "yearly_maximum": {
             rule.split(":", 1)[1]: int(entry.value) for rule, entry in table.items() if rule.startswith("yearly_max:")
         },

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from controller.treatment.calendar import Span
 from controller.treatment.rules import limit
+from controller.treatment.screening import MAINTENANCE_GAP
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -58,9 +60,13 @@ def next_session_window(session: dt.date) -> tuple[dt.date, dt.date]:
     )
 
 
+MAINTENANCE_LATEST = Span(count=12, unit="months")
+
+
 def maintenance_window(last: dt.date) -> tuple[dt.date, dt.date]:
-    """Maintenance after the course: no sooner than the interval rule allows, and at least twice a year."""
-    return (
-        last + dt.timedelta(weeks=int(limit("interval_min"))),
-        last + dt.timedelta(days=365 // int(limit("maintenance_per_year"))),
-    )
+    """Maintenance after the course: every 6 to 12 months (the texts), counted from the course's last session.
+
+    Its first day is where a session stops being a late one of the course (screening.MAINTENANCE_GAP), so
+    ``penctl treat`` does not caution a maintenance session booked in this window.
+    """
+    return MAINTENANCE_GAP.after(last), MAINTENANCE_LATEST.after(last)

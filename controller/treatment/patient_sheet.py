@@ -38,9 +38,10 @@ def _course(clinical: dict[str, Any]) -> list[str]:
     lines = [f"- {fact}" for fact in course["for_the_patient"]]
     nxt = clinical["next_session"]
     if nxt:
-        lines.append(f"- Your next session: between {nxt['earliest']} and {nxt['latest']}.")
-        if "held_back_by" in nxt:
-            lines.append(f"  Not sooner, because: {nxt['held_back_by']}.")
+        what = "a maintenance session, as your course is complete," if nxt.get("kind") == "maintenance" else ""
+        lines.append(f"- Your next session: {what + ' ' if what else ''}between {nxt['earliest']} and {nxt['latest']}.")
+        if "held_back_for_the_patient" in nxt:
+            lines.append(f"  Not sooner: {nxt['held_back_for_the_patient']}.")
     else:
         low, high = course["interval_weeks"]
         lines.append(f"- Your next session: {low} to {high} weeks after this one (ask the clinic for the dates).")

@@ -26,6 +26,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import cache
 
+from controller.treatment.calendar import Span, parse_span
 from controller.treatment.rules import limit, limits, read_table, yearly_max
 
 FDA_MIN_AGE = int(limit("fda_age"))
@@ -41,8 +42,9 @@ class Rule:
     """flag, condition, history, age, fitzpatrick or indication (a caution for a zone's indication)."""
     severity: str
     """hard, caution or interval."""
-    window_days: int | None
-    caution_days: int | None
+    window: Span | None
+    """History: a session this soon after the item is refused (an interval rule: closer than this)."""
+    caution_window: Span | None
     area_specific: bool
     text: str
     source: str
@@ -56,8 +58,8 @@ def rules() -> dict[str, Rule]:
             rule=row["rule"],
             kind=row["kind"],
             severity=row["severity"],
-            window_days=int(row["window_days"]) if row["window_days"] else None,
-            caution_days=int(row["caution_days"]) if row["caution_days"] else None,
+            window=parse_span(row["window"]) if row["window"] else None,
+            caution_window=parse_span(row["caution_window"]) if row["caution_window"] else None,
             area_specific=row["area_specific"] == "yes",
             text=row["text"],
             source=row["source"],
@@ -121,9 +123,18 @@ class Screening:
 
 
 def screen(
-    patient: Patient, session_date: dt.date, areas: set[str], min_age: int, indications: frozenset[str] = frozenset()
+    patient: Patient,
+    session_date: dt.date,
+    areas: set[str],
+    min_age: int,
+    indications: frozenset[str] = frozenset(),
+    unlabelled: bool = False,
 ) -> Screening:
-    """Judge ``patient`` for a session on ``session_date`` treating ``areas`` for ``indications``."""
+    """Judge ``patient`` for a session on ``session_date`` treating ``areas`` for ``indications``.
+
+    ``unlabelled``: a zone names no indication. The session then counts against every indication's yearly
+    maximum, as a past session without one does: the conservative reading (it may have been for any of them).
+    """
     table = rules()
     result = Screening()
 
@@ -163,23 +174,42 @@ def screen(
             continue
         days = (session_date - item.date).days
         where = f" ({item.area})" if item.area else ""
-        if rule.window_days is not None and 0 <= days < rule.window_days:
+        if rule.window is not None and within(item.date, session_date, rule.window, rule.severity):
             hit(f"patient.history[{k}]", rule, f"{rule.text}: {item.kind}{where} {days} days before the session")
-        elif rule.caution_days is not None and 0 <= days < rule.caution_days and rule.severity != "interval":
+        elif (
+            rule.caution_window is not None
+            and rule.severity != "interval"
+            and within(item.date, session_date, rule.caution_window, rule.severity)
+        ):
             hit(
                 f"patient.history[{k}]",
                 rule,
                 f"{item.kind}{where} {days} days before the session: {rule.text}",
                 "caution",
             )
-    result.interval += yearly_findings(patient, session_date, indications)
+    capped = frozenset(name.split(":", 1)[1] for name in limits() if name.startswith("yearly_max:"))
+    result.interval += yearly_findings(patient, session_date, indications | capped if unlabelled else indications)
     result.cautions += course_findings(patient, session_date, indications)
     return result
 
 
-def maintenance_gap_days() -> int:
-    """Days from one session after which the next is maintenance, not the course (twice a year: 182)."""
-    return 365 // int(limit("maintenance_per_year"))
+MAINTENANCE_GAP = Span(count=6, unit="months")
+"""From one session, the gap after which the next is maintenance, not the course (the texts: every 6-12 months)."""
+
+
+def within(item: dt.date, session: dt.date, span: Span, severity: str) -> bool:
+    """Whether a history item on ``item`` falls within ``span`` before the session.
+
+    A contraindication "within 6 months" includes the day six calendar months before (the safe side); an
+    interval "at least 4 weeks apart" is broken only by a session closer than that.
+    """
+    start = span.before(session)
+    return start < item <= session if severity == "interval" else start <= item <= session
+
+
+def is_maintenance(last: dt.date, session: dt.date) -> bool:
+    """A session ``MAINTENANCE_GAP`` or more after the last one starts maintenance, not the course's next."""
+    return session >= MAINTENANCE_GAP.after(last)
 
 
 def course_before(patient: Patient, session_date: dt.date, indication: str | None) -> list[int]:
@@ -200,7 +230,7 @@ def course_before(patient: Patient, session_date: dt.date, indication: str | Non
     )
     chain, after = [], session_date
     for date, k in sessions:
-        if (after - date).days >= maintenance_gap_days():
+        if is_maintenance(date, after):
             break
         chain.append(k)
         after = date
@@ -213,7 +243,7 @@ def course_findings(patient: Patient, session_date: dt.date, indications: frozen
     last = max((item.date for item in patient.history if item.kind == "microneedling"), default=None)
     if last is not None:
         gap = (session_date - last).days
-        if 7 * limit("interval_max") < gap < maintenance_gap_days():
+        if 7 * limit("interval_max") < gap and not is_maintenance(last, session_date):
             rule = table["interval_max"]
             found.append(
                 Finding(

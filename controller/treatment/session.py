@@ -20,9 +20,9 @@ from controller.firmware.pen_controller import PenController
 from controller.firmware.state_machine import TransitionRecord
 from controller.firmware.target import Target
 from controller.treatment.coverage import DensityMap, RasterPath, density_map, needle_pattern
+from controller.treatment.gauge import gauged, reading_error_mm
 from controller.treatment.plan import Plan, PlannedFault, Zone
 from controller.treatment.session_checks import whole_session_minutes
-from controller.treatment.gauge import gauged, reading_error_mm
 from controller.treatment.verdict import DEPTH_ACCURACY_MM, ZoneVerdict, judge_zone, pass_outcome
 from hal.backend import PenBackend, PenIdentity, SimulatedWorld
 from hal.errors import CommandRefusedError, InputError, PenError, PenRefusedError

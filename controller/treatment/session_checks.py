@@ -50,6 +50,7 @@ def _screen(plan: Plan) -> tuple[Screening | None, list[Problem]]:
         {z.area for z in plan.zones},
         int(limit("min_age")),
         frozenset(z.indication for z in plan.zones if z.indication),
+        unlabelled=any(z.indication is None for z in plan.zones),
     )
     problems += [
         Problem(key=f.key, expected=f"no contraindication: {f.text}", got="hard stop") for f in screening.hard_stops
