@@ -257,7 +257,8 @@ def _completes_course(result: SessionResult, today: dt.date) -> bool:
     patient = result.plan.patient
     if patient is None:
         return False
-    wanted: list[str | None] = sorted({z.indication for z in result.plan.zones if z.indication}) or [None]
+    named: list[str | None] = [*sorted({z.indication for z in result.plan.zones if z.indication})]
+    wanted = named or [None]
     sessions = max(len(course_before(patient, today, indication)) + 1 for indication in wanted)
     return sessions >= int(limit("course_sessions_high"))
 
