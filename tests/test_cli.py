@@ -64,8 +64,8 @@ def test_json_flag_prints_the_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text,key",
     [
-        (plan_text(area="abdomen", depth=4.0), "zone[0].depth_mm"),
-        (plan_text(hz=300), "zone[0].frequency_hz"),
+        (plan_text(area="abdomen", depth=4.0), "zone[0].depth_mm (abdomen)"),
+        (plan_text(hz=300), "zone[0].frequency_hz (cheeks)"),
         (plan_text(area="elbow"), "zone[0].area"),
     ],
 )
@@ -213,7 +213,7 @@ def test_did_you_mean_for_a_mistyped_subcommand_and_a_mistyped_plan_key(tmp_path
     plan.write_text(plan_text().replace("[[zone]]", "[[zone]]\ndeph_mm = 1.0", 1))
     proc = penctl("treat", str(plan), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2
-    assert f"{plan}: zone[0].deph_mm: expected a known key" in proc.stderr
+    assert f"{plan}: zone[0].deph_mm (cheeks): expected a known key" in proc.stderr
     assert "did you mean 'depth_mm'?" in proc.stderr
     proc = penctl("settings", "set", "depth.max=1", "--port", "/dev/null-nope")
     assert proc.returncode == 2 and "did you mean 'depth.max_mm'?" in proc.stderr
@@ -530,3 +530,39 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path, com
     assert "Traceback" not in err and "internal error" not in err, err
     if (tmp_path / "out").exists():
         assert_no_partial_report(tmp_path / "out")
+
+
+def test_the_top_level_help_lists_every_exit_code_the_readme_lists() -> None:
+    """A new user's finding: `penctl --help` gave 0, 1, 2, 3, 70 and 130; the README lists more."""
+    import re
+
+    from controller.cli.main import EXIT_CODES_TEXT
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("| exit code | meaning |") :].split("\n\n", 1)[0]
+    listed = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
+    helped = {int(code) for code in re.findall(r"(?:^|, )(\d+) ", EXIT_CODES_TEXT)}
+    assert listed == helped and {0, 1, 2, 3, 4, 5, 6, 70, 74, 130, 143} <= listed
+    assert " ".join(EXIT_CODES_TEXT.split()) in " ".join(penctl("--help").stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (("treat", "--portt", "x"), "did you mean '--port'?"),
+        (("envelope", "--neddles", "3"), "did you mean '--needles'?"),
+        (("settings", "get", "depth.max_mm", "--port", "loop://", "--jsn"), "did you mean '--json'?"),
+        (("course", "--sesions", "3", "--start", "2026-01-05"), "did you mean '--sessions'?"),
+    ],
+)
+def test_a_mistyped_option_gets_did_you_mean_in_its_own_commands_usage(args: tuple[str, ...], hint: str) -> None:
+    proc = penctl(*args)
+    assert proc.returncode == 2 and hint in proc.stderr, proc.stderr
+    command = " ".join(a for a in args[:2] if not a.startswith("-") and "." not in a)
+    assert f"usage: penctl {command}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_missing_port_names_penctl_port() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PENCTL_PORT"}
+    proc = subprocess.run([str(PENCTL), "settings", "get", "depth.max_mm"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "PENCTL_PORT" in proc.stderr, proc.stderr

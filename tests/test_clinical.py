@@ -87,7 +87,7 @@ def test_a_zone_without_depth_gets_the_preset_shifted_by_skin() -> None:
 
 def test_periorbital_at_one_millimetre_is_refused() -> None:
     [found] = problems(text(area="periorbital", depth="depth_mm = 1.0"))
-    assert found.startswith("zone[0].depth_mm: expected a number above 0 to 0.3 mm")
+    assert found.startswith("zone[0].depth_mm (periorbital): expected a number above 0 to 0.3 mm")
     assert "periorbital area 0.3 mm; above the area's maximum only with override_reason" in found
 
 
@@ -124,11 +124,11 @@ def test_an_override_never_lifts_the_zones_own_stated_maximum(zone_max: float) -
 
 def test_an_override_cannot_pass_the_pen_or_the_cartridge_and_must_be_needed() -> None:
     found = problems(text(area="periorbital", depth="depth_mm = 2.7", zone_extra='override_reason = "x"'))
-    assert found[0].startswith("zone[0].depth_mm: expected a number above 0 to 2.5 mm")
+    assert found[0].startswith("zone[0].depth_mm (periorbital): expected a number above 0 to 2.5 mm")
     found = problems(text(area="periorbital", depth="depth_mm = 0.25", zone_extra='override_reason = "x"'))
     assert found == [
-        "zone[0].override_reason: expected no override_reason in a zone within the area maximum of 0.3 mm "
-        "(depth_mm is 0.25: remove the key, or give a depth above the maximum), got 'x'"
+        "zone[0].override_reason (periorbital): expected no override_reason in a zone within the area maximum of "
+        "0.3 mm (depth_mm is 0.25: remove the key, or give a depth above the maximum), got 'x'"
     ]
 
 
@@ -308,7 +308,9 @@ def test_a_preset_depth_beyond_the_cartridge_is_refused() -> None:
     body = text(area="forehead", depth="", patient=False).replace("max_depth_mm = 2.5", "max_depth_mm = 0.3")
     with pytest.raises(InputFileError) as info:
         parse_plan(body.encode(), "p")
-    assert str(info.value.problems[0]).startswith("zone[0].depth_mm: expected a depth within the cartridge limit")
+    assert str(info.value.problems[0]).startswith(
+        "zone[0].depth_mm (forehead): expected a depth within the cartridge limit"
+    )
 
 
 def test_a_history_date_after_the_session_is_an_error() -> None:

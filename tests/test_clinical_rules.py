@@ -34,7 +34,7 @@ def history(kind: str, *dates: str, indication: str = "") -> str:
 
 def test_a_history_of_cold_sores_is_a_caution_asking_for_antiviral_cover_and_active_herpes_a_hard_stop() -> None:
     plan = parse_plan(text(patient_extra='conditions = ["herpes_history"]').encode(), "p")
-    [caution] = plan.cautions
+    [caution] = [c for c in plan.cautions if c.rule != "anaesthetic_missing"]
     assert caution.key == "patient.conditions[0]" and "antiviral cover" in caution.text
     [found] = problems(text(patient_extra='conditions = ["herpes_simplex"]'))
     assert found.startswith("patient.conditions[0]: expected no contraindication: active herpes simplex (cold sores)")
@@ -59,7 +59,7 @@ def test_59_min_of_strokes_plus_a_15_min_anaesthetic_wait_is_refused() -> None:
 
 
 def test_preparation_counts_toward_the_whole_session() -> None:
-    assert parse_plan(whole(30 * 60).encode(), "p").cautions == ()
+    assert [c.rule for c in parse_plan(whole(30 * 60).encode(), "p").cautions] == ["anaesthetic_missing"]
     [found] = problems(whole(40 * 60, preparation=25))
     assert "preparation 25 min" in found and found.startswith("plan: expected a whole session of at most 60 min")
 
@@ -306,3 +306,36 @@ def test_the_course_always_says_at_least_four_and_the_yearly_maxima() -> None:
     assert proc.returncode == 0
     assert "note: the treatment texts advise at least 4 sessions for the best results" in proc.stdout
     assert "stretch marks: at most five sessions in any 365 days" in proc.stdout
+
+
+# --- the second outside probe's findings -----------------------------------------------------------------------
+
+
+def test_a_session_with_a_patient_and_no_anaesthetic_recorded_is_cautioned() -> None:
+    plan = parse_plan(whole(20 * 60).encode(), "p")
+    [caution] = [c for c in plan.cautions if c.rule == "anaesthetic_missing"]
+    assert caution.key == "patient.anaesthetic_applied" and "15-20 minutes" in caution.text
+    recorded = parse_plan(whole(20 * 60, anaesthetic="09:10").encode(), "p")
+    assert "anaesthetic_missing" not in [c.rule for c in recorded.cautions]
+
+
+@pytest.mark.parametrize(("area", "depth"), [("cheeks", 0.3), ("periorbital", 0.1), ("abdomen", 0.25)])
+def test_a_depth_below_the_areas_usual_range_is_cautioned(area: str, depth: float) -> None:
+    plan = parse_plan(text(area=area, depth=f"depth_mm = {depth}").encode(), "p")
+    [caution] = [c for c in plan.cautions if c.rule == "area_min"]
+    assert caution.key == "zone[0].depth_mm" and f"{area} at {depth:g} mm" in caution.text
+
+
+@pytest.mark.parametrize(
+    ("written", "row"),
+    [("Cold sores", "herpes_simplex"), ("moles", "skin_cancer"), ("Scleroderma", "collagen_vascular_disease"),
+     ("Active Acne", "active_acne"), ("warts", "skin_cancer")],
+)  # fmt: skip
+def test_conditions_as_people_write_them_are_their_rows_hard_stops(written: str, row: str) -> None:
+    [found] = problems(text(patient_extra=f'conditions = ["{written}"]'))
+    assert found.startswith("patient.conditions[0]: expected no contraindication:"), found
+
+
+def test_a_mistyped_condition_gets_did_you_mean() -> None:
+    [found] = problems(text(patient_extra='conditions = ["ezcema"]'))
+    assert "did you mean 'eczema'?" in found

@@ -36,7 +36,27 @@ if TYPE_CHECKING:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with messages that say what was expected, and "did you mean" for a mistyped choice."""
+    """argparse with messages that say what was expected, and "did you mean" for a mistyped choice or option."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = list(args) if args is not None else sys.argv[1:]
+        return super().parse_known_args(args, namespace)
+
+    def _mistyped(self) -> str:
+        """A "did you mean" for the first option given that this command does not know ("" if none)."""
+        options = [o for action in self._actions for o in action.option_strings]
+        for word in getattr(self, "_given", []):
+            name = word.split("=", 1)[0]
+            if name.startswith("--") and name not in options:
+                return did_you_mean(name, [o for o in options if o.startswith("--")])
+        return ""
+
+    def unknown_options(self, extras: list[str]) -> NoReturn:
+        """Arguments this (sub)command does not take, said in its own usage, with the nearest option it does."""
+        options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        first = extras[0].split("=", 1)[0]
+        hint = did_you_mean(first, options) if first.startswith("-") else ""
+        self.error(f"unrecognized arguments: {' '.join(extras)} (expected: see `{self.prog} --help`){hint}")
 
     def error(self, message: str) -> NoReturn:
         match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
@@ -46,6 +66,10 @@ class Parser(argparse.ArgumentParser):
             message = f"{message.split(':')[0]}: expected one of {', '.join(choices)}, got {match.group(1)!r}{hint}"
         elif "expected" not in message:
             message += f" (expected: see `{self.prog} --help`)"
+        if "required: " in message and "--port" in message.split("required: ", 1)[1]:
+            message += f"; or set {PORT_ENV}, the default of every --port (export {PORT_ENV}=/dev/ttyUSB0)"
+        if "required: " in message:
+            message += self._mistyped()
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
 

@@ -1,8 +1,6 @@
 """``penctl``: parse the command line and dispatch to the subcommand's module.
 
-Exit codes: 0 done, 1 the pen or treatment ended in a fault or refusal, 2 bad input (nothing
-written, nothing sent), 3 settings applied but not verified, 70 an internal error (one line, no
-traceback), 130 interrupted.
+Exit codes: see ``EXIT_CODES_TEXT`` and the README's table (the same codes).
 """
 
 from __future__ import annotations
@@ -50,6 +48,13 @@ from controller.host.interrupts import Terminated, raise_terminated, redeliver_i
 from controller.host.settings_flash import UnverifiedError
 from hal.errors import InputError, PenError
 
+EXIT_CODES_TEXT = (
+    "0 done, 1 fault or refusal (verify: a criterion failed; settings diff: they differ), 2 bad input, 3 applied but "
+    "not verified, 4 treat: a zone's depth failed its verdict, 5 treat: a zone's density missed its band, 6 treat: "
+    "a zone's stroke rate was off, 70 internal error, 74 output could not be written, 130 interrupted, 143 terminated"
+)
+"""Every exit code the README's table lists, one line each (tests/test_cli.py holds the two together)."""
+
 SUBCOMMANDS = (treat, record, replay, serve, faults, envelope, verify, service, course, ports, settings, bench)
 
 
@@ -58,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="penctl",
         **described(
             "Microneedling pen controller and simulator. Data goes to stdout; progress, logs and "
-            f"errors go to stderr. ${PORT_ENV} is the default of every --port. Exit codes: 0 done, "
-            "1 fault or refusal, 2 bad input, 3 applied but not verified, 70 internal error, 130 interrupted.",
+            f"errors go to stderr. ${PORT_ENV} is the default of every --port. Exit codes: {EXIT_CODES_TEXT}.",
             "penctl treat                                 # the built-in plan on the simulated pen",
             "penctl -v treat examples/full_face.toml --json > report.json",
             "penctl serve --pty                           # a virtual pen; prints its port",
@@ -168,7 +172,10 @@ def _silence_stdout() -> None:
 
 def run(argv: Sequence[str] | None) -> int:
     """Parse, configure logging once, dispatch; every error becomes one line on stderr and an exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        chosen(parser, args).unknown_options(extras)
     configure_logging(args.verbose, args.log_level)
     try:
         return int(args.handler(args))
@@ -193,6 +200,19 @@ def run(argv: Sequence[str] | None) -> int:
         return cannot_write(f"penctl {args.command}", exc)
     except Exception as exc:  # the last resort: a bug, said in one line, never a traceback
         return internal_error(args.command, exc)
+
+
+def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Parser:
+    """The deepest subcommand parser the command line chose (``settings get``'s, ``treat``'s, or the top one)."""
+    current = parser
+    for dest in ("command", "action"):
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, dest, None)
+        if not subs or name is None or name not in subs[0].choices:
+            break
+        current = subs[0].choices[name]
+    assert isinstance(current, Parser)
+    return current
 
 
 OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from controller.cli.common import EXIT_OK, Parser, add_json, add_port, described, plain, unlock
+from controller.cli.common import EXIT_FAULT, EXIT_OK, Parser, add_json, add_port, described, plain, unlock
 from controller.host.table_reader import did_you_mean, shown
 from hal.errors import InputError
 
@@ -38,7 +38,10 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
             "penctl settings load pen.toml --port /dev/pts/3",
         ),
     ),
-    "diff": ("show how a settings file differs from the pen", ("penctl settings diff pen.toml --port /dev/pts/3",)),
+    "diff": (
+        "show how a settings file differs from the pen (exit 1 when it differs, 0 when not, as diff(1))",
+        ("penctl settings diff pen.toml --port /dev/pts/3",),
+    ),
     "reset": (
         "restore factory defaults (factory-set values such as the serial number stay)",
         ("penctl settings reset --factory --port /dev/pts/3",),
@@ -106,10 +109,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
         if key is not None:
             unlock(pen, key, args.level)
         action = "diff" if args.action == "load" and args.dry_run else args.action
-        ON_PEN[action](args, pen, changes)
+        code = ON_PEN[action](args, pen, changes)
     finally:
         pen.close()
-    return EXIT_OK
+    return code or EXIT_OK
 
 
 def _checked_input(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,7 +182,8 @@ def _dump(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
     print(svc.dump_toml(values, header), end="")
 
 
-def _diff(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
+def _diff(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> int:
+    """What the file would change; ``settings diff`` exits 1 when the settings differ, as diff(1) does."""
     from controller.host import settings_flash as svc
 
     current = pen.read_settings()
@@ -187,11 +191,12 @@ def _diff(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
     delta = svc.diff(current, changes)
     if args.json:
         print(json.dumps({k: {"pen": now, "file": wanted} for k, (now, wanted) in delta.items()}, indent=2))
-        return
-    for key, (now, wanted) in delta.items():
-        print(f"{key}: {_show(now)} -> {_show(wanted)}")
-    dry = " (dry run: nothing written)" if args.action == "load" else ""
-    print(f"{len(delta)} setting(s) differ{dry}")
+    else:
+        for key, (now, wanted) in delta.items():
+            print(f"{key}: {_show(now)} -> {_show(wanted)}")
+        dry = " (dry run: nothing written)" if args.action == "load" else ""
+        print(f"{len(delta)} setting(s) differ{dry}")
+    return EXIT_FAULT if delta and args.action == "diff" else EXIT_OK
 
 
 def _flash(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
@@ -207,12 +212,24 @@ def _flash(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
 
 
 def _load(args: argparse.Namespace, pen: Any, changes: dict[str, Any]) -> None:
-    """Flash only the keys whose values differ from the pen's: every key written needs its access level."""
+    """Flash only the keys whose values differ from the pen's (every key written needs its access level), and
+    say what changed: each key with its old and new value, or that the pen already holds the file."""
     from controller.host import settings_flash as svc
 
     current = pen.read_settings()
     svc.check_block(current, changes, args.file)
-    _flash(args, pen, {key: wanted for key, (_now, wanted) in svc.diff(current, changes).items()})
+    delta = svc.diff(current, changes)
+    if not delta:
+        print(json.dumps({"changed": {}}, indent=2) if args.json else "0 settings changed: the pen already holds them")
+        return
+    read_back = svc.flash(pen, {key: wanted for key, (_now, wanted) in delta.items()}).read_back
+    if args.json:
+        changed = {key: {"was": now, "now": read_back[key]} for key, (now, _) in delta.items()}
+        print(json.dumps({"changed": changed}, indent=2))
+        return
+    for key, (now, _wanted) in delta.items():
+        print(f"{key}: {_show(now)} -> {_show(read_back[key])}")
+    print(f"{len(delta)} setting(s) changed, written in one block, committed and verified")
 
 
 def _reset(_args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> None:
@@ -225,15 +242,20 @@ def _alarms(args: argparse.Namespace, pen: Any, _changes: dict[str, Any]) -> Non
     from hal.protocol import ALARM_TEXT, Alarm
 
     texts = {code: ALARM_TEXT.get(Alarm(code), "unknown alarm") for code in pen.read_alarms()}
-    if args.json:
-        print(json.dumps([{"code": code, "text": text} for code, text in texts.items()], indent=2))
-    elif not texts:
-        print("no alarms")
-    for code, text in texts.items():
-        if not args.json:
-            print(f"alarm {code}: {text}")
-        if args.clear:
+    if args.clear:
+        for code in texts:
             pen.clear_alarm(code)
+    if args.json:
+        cleared = {"cleared": True} if args.clear else {}
+        entries = [{"code": code, "text": text} | cleared for code, text in texts.items()]
+        print(json.dumps(entries, indent=2))
+        return
+    if not texts:
+        print("no alarms" + (": nothing to clear" if args.clear else ""))
+    for code, text in texts.items():
+        print(f"{'cleared ' if args.clear else ''}alarm {code}: {text}")
+    if args.clear and texts:
+        print(f"{len(texts)} alarm(s) cleared")
 
 
 ON_PEN = {

@@ -12,7 +12,7 @@ import datetime as dt
 import difflib
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,12 @@ class Problem:
     key: str
     expected: str
     got: object = None
+    context: str = ""
+    """What the key's table is called by people, after the key: ``zone[1].depth_mm (forehead)``."""
 
     def __str__(self) -> str:
-        text = f"{self.key}: expected {self.expected}" if self.key else f"expected {self.expected}"
+        where = f"{self.key} ({self.context})" if self.context else self.key
+        text = f"{where}: expected {self.expected}" if self.key else f"expected {self.expected}"
         return text + (f", got {self.got!r}" if self.got is not None else "")
 
 
@@ -80,6 +83,8 @@ class TableReader:
     table: dict[str, Any]
     path: str
     problems: list[Problem]
+    context: str = ""
+    """A name for the table in messages besides its path (a zone's area), once it is known."""
     _read: set[str] = field(default_factory=set)
 
     def key(self, name: str) -> str:
@@ -96,7 +101,7 @@ class TableReader:
         self._read.add(name)
         if name not in self.table:
             if required:
-                self.problems.append(Problem(key=self.key(name), expected=expected + " (the key is missing)"))
+                self.problem(name, expected + " (the key is missing)")
             return _MISSING
         return self.table[name]
 
@@ -117,10 +122,10 @@ class TableReader:
         if value is _MISSING:
             return default
         if not is_finite_number(value):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
+            self.problem(name, expected, got=shown(value))
             return default
         if value > hi or value < lo or (lo_open and value == lo):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
+            self.problem(name, expected, got=shown(value))
             return default
         return float(value)
 
@@ -130,7 +135,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
+            self.problem(name, expected, got=shown(value))
             return default
         return value
 
@@ -140,7 +145,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in choices:
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return default
         return value
 
@@ -163,7 +168,7 @@ class TableReader:
             or any(unicodedata.category(c) in UNPRINTABLE for c in value)
             or (not blank and not value.strip())
         ):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return default
         return value
 
@@ -172,7 +177,7 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, bool):
-            self.problems.append(Problem(key=self.key(name), expected="true or false", got=value))
+            self.problem(name, "true or false", got=value)
             return default
         return value
 
@@ -183,7 +188,7 @@ class TableReader:
         if value is _MISSING:
             return None
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date) or not self._year_ok(value):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return None
         return value
 
@@ -198,27 +203,38 @@ class TableReader:
         if value is _MISSING:
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is not None or not self._year_ok(value):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return None
         return value
 
-    def choice_list(self, name: str, choices: Sequence[str]) -> list[str]:
-        """A list of strings, each one of ``choices`` (empty when the key is absent)."""
+    def choice_list(
+        self,
+        name: str,
+        choices: Sequence[str],
+        resolve: Callable[[str], str | None] | None = None,
+        spellings: Sequence[str] = (),
+    ) -> list[str]:
+        """A list of strings, each one of ``choices`` (empty when the key is absent).
+
+        ``resolve`` maps a name as people write it to its choice (None: unknown); an unknown one gets a "did you
+        mean" among ``spellings`` (default: the choices)."""
         expected = "a list of: " + ", ".join(choices)
         value = self._get(name, expected, False)
         if value is _MISSING:
             return []
         if not isinstance(value, list):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return []
         good = []
         for k, item in enumerate(value):
-            if isinstance(item, str) and item in choices:
-                good.append(item)
-            else:
-                self.problems.append(
-                    Problem(key=f"{self.key(name)}[{k}]", expected="one of " + ", ".join(choices), got=item)
-                )
+            chosen = (resolve(item) if resolve else item) if isinstance(item, str) else None
+            if chosen in choices:
+                good.append(str(chosen))
+                continue
+            hint = did_you_mean(item, list(spellings or choices)) if isinstance(item, str) else ""
+            self.problems.append(
+                Problem(key=f"{self.key(name)}[{k}]", expected="one of " + ", ".join(choices) + hint, got=item)
+            )
         return good
 
     def number_list(self, name: str, lo: float, hi: float, unit: str, lo_open: bool = False) -> list[float]:
@@ -229,7 +245,7 @@ class TableReader:
             return []
         ok = isinstance(value, list) and len(value) > 0 and all(is_finite_number(v) for v in value)
         if not ok or not all(lo <= v <= hi and not (lo_open and v == lo) for v in value):
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=shown(value)))
+            self.problem(name, expected, got=shown(value))
             return []
         return [float(v) for v in value]
 
@@ -243,7 +259,7 @@ class TableReader:
             return default
         ok = isinstance(value, list) and len(value) == 2 and all(is_finite_number(v) for v in value)
         if not ok or not lo <= value[0] <= value[1] <= hi:
-            self.problems.append(Problem(key=self.key(name), expected=expected, got=value))
+            self.problem(name, expected, got=value)
             return default
         return float(value[0]), float(value[1])
 
@@ -252,7 +268,7 @@ class TableReader:
         if value is _MISSING:
             return None
         if not isinstance(value, dict):
-            self.problems.append(Problem(key=self.key(name), expected="a table", got=value))
+            self.problem(name, "a table", got=value)
             return None
         return TableReader(table=value, path=self.key(name), problems=self.problems)
 
@@ -262,17 +278,15 @@ class TableReader:
         if value is _MISSING:
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value) or len(value) < min_items:
-            self.problems.append(
-                Problem(key=self.key(name), expected=expected, got=value if not isinstance(value, list) else None)
-            )
+            self.problem(name, expected, value if not isinstance(value, list) else None)
             return []
         return [
             TableReader(table=v, path=f"{self.key(name)}[{k}]", problems=self.problems) for k, v in enumerate(value)
         ]
 
     def problem(self, name: str, expected: str, got: object = None) -> None:
-        """Record a problem found by a check that spans keys."""
-        self.problems.append(Problem(key=self.key(name), expected=expected, got=got))
+        """Record a problem with key ``name`` of this table (the one place problems of a table are made)."""
+        self.problems.append(Problem(context=self.context, key=self.key(name), expected=expected, got=got))
 
     def finish(self) -> None:
         """Report every key that no read asked for: probably a typo."""
@@ -281,6 +295,7 @@ class TableReader:
                 hint = did_you_mean(name, sorted(self._read))
                 self.problems.append(
                     Problem(
+                        context=self.context,
                         key=self.key(name),
                         expected=f"a known key (this table has: {', '.join(sorted(self._read))}){hint}",
                     )

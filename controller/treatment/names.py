@@ -9,11 +9,13 @@ row. An unknown name is refused with the closest known name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from controller.host.table_reader import TableReader, did_you_mean
 from controller.treatment.presets import areas, indication_names
 from controller.treatment.rules import read_table
+from controller.treatment.screening import conditions
 
 
 def normalised(name: str) -> str:
@@ -23,8 +25,13 @@ def normalised(name: str) -> str:
 
 @cache
 def known(kind: str) -> dict[str, str]:
-    """Every accepted spelling of ``kind`` ("area" or "indication") to the table's name."""
-    names = list(areas()) if kind == "area" else indication_names()
+    """Every accepted spelling of ``kind`` ("area", "indication" or "condition") to the table's name."""
+    listing: dict[str, Callable[[], list[str]]] = {
+        "area": lambda: list(areas()),
+        "indication": indication_names,
+        "condition": conditions,
+    }
+    names = listing[kind]()
     spellings = {name: name for name in names}
     spellings |= {row["alias"]: row["name"] for row in read_table("aliases.csv") if row["kind"] == kind}
     return spellings
@@ -33,6 +40,12 @@ def known(kind: str) -> dict[str, str]:
 def resolve(kind: str, name: str) -> str | None:
     """The table's name for ``name``, or ``None`` when no row or alias has it."""
     return known(kind).get(normalised(name))
+
+
+def read_conditions(reader: TableReader) -> list[str]:
+    """``patient.conditions`` as people write them ("Cold sores", "moles"), each resolved to its table row."""
+    spellings = known("condition")
+    return reader.choice_list("conditions", conditions(), lambda name: resolve("condition", name), list(spellings))
 
 
 def read_name(reader: TableReader, key: str, kind: str, where: str, required: bool = True) -> str | None:

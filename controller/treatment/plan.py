@@ -17,9 +17,9 @@ from pathlib import Path
 
 from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
 from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
-from controller.treatment.names import read_name
+from controller.treatment.names import read_conditions, read_name
 from controller.treatment.presets import areas, default_depth, indications
-from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, conditions, history_kinds
+from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, history_kinds
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 
@@ -188,7 +188,7 @@ def _read_patient(reader: TableReader) -> Patient | None:
     fitzpatrick = reader.integer("fitzpatrick", 1, 6)
     pregnant = reader.boolean("pregnant", False)
     breastfeeding = reader.boolean("breastfeeding", False)
-    found = reader.choice_list("conditions", conditions())
+    found = read_conditions(reader)
     applied = reader.local_datetime("anaesthetic_applied", required=False)
     history = []
     for item in reader.table_array("history", min_items=0):
@@ -267,6 +267,8 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
     known = areas()
     area_name = read_name(reader, "area", "area", reader.path)
     area = known.get(area_name or "")
+    if area_name:  # from here on a problem names the zone by its area too: "zone[1].depth_mm (forehead)"
+        reader.context = area_name
     where = f"{reader.path} ({area_name or 'unknown'} area)"
     indication_name = read_name(reader, "indication", "indication", where, required=False)
     indication = indications().get(indication_name or "")

@@ -28,7 +28,13 @@ def check_session(plan: Plan) -> Plan:
     problems += screening_problems
     if problems:
         raise InputFileError(plan.source, problems)
-    cautions = (screening.cautions if screening else []) + _length_cautions(plan) + _indication_cautions(plan)
+    cautions = (
+        (screening.cautions if screening else [])
+        + _length_cautions(plan)
+        + _indication_cautions(plan)
+        + _shallow_cautions(plan)
+        + _anaesthetic_cautions(plan)
+    )
     return replace(plan, screening=screening, cautions=tuple(cautions))
 
 
@@ -143,6 +149,44 @@ def _indication_cautions(plan: Plan) -> list[Finding]:
             )
         )
     return found
+
+
+def _shallow_cautions(plan: Plan) -> list[Finding]:
+    """A zone set below its area's usual range: safe, but shallower than the texts treat the area at."""
+    from controller.treatment.presets import areas
+
+    found = []
+    for k, zone in enumerate(plan.zones):
+        area = areas()[zone.area]
+        if zone.depth_mm < area.min_depth_mm:
+            usual = f"{area.min_depth_mm:g}-{area.max_depth_mm:g} mm"
+            text = (
+                f"{zone.area} at {zone.depth_mm:g} mm: below the {usual} the texts give for the area (safe, shallower)"
+            )
+            found.append(
+                Finding(key=f"zone[{k}].depth_mm", rule="area_min", severity="caution", text=text, source=area.source)
+            )
+    return found
+
+
+def _anaesthetic_cautions(plan: Plan) -> list[Finding]:
+    """A session with a patient and no topical anaesthetic recorded: the texts apply one 15-20 minutes before."""
+    if plan.patient is None or plan.patient.anaesthetic_applied is not None:
+        return []
+    rule = limits()["anaesthetic_wait"]
+    text = (
+        "no topical anaesthetic recorded (patient.anaesthetic_applied): the texts apply one 15-20 minutes before the "
+        "session; record when it was applied, or that the patient declined"
+    )
+    return [
+        Finding(
+            key="patient.anaesthetic_applied",
+            rule="anaesthetic_missing",
+            severity="caution",
+            text=text,
+            source=rule.source,
+        )
+    ]
 
 
 def _minutes(value: float) -> str:
