@@ -237,7 +237,7 @@ def test_bad_arguments_exit_2_and_run_nothing(tiny: Path, tmp_path: Path, args: 
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_1(tiny: Path, tmp_path: Path) -> None:
-    run = verify(tiny, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
+    run = verify(tiny, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1")
     assert run.returncode == 1
     assert run.stderr.strip().count("\n") == 0 and "cannot reach a Dask scheduler" in run.stderr
     assert not (tmp_path / "out" / "chunks").exists()
@@ -254,7 +254,7 @@ def test_a_peer_that_is_not_a_dask_scheduler_is_one_line_and_exit_1(tiny: Path, 
     try:
         assert server.stdout is not None
         port = server.stdout.readline().split("port ")[1].split()[0]
-        run = verify(tiny, tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}")
+        run = verify(tiny, tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "1")
     finally:
         server.terminate()
         server.wait(timeout=10)

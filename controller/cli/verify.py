@@ -10,7 +10,7 @@ import re
 import sys
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, add_json, described, prepare_out_dir
+from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, add_json, described, number_in, prepare_out_dir
 from hal.errors import InputError
 
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx)://[^\s/]+(:\d{1,5})?$")
@@ -64,6 +64,14 @@ def register(commands: Any) -> None:
         metavar="ADDRESS",
         help="run on the Dask cluster at ADDRESS (tcp://host:8786) instead of a local one",
     )
+    verify.add_argument(
+        "--connect-timeout",
+        type=number_in("connect-timeout", 0.5, 600.0),
+        default=5.0,
+        metavar="SECONDS",
+        help="how long --scheduler may take to answer; a peer that accepts and says nothing Dask understands gets "
+        "three times it (default: %(default)g)",
+    )
     add_json(verify, "the summary")
     verify.set_defaults(handler=cmd_verify)
 
@@ -86,6 +94,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     from controller.host.progress import ProgressBar
     from controller.qa.verification.campaign import load_campaign
+    from controller.qa.verification.engine import progress_label
     from controller.qa.verification.report import format_summary
     from controller.qa.verification.runner import Engine, run_campaign
 
@@ -93,8 +102,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise InputError("--workers", "", "either --workers (a local cluster) or --scheduler (its own workers)")
     campaign = load_campaign(args.campaign)
     out = prepare_out_dir(args.out)
-    engine = Engine(workers=args.workers or os.cpu_count() or 1, scheduler=args.scheduler)
-    progress = ProgressBar("pens", unit="pen")
+    engine = Engine(
+        workers=args.workers or os.cpu_count() or 1, scheduler=args.scheduler, connect_timeout_s=args.connect_timeout
+    )
+    progress = ProgressBar(progress_label(campaign), unit="pen")
     try:
         summary = run_campaign(campaign, out, engine, on_progress=progress)
     finally:

@@ -60,6 +60,12 @@ def pens_in(campaign: Campaign, task: Task) -> int:
     return min(evaluations(campaign), (task.chunk + 1) * campaign.chunk_pens) - task.chunk * campaign.chunk_pens
 
 
+def progress_label(campaign: Campaign) -> str:
+    """What the progress bar counts, by kind: "pens: 1000 tolerance + 896 sensitivity" (the header says 1000)."""
+    tolerance, sensitivity = campaign.pens, evaluations(campaign)
+    return f"pens: {tolerance} tolerance + {sensitivity} sensitivity" if sensitivity else f"pens: {tolerance} tolerance"
+
+
 def run_task(campaign: Campaign, task: Task) -> Any:
     """One chunk, in a worker: its rows as an Arrow table (compact to send back)."""
     import pyarrow as pa
@@ -140,7 +146,7 @@ class ChunkStore:
 
 
 @contextmanager
-def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+def dask_client(workers: int, scheduler: str | None, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
     """A client of the user's scheduler, or of a local cluster of ``workers`` single-threaded processes."""
     from distributed import Client, LocalCluster
 
@@ -148,7 +154,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     # what goes wrong with the work reaches the user as an exception.
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     if scheduler is not None:
-        with connect(scheduler) as client:
+        with connect(scheduler, connect_timeout_s) as client:
             yield client
         return
     # One thread per process: the kernel holds the GIL's worth of a core, and processes keep numba's state apart.
@@ -166,7 +172,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
 
 
 @contextmanager
-def connect(scheduler: str) -> Iterator[Any]:
+def connect(scheduler: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
     """A client of the scheduler at ``scheduler``, or one line saying why not, within a bounded time.
 
     Dask's own timeout covers an address nobody answers at, not a peer that accepts the connection and then
@@ -179,15 +185,15 @@ def connect(scheduler: str) -> Iterator[Any]:
 
     def attempt() -> None:
         try:
-            outcome["client"] = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+            outcome["client"] = Client(scheduler, timeout=f"{timeout_s:g}s")
         except Exception as exc:  # anything at all from a peer that is not a Dask scheduler
             outcome["error"] = exc
 
     thread = threading.Thread(target=attempt, name="dask-connect", daemon=True)
     thread.start()
-    thread.join(CONNECT_TIMEOUT_S * 3)
+    thread.join(timeout_s * 3)
     if "client" not in outcome:
-        why = outcome.get("error") or f"no Dask handshake within {CONNECT_TIMEOUT_S * 3:g} s"
+        why = outcome.get("error") or f"no Dask handshake within {timeout_s * 3:g} s"
         raise PenOperationError(f"cannot reach a Dask scheduler at {scheduler}: {why}".splitlines()[0])
     with outcome["client"] as client:
         yield client

@@ -18,7 +18,7 @@ import numpy as np
 
 from controller.host.atomic import atomic_files
 from controller.qa.verification.campaign import Campaign
-from controller.qa.verification.engine import ChunkStore, dask_client, results, run_all
+from controller.qa.verification.engine import CONNECT_TIMEOUT_S, ChunkStore, dask_client, results, run_all
 from controller.qa.verification.plot import draw
 from controller.qa.verification.sensitivity import analyse
 from controller.qa.verification.summary import summarise
@@ -32,6 +32,8 @@ class Engine:
 
     workers: int = 1
     scheduler: str | None = None
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+    """How long a scheduler may take to answer (Dask's own connect timeout; a silent peer is given three times it)."""
 
 
 def run_campaign(
@@ -46,7 +48,7 @@ def run_campaign(
     # second of imports that would otherwise come after the last chunk).
     loader = threading.Thread(target=_load_output_tools, name="load-output-tools", daemon=True)
     loader.start()
-    with dask_client(engine.workers, engine.scheduler) as client:
+    with dask_client(engine.workers, engine.scheduler, engine.connect_timeout_s) as client:
         run_all(campaign, store, client, on_progress)
     loader.join()
     return write_outputs(campaign, store, out)
