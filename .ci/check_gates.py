@@ -74,6 +74,10 @@ def main(path: str) -> int:
     failures += _command_gates(benches)
     failures += _verify_gates(benches)
 
+    if "test_dossier_command" in benches:
+        print(
+            f"info: penctl dossier (default) {benches['test_dossier_command']['stats']['min']:.1f} s (target <= 60 s)"
+        )
     sim = benches["test_simulator_30_minute_pass"]["extra_info"]
     print(f"info: 30-minute pass {sim['strokes']} strokes, {sim['real_time_factor']:,.0f}x real time")
     if failures:

@@ -162,3 +162,20 @@ def test_treat_command_first_run(benchmark: Any, tmp_path: Path) -> None:
         warm_cpu_min_s=min(warm),
         first_cpu_over_warm=min(first) / min(warm),
     )
+
+
+def test_dossier_command(benchmark: Any, tmp_path: Path) -> None:
+    """The default ``penctl dossier`` (built-in campaign on a local cluster, nine envelopes, the fault campaign,
+    the page) as a user waits for it; issue 25's target is 60 s on this 2-core machine. Exit 1 is expected: no
+    test report is given, so the dossier is incomplete."""
+    script = Path(sys.executable).with_name("penctl")
+    outs = iter(range(100))
+
+    def one() -> None:
+        done = subprocess.run(
+            [str(script), "dossier", "--out", str(tmp_path / f"d{next(outs)}")], capture_output=True, text=True
+        )
+        assert done.returncode == 1 and "dossier: incomplete" in done.stdout, done.stdout + done.stderr
+
+    benchmark.pedantic(one, rounds=2, iterations=1)
+    benchmark.extra_info.update(wall_min_s=benchmark.stats.stats.min, target_s=60.0)

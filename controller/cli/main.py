@@ -18,6 +18,7 @@ from controller import __version__
 from controller.cli import (
     bench,
     course,
+    dossier,
     envelope,
     faults,
     ports,
@@ -55,7 +56,7 @@ EXIT_CODES_TEXT = (
 )
 """Every exit code the README's table lists, one line each (tests/test_cli.py holds the two together)."""
 
-SUBCOMMANDS = (treat, record, replay, serve, faults, envelope, verify, service, course, ports, settings, bench)
+SUBCOMMANDS = (treat, record, replay, serve, faults, envelope, verify, dossier, service, course, ports, settings, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,229 @@
+"""The dossier as one self-contained HTML page: no network, images inlined, every figure beside its source.
+
+The page is rendered from dossier.json alone (and the two PNGs), so it can say nothing the JSON does not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from typing import Any
+
+SECTIONS = (
+    ("device", "Device and configuration"),
+    ("accuracy", "Depth accuracy and rate accuracy"),
+    ("envelope", "Operating envelope"),
+    ("hazards", "Hazard traceability"),
+    ("software", "Software verification summary"),
+    ("labelling", "Labelling facts"),
+)
+
+STYLE = """
+body{font-family:sans-serif;margin:2em;max-width:1200px;color:#111}
+h1{font-size:1.6em}h2{border-bottom:1px solid #888;margin-top:2em}
+table{border-collapse:collapse;margin:0.5em 0;font-size:0.85em;max-width:100%}
+td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top;text-align:left;overflow-wrap:anywhere}
+th{background:#eee}.pass{color:#075;font-weight:bold}.fail{color:#b00;font-weight:bold}
+.note{color:#444;font-size:0.85em}code{font-size:0.9em}img{max-width:100%;border:1px solid #ccc}
+table.facts td:first-child{white-space:nowrap;font-weight:bold}
+"""
+
+
+def render(dossier: dict[str, Any], images: dict[str, bytes]) -> str:
+    """The page: a verdict, a contents list, then one section per entry of ``SECTIONS``."""
+    verdict = dossier["verdict"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Verification dossier: {escape(dossier['device']['pen_model'])}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Verification dossier: {escape(dossier['device']['pen_model'])}</h1>",
+        f'<p id="verdict">Verdict: <span class="{_cls(verdict["status"] == "pass")}">{escape(verdict["status"])}'
+        f"</span>. {escape('; '.join(verdict['reasons']) or 'every section has its evidence and passes')}</p>",
+        "<p class=note>Made by penctl dossier: every figure was computed in the run that wrote this page, or read from "
+        "an input whose SHA-256 is printed beside it (21 CFR 878.4430 special controls).</p>",
+        "<ol>" + "".join(f'<li><a href="#{key}">{escape(title)}</a></li>' for key, title in SECTIONS) + "</ol>",
+    ]
+    for key, title in SECTIONS:
+        body = RENDERERS[key](dossier[key], images)
+        parts.append(f'<section id="{key}"><h2>{escape(title)}</h2>{body}</section>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _device(d: dict[str, Any], _images: dict[str, bytes]) -> str:
+    facts = [
+        ("drive", d["drive"]),
+        ("pen model", d["pen_model"]),
+        ("firmware", d["firmware_version"]),
+        ("wire protocol", d["protocol_version"]),
+        ("settings schema", d["settings_schema_version"]),
+        ("penctl", d["penctl_version"]),
+        ("stroke rates", f"{d['rate_range_hz'][0]:g}-{d['rate_range_hz'][1]:g} Hz"),
+        ("maximum depth", f"{d['max_depth_mm']:g} mm"),
+    ]
+    inputs = [(name, f"{i['file']} (SHA-256 {i['sha256']})") for name, i in d["inputs"].items()]
+    settings = [[s["key"], _text(s["value"]), s["unit"], s["access"]] for s in d["settings"]]
+    return (
+        _table(["", ""], [[a, _text(b)] for a, b in facts + inputs])
+        + f"<p class=note>Settings in force: {escape(d['settings_source'])}.</p>"
+        + _table(["setting", "value", "unit", "access"], settings)
+    )
+
+
+def _accuracy(a: dict[str, Any], images: dict[str, bytes]) -> str:
+    tol = a["labelled_tolerances"]
+    rows = []
+    for p in a["points"]:
+        for c in p["criteria"]:
+            interval = "-" if c["interval"] is None else f"[{c['interval'][0]:+.4f}, {c['interval'][1]:+.4f}]"
+            rows.append([p["label"], str(p["pens"]), c["criterion"], interval, _mark(c["passed"])])
+    campaign = a["campaign"]
+    return (
+        f"<p>Labelled tolerances: depth +/-{tol['depth_mm']:g} mm ({escape(tol['depth_source'])}); rate "
+        f"+/-{tol['rate_pct']:g} % ({escape(tol['rate_source'])}). Campaign: {escape(campaign['file'])} "
+        f"(SHA-256 {escape(campaign['sha256'])}): 95 %/95 % tolerance intervals (ISO 16269-6) per operating point.</p>"
+        + _table(["operating point", "pens", "criterion", "95/95 interval", "result"], rows, raw_last=True)
+        + _image("accuracy-figure", images.get("verify.png"), "every pen against the band, with the interval")
+    )
+
+
+def _envelope(e: dict[str, Any], images: dict[str, bytes]) -> str:
+    rows = []
+    for t in e["tables"]:
+        for r in t["rates"]:
+            duty = (
+                "continuous"
+                if r["continuous"]
+                else "; ".join(f"{d} mm: {m} min" for d, m in r["minutes_to_trip_by_depth"].items())
+            )
+            deepest = "none" if r["deepest_accurate_mm"] is None else f"{r['deepest_accurate_mm']:g} mm"
+            rows.append(
+                [t["skin"], f"{t['battery_soc']:.0%}", f"{r['rate_hz']:g} Hz", deepest, duty, f"{r['hottest_c']:g}"]
+            )
+    return (
+        f"<p>{escape(e['drive'])}, {e['needles']} needles; the winding trips at {e['winding_trip_c']:g} degC. The "
+        "deepest depth whose needles reach within 0.15 mm on average without a likely stall, rate fault or a depth "
+        "too shallow to pass the stratum corneum; the continuous-duty limit per depth.</p>"
+        + _image("envelope-figure", images.get("envelope.png"), "the envelope per skin and charge")
+        + _table(["skin", "battery", "rate", "deepest accurate", "continuous duty", "hottest degC"], rows)
+    )
+
+
+def _hazards(h: dict[str, Any], _images: dict[str, bytes]) -> str:
+    rows = []
+    for r in h["rows"]:
+        c = r["campaign"]
+        if not c["applies"]:
+            found, mark = f"not applicable: {c['detail']}", '<span class="note">n/a</span>'
+        else:
+            found, mark = f"{c['detected'] or 'not detected'}", _mark(c["handled"])
+            found += " (at the guard)" if c["latency_strokes"] is None else f"; latency {c['latency_strokes']} strokes"
+            if c["deepest_after_onset_mm"] is not None:
+                found += f"; deepest stroke after onset {c['deepest_after_onset_mm']:g} mm"
+        tests = f"{r['tests']['named']}: {r['tests']['result']}"
+        rows.append([r["id"], r["hazard"], r["cause"], r["risk_control"], r["detection"], found, mark, tests])
+    summary = (
+        f"{h['handled']} of {h['of']} hazards handled in the fault campaign (penctl faults --drive): "
+        f"{h['applicable']} detected and answered on this drive, {h['of'] - h['applicable']} with no such part on it."
+    )
+    return f"<p>{escape(summary)}</p>" + _table(
+        ["id", "hazard", "cause", "risk control", "detection", "campaign", "handled", "tests"], rows, raw_col=6
+    )
+
+
+def _software(s: dict[str, Any], _images: dict[str, bytes]) -> str:
+    if not s["complete"]:
+        return f'<p class="fail">Incomplete: {escape(s["why"])}.</p>'
+    totals = ", ".join(f"{n} {what}" for what, n in s["totals"].items())
+    areas = [
+        [a["module"], a["verifies"], str(a.get("passed", 0)), str(a.get("failed", 0) + a.get("error", 0))]
+        for a in s["areas"]
+    ]
+    probes = [
+        [p["module"], p["what"], str(p.get("passed", 0)), str(p.get("failed", 0) + p.get("error", 0))]
+        for p in s["outside_probes"]
+    ]
+    return (
+        f"<p>From {escape(s['report']['file'])} (SHA-256 {escape(s['report']['sha256'])}): {escape(totals)}; "
+        f"{_mark(s['passed'])}.</p><h3>Per area</h3>"
+        + _table(["module", "verifies", "passed", "failed"], areas)
+        + "<h3>Outside probes (written from the docs alone)</h3>"
+        + _table(["module", "what", "passed", "failed"], probes)
+    )
+
+
+def _counts(entry: dict[str, Any]) -> list[str]:
+    """Passed, and failed or in error, of one module's test cases."""
+    return [str(entry.get("passed", 0)), str(entry.get("failed", 0) + entry.get("error", 0))]
+
+
+def _labelling(lab: dict[str, Any], _images: dict[str, bytes]) -> str:
+    ind = [[i["indication"], f"{i['depth_mm'][0]:g}-{i['depth_mm'][1]:g} mm", i["source"]] for i in lab["indications"]]
+    area = [[a["area"], f"{a['depth_mm'][0]:g}-{a['depth_mm'][1]:g} mm", a["source"]] for a in lab["areas"]]
+    c, (low, high) = lab["course"], lab["puncture_rate_hz"]
+    sessions, weeks = c["sessions"], c["interval_weeks"]
+    course = (
+        f"{sessions[0]}-{sessions[1]} sessions, {weeks[0]}-{weeks[1]} weeks apart; {c['maintenance']} ({c['source']})"
+    )
+    facts = [
+        ["typical course", course],
+        ["needle length", f"{lab['needle_length_mm']:g} mm ({lab['needle_length_note']})"],
+        ["maximum depth", f"{lab['max_depth_mm']:g} mm"],
+        ["puncture rate", f"{low:g}-{high:g} Hz ({lab['puncture_rate_note']})"],
+        ["patients", lab["patients"]],
+    ]
+    return (
+        _table(["", ""], facts)
+        + "<h3>Maximum safe depth per labelled indication</h3>"
+        + _table(["indication", "depth", "source"], ind)
+        + "<h3>Per area</h3>"
+        + _table(["area", "depth", "source"], area)
+    )
+
+
+RENDERERS = {
+    "device": _device,
+    "accuracy": _accuracy,
+    "envelope": _envelope,
+    "hazards": _hazards,
+    "software": _software,
+    "labelling": _labelling,
+}
+
+
+def _table(head: list[str], rows: list[list[str]], raw_last: bool = False, raw_col: int | None = None) -> str:
+    """Cells escaped, but for the column holding a pass/fail mark (already HTML); a headless table is of facts."""
+    raw = len(head) - 1 if raw_last else raw_col
+    if not any(head):
+        return _facts(rows)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{c if k == raw else escape(str(c))}</td>" for k, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + f"</tr>{cells}</table>"
+
+
+def _facts(rows: list[list[str]]) -> str:
+    cells = "".join(f"<tr><td>{escape(str(a))}</td><td>{escape(str(b))}</td></tr>" for a, b in rows)
+    return f'<table class="facts">{cells}</table>'
+
+
+def _image(element_id: str, png: bytes | None, alt: str) -> str:
+    if png is None:
+        return f'<p class="fail" id="{element_id}">figure missing: {escape(alt)}</p>'
+    data = base64.b64encode(png).decode("ascii")
+    return f'<p><img id="{element_id}" alt="{escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _mark(passed: bool) -> str:
+    return f'<span class="{_cls(passed)}">{"pass" if passed else "FAIL"}</span>'
+
+
+def _cls(passed: bool) -> str:
+    return "pass" if passed else "fail"
+
+
+def _text(value: object) -> str:
+    return json.dumps(value) if isinstance(value, bool) or value is None else str(value)

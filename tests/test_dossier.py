@@ -1,0 +1,207 @@
+"""penctl dossier, tested as a person reads it: run from the command line, rendered in a real headless Chromium.
+
+One dossier is made (a small campaign, a JUnit report that names every hazard's tests and every outside-probe
+suite) and read three ways: its JSON, its page as a browser lays it out (every section and image there, a
+screenshot taken), and its PDF. A second run from the same inputs must give the same bytes; bad inputs are
+refused before anything runs; a failing point or missing evidence is said, and the exit code says so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.firmware.hazards import HAZARDS
+from controller.qa.dossier.build import HEADLESS, verdict
+from controller.qa.dossier.html import SECTIONS
+from controller.qa.dossier.software import PROBE_SUITES
+from tests.test_cli import penctl
+
+CAMPAIGN = """
+[campaign]
+name = "dossier test"
+seed = 5
+pens = 12
+seconds = 0.3
+chunk_pens = 6
+
+[parameters.needle_length_error_mm]
+distribution = "normal"
+mean = 0.0
+sd = 0.02
+min = -0.06
+max = 0.06
+
+[[points]]
+depth_mm = 1.0
+frequency_hz = 120.0
+
+[[points]]
+depth_mm = 0.5
+frequency_hz = 100.0
+
+[[criteria]]
+metric = "depth_error_mean_mm"
+min = -0.15
+max = 0.15
+
+[[criteria]]
+metric = "rate_error_pct"
+min = -2.0
+max = 2.0
+"""
+
+
+def junit(cases: list[tuple[str, str, str]]) -> str:
+    """A pytest-style JUnit report: (module, test name, outcome) per case."""
+    body = []
+    for module, name, outcome in cases:
+        inner = {"passed": "", "failed": '<failure message="x"/>', "skipped": '<skipped message="x"/>'}[outcome]
+        body.append(f'<testcase classname="tests.{module}" name="{name}" time="0.01">{inner}</testcase>')
+    return f'<?xml version="1.0"?><testsuites><testsuite name="pytest">{"".join(body)}</testsuite></testsuites>'
+
+
+def every_named_test() -> list[tuple[str, str, str]]:
+    cases = []
+    for h in HAZARDS:
+        for name in (t.strip() for t in h.tests.split(",")):
+            module, _, case = name.partition("::")
+            cases.append((module.removesuffix(".py"), case, "passed"))
+    return cases + [(suite, "test_probe", "passed") for suite in PROBE_SUITES] + [("test_plan", "test_x", "skipped")]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dossier-inputs")
+    (folder / "campaign.toml").write_text(CAMPAIGN)
+    (folder / "tests.xml").write_text(junit(every_named_test()))
+    return folder
+
+
+def make(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return penctl(
+        "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(inputs / "tests.xml"),
+        "--out", str(out), "--workers", "1", *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium, installed here if the machine lacks it (.ci/run installs it too)."""
+    found = shutil.which("chromium")
+    if found is None and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=900, check=False)
+        found = shutil.which("chromium")
+    assert found, "the dossier is tested in a real browser: install Debian's chromium (apt-get install chromium)"
+    return found
+
+
+@pytest.fixture(scope="module")
+def made(inputs: Path, tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("dossier")
+    run = make(inputs, out, "--pdf")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dossier: pass" in run.stdout
+    yield out
+
+
+def test_the_dossier_has_every_section_and_says_where_each_figure_came_from(made: Path, inputs: Path) -> None:
+    dossier = json.loads((made / "dossier.json").read_text())
+    assert set(dossier) == {key for key, _ in SECTIONS} | {"verdict"}
+    assert dossier["verdict"] == {"status": "pass", "reasons": []}
+    device = dossier["device"]
+    assert device["drive"] == "voice_coil" and device["pen_model"] == "MN-1 (simulated, voice_coil)"
+    import hashlib
+
+    for name, path in (("campaign", "campaign.toml"), ("tests", "tests.xml")):
+        digest = hashlib.sha256((inputs / path).read_bytes()).hexdigest()
+        assert device["inputs"][name] == {"file": path, "sha256": digest}
+    accuracy = dossier["accuracy"]
+    assert [p["label"] for p in accuracy["points"]] == [
+        "1 mm at 120 Hz on normal skin",
+        "0.5 mm at 100 Hz on normal skin",
+    ]
+    assert all(c["interval"] is not None for p in accuracy["points"] for c in p["criteria"])
+    assert [r["id"] for r in dossier["hazards"]["rows"]] == [h.id for h in HAZARDS]
+    assert dossier["hazards"]["handled"] == len(HAZARDS)
+    assert all("passed" in r["tests"]["result"] for r in dossier["hazards"]["rows"])
+    assert {t["skin"] for t in dossier["envelope"]["tables"]} == {"sensitive", "normal", "thick"}
+    assert dossier["software"]["totals"] == {"passed": len(every_named_test()) - 1, "skipped": 1}
+    assert {i["indication"] for i in dossier["labelling"]["indications"]} >= {"fine_lines", "acne_scars"}
+
+
+def test_the_page_in_a_real_browser_has_every_section_and_image(made: Path, chromium: str, tmp_path: Path) -> None:
+    page = (made / "dossier.html").as_uri()
+    flags = [*HEADLESS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    for key, title in SECTIONS:
+        assert f'<section id="{key}">' in dom and title in dom, key
+    for image in ("accuracy-figure", "envelope-figure"):
+        assert f'id="{image}"' in dom and 'src="data:image/png;base64,' in dom
+    assert "http://" not in dom and "https://" not in dom, "the page reaches for nothing on the network"
+    shot = tmp_path / "dossier.png"
+    subprocess.run(
+        [chromium, *flags, "--window-size=1280,4000", "--hide-scrollbars", f"--screenshot={shot}", page],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert shot.stat().st_size > 100_000  # a page laid out, with its figures
+    assert (made / "dossier.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_the_same_inputs_give_a_byte_identical_dossier(made: Path, inputs: Path, tmp_path: Path) -> None:
+    again = make(inputs, tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "dossier.json").read_bytes() == (made / "dossier.json").read_bytes()
+    assert (tmp_path / "again" / "dossier.html").read_bytes() == (made / "dossier.html").read_bytes()
+
+
+def test_a_failing_point_fails_the_dossier_and_missing_evidence_leaves_it_incomplete(made: Path) -> None:
+    dossier: dict[str, Any] = json.loads((made / "dossier.json").read_text())
+    dossier["accuracy"]["points"][0]["passed"] = False
+    dossier["accuracy"]["points"][0]["criteria"][0]["passed"] = False
+    failed = verdict(dossier)
+    assert (
+        failed["status"] == "fail" and "1 mm at 120 Hz on normal skin fails depth_error_mean_mm" in failed["reasons"][0]
+    )
+    dossier = json.loads((made / "dossier.json").read_text())
+    dossier["software"]["outside_probes"][0] = {"module": "test_protocol_probe", "what": "x"}
+    dossier["hazards"]["rows"][3]["tests"]["result"] = "1 not in the report"
+    missing = verdict(dossier)
+    assert missing["status"] == "incomplete" and len(missing["reasons"]) == 2
+    assert "test_protocol_probe" in missing["reasons"][0] and "H04" in missing["reasons"][1]
+
+
+def test_a_report_with_failures_fails_the_dossier(inputs: Path, tmp_path: Path) -> None:
+    """Read from the command line: exit 1, the failure named, the page saying FAIL."""
+    report = tmp_path / "failed.xml"
+    report.write_text(junit([*every_named_test(), ("test_plan", "test_broken", "failed")]))
+    run = penctl(
+        "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(report), "--out", str(tmp_path / "o"),
+        "--workers", "1",
+    )  # fmt: skip
+    assert run.returncode == 1 and "dossier: fail" in run.stdout and "the test report has failures" in run.stdout
+    assert '<span class="fail">fail</span>' in (tmp_path / "o" / "dossier.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--tests", "/nonexistent/tests.xml"), "a readable pytest JUnit report"),
+        (("--campaign", "/nonexistent/c.toml"), "c.toml"),
+        (("--drive", "rotary_cam", "--campaign", "{campaign}"), "the campaign's own drive"),
+        (("--tests", "{campaign}"), "a pytest JUnit report"),
+    ],
+)
+def test_bad_inputs_are_refused_before_anything_runs(
+    inputs: Path, tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    filled = [a.replace("{campaign}", str(inputs / "campaign.toml")) for a in args]
+    run = penctl("dossier", *filled, "--out", str(tmp_path / "o"))
+    assert run.returncode == 2 and said in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not (tmp_path / "o" / "dossier.json").exists() and not (tmp_path / "o" / "campaign").exists()
