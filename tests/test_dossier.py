@@ -22,6 +22,9 @@ from controller.qa.dossier.build import HEADLESS, verdict
 from controller.qa.dossier.html import SECTIONS
 from controller.qa.dossier.software import PROBE_SUITES
 from tests.test_cli import penctl
+from tests.test_verification_runs import stock_cluster
+
+__all__ = ["stock_cluster"]  # the fixture, used by name: one Dask cluster for the session, not one per run
 
 CAMPAIGN = """
 [campaign]
@@ -84,10 +87,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make(inputs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def make(inputs: Path, out: Path, scheduler: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return penctl(
         "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(inputs / "tests.xml"),
-        "--out", str(out), "--workers", "1", *extra,
+        "--out", str(out), "--scheduler", scheduler, *extra,
     )  # fmt: skip
 
 
@@ -103,9 +106,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def made(inputs: Path, tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Path]:
+def made(inputs: Path, tmp_path_factory: pytest.TempPathFactory, chromium: str, stock_cluster: str) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("dossier")
-    run = make(inputs, out, "--pdf")
+    run = make(inputs, out, stock_cluster, "--pdf")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "dossier: pass" in run.stdout
     yield out
@@ -154,8 +157,14 @@ def test_the_page_in_a_real_browser_has_every_section_and_image(made: Path, chro
     assert (made / "dossier.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_the_same_inputs_give_a_byte_identical_dossier(made: Path, inputs: Path, tmp_path: Path) -> None:
-    again = make(inputs, tmp_path / "again")
+def test_the_same_inputs_give_a_byte_identical_dossier(
+    made: Path, inputs: Path, tmp_path: Path, stock_cluster: str
+) -> None:
+    """Run on another engine, too: the local cluster of one worker, not the shared two-worker cluster."""
+    again = penctl(
+        "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(inputs / "tests.xml"),
+        "--out", str(tmp_path / "again"), "--workers", "1",
+    )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again" / "dossier.json").read_bytes() == (made / "dossier.json").read_bytes()
     assert (tmp_path / "again" / "dossier.html").read_bytes() == (made / "dossier.html").read_bytes()
@@ -177,16 +186,18 @@ def test_a_failing_point_fails_the_dossier_and_missing_evidence_leaves_it_incomp
     assert "test_protocol_probe" in missing["reasons"][0] and "H04" in missing["reasons"][1]
 
 
-def test_a_report_with_failures_fails_the_dossier(inputs: Path, tmp_path: Path) -> None:
-    """Read from the command line: exit 1, the failure named, the page saying FAIL."""
+def test_a_report_with_failures_fails_the_dossier(made: Path, tmp_path: Path) -> None:
+    """A failed and an erroring test case in the report: the software section fails, and so does the dossier."""
+    from controller.qa.dossier.software import read_report
+
     report = tmp_path / "failed.xml"
     report.write_text(junit([*every_named_test(), ("test_plan", "test_broken", "failed")]))
-    run = penctl(
-        "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(report), "--out", str(tmp_path / "o"),
-        "--workers", "1",
-    )  # fmt: skip
-    assert run.returncode == 1 and "dossier: fail" in run.stdout and "the test report has failures" in run.stdout
-    assert '<span class="fail">fail</span>' in (tmp_path / "o" / "dossier.html").read_text()
+    dossier: dict[str, Any] = json.loads((made / "dossier.json").read_text())
+    software = read_report(str(report))
+    dossier["software"] = {k: v for k, v in software.items() if k != "cases"}
+    failed = verdict(dossier)
+    assert failed["status"] == "fail" and "the test report has failures" in failed["reasons"][0]
+    assert software["totals"]["failed"] == 1 and not software["passed"]
 
 
 @pytest.mark.parametrize(
