@@ -46,12 +46,16 @@ def test_the_sweep_would_see_a_verify_only_import() -> None:
     assert module_level_imports(ast.parse("try:\n    import scipy.stats\nexcept ImportError:\n    pass\n")) == {"scipy"}
 
 
+@pytest.mark.parametrize(
+    "args", [["verify", str(ROOT / "examples" / "campaign.toml")], ["dossier", "--out", "{tmp}"]], ids=lambda a: a[0]
+)
 def test_verify_without_the_extra_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str]
 ) -> None:
     monkeypatch.setattr(verify, "missing_verify_packages", lambda: ["pyarrow"])
     from controller.cli import main
 
-    assert main(["verify", str(ROOT / "examples" / "campaign.toml")]) == 2
+    assert main([a.replace("{tmp}", str(tmp_path / "d")) for a in args]) == 2
+    assert not (tmp_path / "d").exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install -e '.[verify]'" in err and "Traceback" not in err

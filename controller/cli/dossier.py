@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, described, prepare_out_dir
-from controller.cli.verify import missing_verify_packages, scheduler_address, workers_number
+from controller.cli import verify
+from controller.cli.verify import scheduler_address, workers_number
 
 
 def register(commands: Any) -> None:
@@ -45,7 +46,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_dossier(args: argparse.Namespace) -> int:
-    missing = missing_verify_packages()
+    missing = verify.missing_verify_packages()
     if missing:
         print(
             f"penctl dossier needs the [verify] extra (missing: {', '.join(missing)}): pip install -e '.[verify]'",
