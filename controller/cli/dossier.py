@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, described, prepare_out_dir
 from controller.cli import verify
+from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, described, prepare_out_dir
 from controller.cli.verify import scheduler_address, workers_number
 
 
