@@ -346,8 +346,13 @@ class SimBackend:
 
     def stage_settings(self, changes: Mapping[str, SettingValue]) -> None:
         self._refuse_while_running()
-        self.settings.access = self.access.level(self.uptime())
+        self._access_in_force()
         self.settings.stage(changes)
+
+    def _access_in_force(self) -> None:
+        """Tell the settings which access level, and which unlock, is in force now."""
+        self.settings.access = self.access.level(self.uptime())
+        self.settings.unlock_id = self.access.unlocks
 
     def _refuse_while_running(self) -> None:
         if self.pen.command.motor_enabled:
@@ -367,7 +372,7 @@ class SimBackend:
 
     def commit_settings(self) -> None:
         self._refuse_while_running()
-        self.settings.access = self.access.level(self.uptime())
+        self._access_in_force()
         self.settings.commit()
         self.pen.configure(*hardware_params(self.settings.contents.settings))
         self.pen.build = self._calibrated_build()
@@ -377,7 +382,7 @@ class SimBackend:
 
     def stage_factory_reset(self) -> None:
         self._refuse_while_running()
-        self.settings.access = self.access.level(self.uptime())
+        self._access_in_force()
         self.settings.stage_factory_reset()
 
     def read_alarms(self) -> list[int]:

@@ -34,7 +34,11 @@ class PenSettings:
         self.staged: dict[str, SettingValue] | None = None
         self.staged_needs: Access = "user"
         """The highest access level a write in the staged block needed: the commit needs it still in force."""
+        self.staged_under = 0
+        """The unlock (ServiceAccess.unlocks) that staged writes needing one: the commit needs that same unlock."""
         self.access: Access = "user"
+        self.unlock_id = 0
+        """The unlock in force now (set by the backend with ``access``)."""
 
     @property
     def values(self) -> dict[str, SettingValue]:
@@ -64,7 +68,15 @@ class PenSettings:
         except PenRefusedError:
             self.staged = None
             raise
+        stale = self.staged is not None and self.staged_needs != "user" and self.staged_under != self.unlock_id
+        if stale:  # a write added to a block staged under an unlock that has ended: the block goes, unwritten
+            self.staged = None
+            raise PenRefusedError(
+                ErrorCode.ACCESS, "", "the block staged before was staged under an unlock that has ended: dropped"
+            )
         self.staged, self.staged_needs = block, needs
+        if needs != "user":
+            self.staged_under = self.unlock_id
 
     def stage_factory_reset(self) -> None:
         """Stage factory defaults for every setting the current access level may change; the rest stay.
@@ -74,7 +86,7 @@ class PenSettings:
         """
         allowed = ACCESS_LEVELS[: ACCESS_LEVELS.index(self.access) + 1]
         self.staged = {s.key: (s.default if s.access in allowed else self.contents.settings[s.key]) for s in SETTINGS}
-        self.staged_needs = self.access
+        self.staged_needs, self.staged_under = self.access, self.unlock_id
 
     def commit(self) -> None:
         """Write the staged block, if the access it was staged under is still in force (``self.access``).
@@ -84,7 +96,8 @@ class PenSettings:
         """
         if self.staged is None:
             raise PenRefusedError(ErrorCode.NOTHING_STAGED, "", "nothing staged to commit")
-        if ACCESS_LEVELS.index(self.staged_needs) > ACCESS_LEVELS.index(self.access):
+        ended = self.staged_needs != "user" and self.staged_under != self.unlock_id
+        if ended or ACCESS_LEVELS.index(self.staged_needs) > ACCESS_LEVELS.index(self.access):
             self.staged = None
             raise PenRefusedError(
                 ErrorCode.ACCESS,

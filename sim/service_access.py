@@ -51,6 +51,9 @@ class ServiceAccess:
         self._nonce: bytes | None = None
         self._level: Access = "user"
         self._unlocked_s = 0.0
+        self.unlocks = 0
+        """Right answers since power-on: which unlock is in force, so a block staged under one expired unlock is
+        not committed under the next."""
         self._locked_until_s = 0.0
         self.power_on(now_s)
 
@@ -91,6 +94,7 @@ class ServiceAccess:
         self._remember(LockoutRecord())
         self._level = "factory" if level == "factory" else "service"
         self._unlocked_s = now_s
+        self.unlocks += 1
 
     def level(self, now_s: float) -> Access:
         """The access level in force at ``now_s`` of the power-on clock (an unlock expires)."""

@@ -219,6 +219,8 @@ class VirtualPen:
             self._counts.internal_errors += 1
             self.backend.retract_only()
             kind, payload = Msg.NAK, pack_nak(ErrorCode.INTERNAL, 0, f"internal error ({type(exc).__name__}): {exc}")
+        if kind == Msg.NAK and frame.type == Msg.SETTINGS_WRITE:
+            self.backend.abort_settings()  # a flash is all or nothing: a refused write leaves nothing staged to commit
         return kind, payload
 
     def _estop(self) -> bytes:

@@ -339,3 +339,29 @@ def test_conditions_as_people_write_them_are_their_rows_hard_stops(written: str,
 def test_a_mistyped_condition_gets_did_you_mean() -> None:
     [found] = problems(text(patient_extra='conditions = ["ezcema"]'))
     assert "did you mean 'eczema'?" in found
+
+
+def test_a_maintenance_window_held_back_by_the_yearly_maximum_keeps_its_12_month_end() -> None:
+    """The third probe: four past sessions without an indication, this the fifth (the course complete): the sheet
+    booked 2027-07-05 to 2028-01-05, 409 days on, against "every 6 to 12 months" on the same sheet."""
+    from controller.treatment.report import build_report
+    from controller.treatment.session import run_session
+
+    four = ("2026-06-01", "2026-07-06", "2026-08-10", "2026-09-14")
+    body = text(area="abdomen", depth="depth_mm = 1.2", patient_extra=history("microneedling", *four))
+    nxt = build_report(run_session(parse_plan(body.encode(), "p"), seed=0))["clinical"]["next_session"]
+    assert nxt["kind"] == "maintenance"
+    assert dt.date.fromisoformat(nxt["latest"]) <= dt.date(2027, 11, 22)  # 12 months after this session
+    assert dt.date.fromisoformat(nxt["earliest"]) >= dt.date(2027, 5, 22)  # and 6 months at the earliest
+
+
+def test_after_a_maintenance_session_the_next_is_maintenance_too() -> None:
+    """The third probe: after a maintenance session that follows a full course, the sheet offered a course session
+    4 to 6 weeks later."""
+    from controller.treatment.report import build_report
+    from controller.treatment.session import run_session
+
+    course = ("2025-09-01", "2025-10-06", "2025-11-10", "2025-12-15", "2026-01-19")
+    body = text(patient_extra=history("microneedling", *course))  # this session, 2026-11-22: 10 months on
+    nxt = build_report(run_session(parse_plan(body.encode(), "p"), seed=0))["clinical"]["next_session"]
+    assert nxt["kind"] == "maintenance" and nxt["earliest"] == "2027-05-22", nxt

@@ -124,7 +124,7 @@ def new_value(setting: Setting, block: dict[str, SettingValue]) -> SettingValue:
     return valid[0]
 
 
-ENDINGS = ("expiry", "new host", "power-on (RESET_WORLD)")
+ENDINGS = ("expiry", "expiry, then a new unlock", "new host", "new host, then a new unlock", "power-on (RESET_WORLD)")
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
@@ -133,21 +133,24 @@ ENDINGS = ("expiry", "new host", "power-on (RESET_WORLD)")
 )  # (cartridge.max_uses can only be 1)
 def test_a_block_staged_under_an_unlock_is_not_committed_once_the_unlock_ended(setting: Setting, ending: str) -> None:
     """The outside probe's break: a block staged at unlock + 28 s was committed 30 s after the unlock expired,
-    and one staged before a RESET_WORLD was committed with no unlock. Swept: every service and factory setting x
-    every way an unlock ends; the commit is refused (ACCESS, or NOTHING_STAGED where the ending already dropped the
-    block), and the settings in force and those the store boots with stay as they were."""
+    and one staged before a RESET_WORLD was committed with no unlock; a later probe committed it under the next
+    unlock. Swept: every service and factory setting x every way an unlock ends; the commit is refused (ACCESS,
+    or NOTHING_STAGED where the ending already dropped the block), and the settings in force and those the store
+    boots with stay as they were."""
     now = [0.0]
     sim = SimBackend(service_key=KEY, uptime=lambda: now[0])
     level = setting.access
     sim.service_unlock(level, unlock_response(KEY, sim.service_challenge(), level, "MN1-000000"))
     before = sim.read_settings()
     sim.stage_settings({setting.key: new_value(setting, before)})
-    if ending == "expiry":
+    if ending.startswith("expiry"):
         now[0] = float(before["service.unlock_timeout_s"]) + 1.0
-    elif ending == "new host":
+    elif ending.startswith("new host"):
         sim.drop_unlock()
     else:
         sim.reset_world(1, None, 0.9)
+    if ending.endswith("a new unlock"):  # the third probe's break: the next unlock revived the stale block
+        sim.service_unlock("factory", unlock_response(KEY, sim.service_challenge(), "factory", "MN1-000000"))
     with pytest.raises(PenRefusedError) as info:
         sim.commit_settings()
     assert info.value.code in (ErrorCode.ACCESS, ErrorCode.NOTHING_STAGED), info.value

@@ -25,6 +25,7 @@ from tests.test_protocol_probe import (
     E_ACCESS,
     E_AUTH_LOCKED,
     E_BAD_PAYLOAD,
+    E_BUSY,
     E_COMMAND_RANGE,
     E_NO_KEY,
     E_NOTHING_STAGED,
@@ -34,6 +35,7 @@ from tests.test_protocol_probe import (
     NAK,
     PENCTL,
     READ_STROKES,
+    RETRACT,
     SERVICE_CHALLENGE,
     SERVICE_UNLOCK,
     SETTING_TYPES,
@@ -159,6 +161,7 @@ def _stored(c: Client, sid: int) -> object:
 
 
 S_MARGIN = 4  # depth.over_depth_margin_mm, a service setting
+S_VOLUME = 24  # alarm.volume, a user setting
 
 
 def test_a_block_staged_under_an_unlock_is_not_committed_after_a_power_on(keyed_pen: Pen) -> None:
@@ -295,3 +298,27 @@ def test_a_setting_id_given_twice_is_a_bad_payload_not_an_unknown_setting(keyed_
     assert c.nak(SETTINGS_WRITE, twice).error == E_BAD_PAYLOAD
     unknown = struct.pack("<HHd", 1, 999, 1.0)
     assert c.nak(SETTINGS_WRITE, unknown).error == E_SETTING_UNKNOWN
+
+
+def test_every_refused_write_drops_the_block_staged_before_it(keyed_pen: Pen) -> None:
+    """The third probe: a write refused as BAD_PAYLOAD, SETTING_UNKNOWN or BUSY left the earlier block to commit.
+    Each refusal kind in turn: stage a user setting, send the refused write, the commit finds nothing staged."""
+    c = keyed_pen.connect()
+    before = _stored(c, S_VOLUME)
+    refused = {
+        "BAD_PAYLOAD (an id twice)": p_settings([(2, "f", 0.1), (2, "f", 0.2)]),
+        "BAD_PAYLOAD (garbage)": b"\xff\x00\x01",
+        "SETTING_UNKNOWN": struct.pack("<HHd", 1, 999, 1.0),
+        "SETTING_RANGE": p_settings([(S_VOLUME, "i", 99)]),
+        "ACCESS": p_settings([(S_MARGIN, "f", 0.07)]),
+    }
+    for name, payload in refused.items():
+        c.ack(SETTINGS_WRITE, p_settings([(S_VOLUME, "i", 7)]))
+        c.nak(SETTINGS_WRITE, payload)
+        assert c.nak(SETTINGS_COMMIT).error == E_NOTHING_STAGED, name
+        assert _stored(c, S_VOLUME) == before, name
+    c.ack(SETTINGS_WRITE, p_settings([(S_VOLUME, "i", 7)]))
+    _motor_on(c, 8400)
+    assert c.nak(SETTINGS_WRITE, p_settings([(S_VOLUME, "i", 6)])).error == E_BUSY
+    c.ack(RETRACT)
+    assert c.nak(SETTINGS_COMMIT).error == E_NOTHING_STAGED and _stored(c, S_VOLUME) == before

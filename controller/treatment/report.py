@@ -13,7 +13,6 @@ bytes.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict
 from typing import Any
@@ -21,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from controller.treatment.aftercare import expected_course, instructions, practice_list, side_effect_list
-from controller.treatment.course import maintenance_window, next_session_window
 from controller.treatment.coverage import JudgedCells
 from controller.treatment.fault_outcome import fault_outcomes
+from controller.treatment.next_session import next_session
 from controller.treatment.presets import areas
 from controller.treatment.provenance import provenance
-from controller.treatment.rules import limit, limits, yearly_max
-from controller.treatment.screening import FDA_MIN_AGE, course_before, yearly_counts
+from controller.treatment.rules import yearly_max
+from controller.treatment.screening import FDA_MIN_AGE, yearly_counts
 from controller.treatment.session import SessionResult, ZoneResult, shortfall_mm
 from controller.treatment.verdict import ZoneVerdict, pass_verdict_json, zone_verdict_json
 from hal.settings import BY_KEY as SETTING
@@ -202,7 +201,7 @@ def _clinical(result: SessionResult) -> dict[str, Any]:
         "expected_course": expected_course() if ran else None,
         "practice": practice_list(),
         "session_date": plan.start.date().isoformat() if plan.start else None,
-        "next_session": _next_session(result) if ran else None,
+        "next_session": next_session(result) if ran else None,
     }
 
 
@@ -223,77 +222,6 @@ def _overridden(rule: str) -> str:
     if rule.startswith("yearly_max:"):
         return f"yearly maximum for {rule.split(':', 1)[1].replace('_', ' ')}"
     return "course interval"
-
-
-def _next_session(result: SessionResult) -> dict[str, Any] | None:
-    """The date window of the next session, from the session's date (none without one).
-
-    Within a course the interval gives the window (4-6 weeks); once this session completes a course (its
-    ``course_sessions_high``-th), the next one is maintenance, 6 to 12 months on. An indication's yearly maximum
-    can push it later: the next session must wait until the oldest of the sessions it would exceed the maximum
-    with is a year old, so the sheet never books a session that ``penctl treat`` would refuse.
-    """
-    plan = result.plan
-    if plan.start is None:
-        return None
-    today = plan.start.date()
-    kind = "maintenance" if _completes_course(result, today) else "course"
-    earliest, latest = maintenance_window(today) if kind == "maintenance" else next_session_window(today)
-    held = _held_back_until(result, today)
-    if held is None or held[0] <= earliest:
-        return {"kind": kind, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
-    until, text, patient_text = held
-    return {
-        "kind": kind,
-        "earliest": until.isoformat(),
-        "latest": (until + (latest - earliest)).isoformat(),
-        "held_back_by": text,
-        "held_back_for_the_patient": patient_text,
-    }
-
-
-def _completes_course(result: SessionResult, today: dt.date) -> bool:
-    """This session is the last a course has (by the longest course of any of its indications)."""
-    patient = result.plan.patient
-    if patient is None:
-        return False
-    named: list[str | None] = [*sorted({z.indication for z in result.plan.zones if z.indication})]
-    wanted = named or [None]
-    sessions = max(len(course_before(patient, today, indication)) + 1 for indication in wanted)
-    return sessions >= int(limit("course_sessions_high"))
-
-
-def _held_back_until(result: SessionResult, today: dt.date) -> tuple[dt.date, str, str] | None:
-    """The first date the yearly maxima allow another session: (date, the rule, the rule in patient words).
-
-    Counted as ``penctl treat`` counts them: past sessions without an indication count for every indication, and
-    so does this one when a zone names none.
-    """
-    patient = result.plan.patient
-    if patient is None:
-        return None
-    unlabelled = any(z.indication is None for z in result.plan.zones)
-    capped = [name.split(":", 1)[1] for name in limits() if name.startswith("yearly_max:")]
-    wanted = sorted({z.indication for z in result.plan.zones if z.indication} | (set(capped) if unlabelled else set()))
-    found: tuple[dt.date, str, str] | None = None
-    for indication in wanted:
-        most = yearly_max(indication)
-        if most is None:
-            continue
-        dates = sorted(
-            [
-                item.date
-                for item in patient.history
-                if item.kind == "microneedling" and item.indication in (indication, None)
-            ]
-            + [today]
-        )
-        if len(dates) >= most:
-            until = dates[-most] + dt.timedelta(days=365)
-            if found is None or until > found[0]:
-                words = f"for {indication.replace('_', ' ')}, at most {most} sessions in any 12 months"
-                found = (until, limits()[f"yearly_max:{indication}"].text, words)
-    return found
 
 
 def build_report(result: SessionResult, overrides: dict[str, str] | None = None) -> dict[str, Any]:
