@@ -566,3 +566,23 @@ def test_a_missing_port_names_penctl_port() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PENCTL_PORT"}
     proc = subprocess.run([str(PENCTL), "settings", "get", "depth.max_mm"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "PENCTL_PORT" in proc.stderr, proc.stderr
+
+
+def test_course_fits_100_columns_and_says_when_a_capped_indications_maintenance_may_start() -> None:
+    """The probes: note lines of 148-159 columns; a maintenance window whose first two months a stretch-mark or
+    burn-scar session could not use (five a year)."""
+    proc = penctl("course", "--sessions", "5", "--start", "2025-08-29")
+    assert proc.returncode == 0 and all(len(line) <= 100 for line in proc.stdout.splitlines()), proc.stdout
+    text = " ".join(proc.stdout.split())
+    assert "for stretch marks: maintenance not before 2026-08-29" in text and "maintenance: 2026-06-19" in text
+
+
+@pytest.mark.parametrize(
+    ("key", "wrong", "hint"),
+    [("skin", '"thik"', "'thick'"), ("indication", '"fine_line"', "'fine_lines'")],
+)
+def test_a_near_miss_in_a_plans_choice_gets_did_you_mean(tmp_path: Path, key: str, wrong: str, hint: str) -> None:
+    plan = tmp_path / "p.toml"
+    plan.write_text(plan_text() + f"{key} = {wrong}\n")
+    proc = penctl("treat", str(plan), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and f"did you mean {hint}?" in proc.stderr, proc.stderr

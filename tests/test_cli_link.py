@@ -203,15 +203,13 @@ def test_port_errors_are_one_clear_line(tmp_path: Path, url: str, code: int, sai
 
 def test_a_served_rotary_pen_refuses_rates_outside_its_drive_before_any_stroke(tmp_path: Path) -> None:
     """The rotary probe's break: a plan at 50 Hz (no drive named) ran 100 strokes on a served rotary pen, whose
-    HELLO said 25-150 Hz. The pen now reports its drive's range and the firmware refuses the zone."""
+    HELLO said 25-150 Hz. The pen now reports its drive's range, and treat refuses the plan from it (exit 2)."""
     plan = tmp_path / "p.toml"
     plan.write_text(plan_text(area="abdomen", hz=50.0))
     with served("--tcp", "0", "--drive", "rotary_cam") as (url, _):
-        done = penctl("treat", str(plan), "--port", url, "--out", str(tmp_path / "out"), "--json")
-    report = json.loads(done.stdout)
-    assert done.returncode == 1 and report["outcome"] == "refused", done.stderr
-    assert report["zones"][0]["strokes"] == 0 and "90.0-150.0 Hz" in report["zones"][0]["refusal"]
-    assert (report["world"]["limits"]["min_frequency_hz"], report["world"]["limits"]["max_frequency_hz"]) == (90, 150)
+        done = penctl("treat", str(plan), "--port", url, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "90-150 Hz" in done.stderr and "zone[0] (abdomen) asks 50 Hz" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_plan_for_another_drive_and_drive_with_port_are_refused(tmp_path: Path) -> None:
@@ -224,3 +222,24 @@ def test_a_plan_for_another_drive_and_drive_with_port_are_refused(tmp_path: Path
     assert other.returncode == 2 and "pen.drive" in other.stderr and "'voice_coil'" in other.stderr, other.stderr
     assert option.returncode == 2 and "--drive" in option.stderr, option.stderr
     assert not (tmp_path / "a" / "report.json").exists() and not (tmp_path / "b" / "report.json").exists()
+
+
+def test_a_plan_with_one_zone_outside_a_served_pens_rates_is_refused_before_any_stroke(tmp_path: Path) -> None:
+    """The fourth probe: zone[0] at 120 Hz, zone[1] at 50 Hz on a served rotary pen stroked 240 times before the
+    pen refused zone[1]; record ran a voice-coil plan on a rotary pen. Both are now refused first, writing
+    nothing: no report, no --out, no recording."""
+    plan = tmp_path / "p.toml"
+    two = plan_text(area="abdomen", hz=120.0)
+    plan.write_text(
+        two + two.split("[[zone]]", 1)[1].join(["[[zone]]", ""]).replace("frequency_hz = 120.0", "frequency_hz = 50.0")
+    )
+    voice = tmp_path / "v.toml"
+    voice.write_text(plan_text(area="abdomen", hz=120.0, extra='[pen]\ndrive = "voice_coil"\n'))
+    with served("--tcp", "0", "--drive", "rotary_cam") as (url, _):
+        treated = penctl("treat", str(plan), "--port", url, "--out", str(tmp_path / "t"))
+        recorded = penctl("record", str(voice), "--port", url, "--log", str(tmp_path / "r.jsonl"), "--out",
+                          str(tmp_path / "r"))  # fmt: skip
+    assert treated.returncode == 2 and "zone[1] (abdomen) asks 50 Hz" in treated.stderr, treated.stderr
+    assert not (tmp_path / "t").exists()
+    assert recorded.returncode == 2 and "pen.drive" in recorded.stderr, recorded.stderr
+    assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "r.jsonl.key").exists()

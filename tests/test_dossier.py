@@ -124,13 +124,17 @@ def test_the_dossier_has_every_section_and_says_where_each_figure_came_from(made
 
     for name, path in (("campaign", "campaign.toml"), ("tests", "tests.xml")):
         digest = hashlib.sha256((inputs / path).read_bytes()).hexdigest()
-        assert device["inputs"][name] == {"file": path, "sha256": digest}
+        assert {k: device["inputs"][name][k] for k in ("file", "sha256")} == {"file": path, "sha256": digest}
+    assert (made / "campaign" / "campaign.toml").read_bytes() == (inputs / "campaign.toml").read_bytes()
     accuracy = dossier["accuracy"]
     assert [p["label"] for p in accuracy["points"]] == [
         "1 mm at 120 Hz on normal skin",
         "0.5 mm at 100 Hz on normal skin",
     ]
-    assert all(c["interval"] is not None for p in accuracy["points"] for c in p["criteria"])
+    assert [j["metric"] for j in accuracy["points"][0]["judged"]] == ["depth_error_mean_mm", "rate_error_pct"]
+    assert all(
+        j["normal"] is not None and j["distribution_free"] is None for p in accuracy["points"] for j in p["judged"]
+    )
     assert [r["id"] for r in dossier["hazards"]["rows"]] == [h.id for h in HAZARDS]
     assert dossier["hazards"]["handled"] == len(HAZARDS)
     assert all("passed" in r["tests"]["result"] for r in dossier["hazards"]["rows"])
@@ -157,10 +161,12 @@ def test_the_page_in_a_real_browser_has_every_section_and_image(made: Path, chro
     assert (made / "dossier.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_the_same_inputs_give_a_byte_identical_dossier(
-    made: Path, inputs: Path, tmp_path: Path, stock_cluster: str
-) -> None:
-    """Run on another engine, too: the local cluster of one worker, not the shared two-worker cluster."""
+def test_the_same_inputs_give_a_byte_identical_dossier(made: Path, inputs: Path, tmp_path: Path) -> None:
+    """Run on another engine (a local cluster of one worker, not the shared two-worker cluster), into a copy of the
+    first run's folder whose campaign results were forged: the dossier reports only what it computed itself."""
+    shutil.copytree(made, tmp_path / "again", ignore=shutil.ignore_patterns("dossier.*"))
+    for chunk in (tmp_path / "again" / "campaign" / "chunks").glob("*.parquet"):
+        chunk.write_bytes(chunk.read_bytes()[:-40] + bytes(40))  # the dossier probe forged these and got "pass"
     again = penctl(
         "dossier", "--campaign", str(inputs / "campaign.toml"), "--tests", str(inputs / "tests.xml"),
         "--out", str(tmp_path / "again"), "--workers", "1",
@@ -172,15 +178,15 @@ def test_the_same_inputs_give_a_byte_identical_dossier(
 
 def test_a_failing_point_fails_the_dossier_and_missing_evidence_leaves_it_incomplete(made: Path) -> None:
     dossier: dict[str, Any] = json.loads((made / "dossier.json").read_text())
-    dossier["accuracy"]["points"][0]["passed"] = False
-    dossier["accuracy"]["points"][0]["criteria"][0]["passed"] = False
+    dossier["accuracy"]["points"][0]["judged"][0]["passed"] = False
     failed = verdict(dossier)
-    assert (
-        failed["status"] == "fail" and "1 mm at 120 Hz on normal skin fails depth_error_mean_mm" in failed["reasons"][0]
-    )
+    assert failed == {
+        "status": "fail",
+        "reasons": ["accuracy: 1 mm at 120 Hz on normal skin: mean depth error outside +/-0.15 mm"],
+    }
     dossier = json.loads((made / "dossier.json").read_text())
     dossier["software"]["outside_probes"][0] = {"module": "test_protocol_probe", "what": "x"}
-    dossier["hazards"]["rows"][3]["tests"]["result"] = "1 not in the report"
+    dossier["hazards"]["rows"][3]["tests"] |= {"result": "1 skipped", "evidence": False}
     missing = verdict(dossier)
     assert missing["status"] == "incomplete" and len(missing["reasons"]) == 2
     assert "test_protocol_probe" in missing["reasons"][0] and "H04" in missing["reasons"][1]
@@ -196,8 +202,27 @@ def test_a_report_with_failures_fails_the_dossier(made: Path, tmp_path: Path) ->
     software = read_report(str(report))
     dossier["software"] = {k: v for k, v in software.items() if k != "cases"}
     failed = verdict(dossier)
-    assert failed["status"] == "fail" and "the test report has failures" in failed["reasons"][0]
+    assert failed["status"] == "fail" and "test_plan::test_broken" in failed["reasons"][0]
     assert software["totals"]["failed"] == 1 and not software["passed"]
+
+
+def test_a_skipped_hazard_test_is_no_evidence_and_declared_failures_count() -> None:
+    """The dossier probe: every hazard test skipped gave pass; a report declaring failures="5" on its suite but no
+    failing case gave pass."""
+    from controller.qa.dossier.software import covering, read_report
+
+    skipped = [(m, n, "skipped" if m == "test_hazards" else o) for m, n, o in every_named_test()]
+    path = Path(__file__).parent / ".." / "skipped.xml"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.xml"
+        path.write_text(junit(skipped))
+        report = read_report(str(path))
+        assert covering(report, "test_hazards.py::test_hazard[H02]")["evidence"] is False
+        path.write_text(junit(every_named_test()).replace('name="pytest"', 'name="pytest" failures="5" errors="2"'))
+        declared = read_report(str(path))
+    assert not declared["passed"] and declared["declared_by_the_report"] == {"errors": 2, "failures": 5}
 
 
 @pytest.mark.parametrize(
@@ -207,12 +232,45 @@ def test_a_report_with_failures_fails_the_dossier(made: Path, tmp_path: Path) ->
         (("--campaign", "/nonexistent/c.toml"), "c.toml"),
         (("--drive", "rotary_cam", "--campaign", "{campaign}"), "the campaign's own drive"),
         (("--tests", "{campaign}"), "a pytest JUnit report"),
+        (("--workers", "1", "--scheduler", "tcp://127.0.0.1:9"), "either --workers"),
     ],
 )
 def test_bad_inputs_are_refused_before_anything_runs(
     inputs: Path, tmp_path: Path, args: tuple[str, ...], said: str
 ) -> None:
     filled = [a.replace("{campaign}", str(inputs / "campaign.toml")) for a in args]
-    run = penctl("dossier", *filled, "--out", str(tmp_path / "o"))
+    run = penctl("dossier", *filled, "--out", str(tmp_path / "o" / "sub"))
     assert run.returncode == 2 and said in run.stderr and "Traceback" not in run.stderr, run.stderr
-    assert not (tmp_path / "o" / "dossier.json").exists() and not (tmp_path / "o" / "campaign").exists()
+    assert not (tmp_path / "o").exists(), "nothing is written for a refused dossier, not even --out"
+
+
+def test_a_campaign_with_a_loose_band_is_still_judged_against_the_labelled_tolerance(tmp_path: Path) -> None:
+    """The dossier probe: a campaign judging 2.5 mm at 150 Hz on thick skin within +/-1 mm passed the dossier, its
+    pens 0.9 mm short, under the +/-0.15 mm heading. Now the labelled tolerance judges it, whatever the campaign."""
+    campaign = tmp_path / "loose.toml"
+    campaign.write_text(
+        CAMPAIGN.replace(
+            "depth_mm = 1.0\nfrequency_hz = 120.0", 'depth_mm = 2.5\nfrequency_hz = 150.0\nskin = "thick"'
+        ).replace("min = -0.15\nmax = 0.15", "min = -1.0\nmax = 1.0")
+    )
+    report = tmp_path / "tests.xml"
+    report.write_text(junit(every_named_test()))
+    run = penctl("dossier", "--campaign", str(campaign), "--tests", str(report), "--out", str(tmp_path / "o"),
+                 "--workers", "1")  # fmt: skip
+    dossier = json.loads((tmp_path / "o" / "dossier.json").read_text())
+    assert run.returncode == 1 and "dossier: fail" in run.stdout, run.stdout + run.stderr
+    assert dossier["accuracy"]["campaign_own_verdict"]["verdict"] == "pass"
+    assert "2.5 mm at 150 Hz on thick skin: mean depth error outside +/-0.15 mm" in run.stdout
+
+
+def test_pdf_without_a_browser_is_refused_before_anything_runs(inputs: Path, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("penctl")), "dossier", "--pdf", "--out", str(tmp_path / "o"),
+         "--campaign", str(inputs / "campaign.toml")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2 and "Chromium" in run.stderr and not (tmp_path / "o").exists(), run.stderr

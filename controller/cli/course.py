@@ -39,6 +39,9 @@ def register(commands: Any) -> None:
 
 
 def cmd_course(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from controller.host.columns import say
     from controller.treatment.aftercare import course_sessions
     from controller.treatment.course import interval_problem, maintenance_window, plan_course
     from controller.treatment.rules import limit, limits
@@ -67,7 +70,18 @@ def cmd_course(args: argparse.Namespace) -> int:
         f"the treatment texts advise at least {best} sessions for the best results"
         + ("" if args.sessions >= best else f": this course has {args.sessions}")
     )
-    notes += [entry.text for name, entry in limits().items() if name.startswith("yearly_max:")]
+    for name, entry in limits().items():
+        if not name.startswith("yearly_max:"):
+            continue
+        indication, most = name.split(":", 1)[1].replace("_", " "), int(entry.value)
+        notes.append(entry.text)
+        if args.sessions >= most:  # the course alone uses up the year: maintenance waits for its first to age
+            after = slots[-most].earliest + dt.timedelta(days=365)
+            if after > first:
+                notes.append(
+                    f"for {indication}: maintenance not before {after.isoformat()} (at most {most} sessions in any "
+                    "365 days; the window above is for other indications)"
+                )
     per_year = int(limit("maintenance_per_year"))
     if args.json:
         sessions = [
@@ -87,5 +101,5 @@ def cmd_course(args: argparse.Namespace) -> int:
         print(f"session {slot.number}: {slot.earliest.isoformat()}{window}")
     print(f"maintenance: {first.isoformat()} to {last.isoformat()} (every 6 to 12 months after the course)")
     for note in notes:
-        print(f"note: {note}")
+        say(f"note: {note}", indent="  ")
     return EXIT_OK

@@ -10,6 +10,7 @@ from typing import Any
 from controller.cli import verify
 from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, described, prepare_out_dir
 from controller.cli.verify import scheduler_address, workers_number
+from hal.errors import InputError
 
 
 def register(commands: Any) -> None:
@@ -26,7 +27,8 @@ def register(commands: Any) -> None:
             "when a point fails or evidence is missing (the page says which), 2 on bad input.",
             "penctl dossier --out dossier/",
             "python -m pytest --junitxml=tests.xml; penctl dossier --tests tests.xml --out dossier/",
-            "penctl dossier --drive rotary_cam --campaign examples/campaign.toml --out dossier/ --pdf",
+            "penctl dossier --drive rotary_cam --out dossier/ --pdf",
+            "penctl dossier --campaign examples/campaign.toml --tests tests.xml --out dossier/",
         ),
     )
     dossier.add_argument("--out", metavar="DIR", required=True, help="where dossier.html and dossier.json go")
@@ -54,9 +56,10 @@ def cmd_dossier(args: argparse.Namespace) -> int:
         )
         return EXIT_INPUT
     from controller.host.progress import ProgressBar
-    from controller.qa.dossier.build import Request, make, write
+    from controller.qa.dossier.build import Request, check, make, write
 
-    out = prepare_out_dir(args.out)
+    if args.scheduler and args.workers:
+        raise InputError("--workers", "", "either --workers (a local cluster) or --scheduler (its own workers)")
     request = Request(
         drive=args.drive,
         campaign=args.campaign,
@@ -64,9 +67,11 @@ def cmd_dossier(args: argparse.Namespace) -> int:
         workers=args.workers or os.cpu_count() or 1,
         scheduler=args.scheduler,
     )
+    inputs = check(request, args.pdf)  # every input read and checked before --out is made
+    out = prepare_out_dir(args.out)
     progress = ProgressBar("dossier campaign pens", unit="pen")
     try:
-        dossier = make(request, out, on_progress=progress)
+        dossier = make(request, inputs, out, on_progress=progress)
     finally:
         progress.close()
     names = write(dossier, out, args.pdf)

@@ -10,7 +10,8 @@ from typing import Any
 
 from controller import __version__
 from controller.cli.common import add_json, add_port, prepare_out_dir, seed_number
-from controller.cli.treat import run_and_report
+from controller.cli.treat import refuse_what_the_pen_cannot, run_and_report
+from hal.errors import InputError
 
 EXAMPLE = """examples:
   penctl serve --tcp 5555 &
@@ -46,6 +47,15 @@ def register(commands: Any) -> None:
     record.set_defaults(handler=cmd_record)
 
 
+def forget_recording(log: str, key_written: bool) -> None:
+    """Remove a recording (and the key written for it) of a session refused before its first stroke."""
+    from hal.recording_seal import key_file_beside
+
+    Path(log).unlink(missing_ok=True)
+    if key_written:
+        key_file_beside(log).unlink(missing_ok=True)
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
@@ -69,6 +79,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     port = RecordingPort(open_port(args.port), args.log, key=key, url=args.port, meta=meta)
     try:
         backend = SerialBackend(args.port, port=port)
+        refuse_what_the_pen_cannot(plan, backend)  # the pen's word (drive, rates) before any stroke
+    except InputError:
+        port.close()
+        forget_recording(args.log, key_written=given_key is None)  # a refused session leaves no recording
+        raise
     except BaseException:
         port.close()
         raise

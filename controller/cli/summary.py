@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from controller.cli.common import fixed, signed
-from controller.host.columns import wrapped
+from controller.host.columns import say, wrapped
 
 HEAD = (
     f"{'zone':<12} {'set mm':>7} {'protr mm':>9} {'tissue mm':>10} {'rate Hz':>8} {'rate err':>9} {'strokes':>8}  "
     f"{'density/cm2 (band)':<19} verdict"
 )
-
-
-def say(text: str, indent: str = "  ") -> None:
-    """One statement, in 100 columns with its continuation lines indented."""
-    print("\n".join(wrapped(text, "", indent)))
 
 
 def print_summary(report: dict[str, Any], out: Path) -> None:

@@ -68,7 +68,6 @@ def cmd_treat(args: argparse.Namespace) -> int:
             for warning in check_plan(plan):
                 print(f"penctl treat: warning: {warning}", file=sys.stderr)
         print_cautions(plan)
-        out = prepare_out_dir(args.out)
         backend = None
         if args.port:
             from hal.registry import open_backend
@@ -78,33 +77,47 @@ def cmd_treat(args: argparse.Namespace) -> int:
                     "--drive", "", "no --drive with --port: the pen at the port strokes with its own drive"
                 )
             backend = open_backend("serial", url=args.port)
-            refuse_another_drive(plan, backend)
+            try:
+                refuse_what_the_pen_cannot(plan, backend)
+            except InputError:
+                backend.close()
+                raise
+        out = prepare_out_dir(args.out)  # after every check: a refused pass writes nothing, not even --out
         label = f"treat {Path(args.plan).name if args.plan else 'built-in plan'}"
         return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json, overrides=overrides)
 
 
-def refuse_another_drive(plan: Plan, backend: PenBackend) -> None:
-    """A plan that names its drive is for a pen with that drive: one whose pen names another is refused (exit 2,
-    nothing stroked); a pen that does not name its drive (a real one) is warned about, and the pass runs."""
+def refuse_what_the_pen_cannot(plan: Plan, backend: PenBackend) -> None:
+    """Before any stroke: a plan that names another drive than the pen's, or a zone at a rate outside the pen's
+    own range (its HELLO), is refused (exit 2). A pen that does not name its drive (a real one) with a plan that
+    names one is warned about, and the pass runs."""
     from controller.treatment.provenance import drive_named
 
-    if not plan.pen.drive_stated:
-        return
-    model = backend.identify().model
-    drive = drive_named(model)
-    if drive is None:
+    ident = backend.identify()
+    drive = drive_named(ident.model)
+    if plan.pen.drive_stated and drive is None:
         print(
             f"penctl treat: warning: the plan's [pen] drive = {plan.pen.drive!r} chooses the simulated pen's drive; "
-            f"the pen at the port ({model}) strokes with its own",
+            f"the pen at the port ({ident.model}) strokes with its own",
             file=sys.stderr,
         )
-    elif drive != plan.pen.drive:
-        backend.close()
+    elif plan.pen.drive_stated and drive != plan.pen.drive:
+        raise InputError(
+            plan.source, "pen.drive", f"a pen with the plan's drive; the pen at the port ({ident.model}) has {drive!r}",
+            plan.pen.drive,
+        )  # fmt: skip
+    low, high = ident.min_frequency_hz, ident.max_frequency_hz
+    outside = [
+        f"zone[{k}] ({z.area}) asks {z.frequency_hz:g} Hz"
+        for k, z in enumerate(plan.zones)
+        if not low <= z.frequency_hz <= high
+    ]
+    if outside:
         raise InputError(
             plan.source,
-            "pen.drive",
-            f"a pen with the plan's drive; the pen at the port ({model}) has {drive!r}",
-            plan.pen.drive,
+            "zone.frequency_hz",
+            f"a stroke rate the pen at the port holds, {low:g}-{high:g} Hz",
+            "; ".join(outside),
         )
 
 

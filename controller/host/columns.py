@@ -35,3 +35,8 @@ def joined(items: list[str], sep: str, first: str = "", rest: str = "  ", width:
         else:
             line = f"{line} {piece}"
     return [*lines, line]
+
+
+def say(text: str, indent: str = "  ") -> None:
+    """One statement printed in 100 columns, its continuation lines indented."""
+    print("\n".join(wrapped(text, "", indent)))

@@ -145,7 +145,8 @@ class TableReader:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in choices:
-            self.problem(name, expected, got=value)
+            hint = did_you_mean(value, list(choices)) if isinstance(value, str) else ""
+            self.problem(name, expected + hint, got=value)
             return default
         return value
 

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from controller.firmware.limits import FirmwareLimits, applicable_depth_limit
-from controller.host.table_reader import InputFileError, Problem, TableReader, parse_document
+from controller.host.table_reader import InputFileError, Problem, TableReader, is_finite_number, parse_document
 from controller.treatment.names import read_conditions, read_name
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, history_kinds
@@ -318,11 +318,13 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
         reader.problem("passes", "exactly one of passes (whole passes over the zone) or duration_s (seconds)")
     pause = reader.number("pause_s", 0.0, 600.0, "s", default=5.0)
     target = reader.number_pair("target_density_per_cm2", 1.0, 5000.0, "punctures/cm2", (250.0, 300.0))
-    if override and depth is not None and area_max is not None and depth <= area_max:
+    raw = reader.table.get("depth_mm", depth)  # the file's figure, even when a limit refused it
+    read_depth = float(raw) if isinstance(raw, (int, float)) and is_finite_number(raw) else None
+    if override and read_depth is not None and area_max is not None and read_depth <= area_max:
         reader.problem(
             "override_reason",
             f"no override_reason in a zone within the area maximum of {area_max:g} mm "
-            f"(depth_mm is {depth:g}: remove the key, or give a depth above the maximum)",
+            f"(depth_mm is {read_depth:g}: remove the key, or give a depth above the maximum)",
             override,
         )
     reader.finish()

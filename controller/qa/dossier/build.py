@@ -17,7 +17,7 @@ from typing import Any
 from controller.qa.dossier import sections
 from controller.qa.dossier.campaign import builtin_campaign
 from controller.qa.dossier.figures import envelope_png
-from controller.qa.dossier.software import read_report
+from controller.qa.dossier.software import printable, read_report
 from hal.errors import InputError
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -35,47 +35,82 @@ class Request:
     scheduler: str | None = None
 
 
-def make(request: Request, out: Path, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run and read every section; the dossier as data (with the figures under ``_images``, not for the JSON)."""
-    from controller.qa.fault_campaign import as_json
-    from controller.qa.fault_campaign import run_campaign as run_faults
-    from controller.qa.verification.campaign import load_campaign, parse_campaign
-    from controller.qa.verification.runner import Engine, run_campaign
+@dataclass(kw_only=True, frozen=True)
+class Inputs:
+    """The request, checked: the campaign to run (its text and where it came from), the report read, the drive."""
+
+    drive: str
+    campaign_text: bytes
+    campaign_source: dict[str, str]
+    software: dict[str, Any]
+
+
+def check(request: Request, pdf: bool) -> Inputs:
+    """Everything the request names, read and checked before anything runs or is written (InputError if not)."""
+    from controller.qa.verification.campaign import parse_campaign
 
     if request.campaign is not None:
-        campaign = load_campaign(request.campaign)
-        data = Path(request.campaign).read_bytes()
-        drive = request.drive or campaign.drive
-        if drive != campaign.drive:
-            raise InputError("--drive", "", f"the campaign's own drive, {campaign.drive} (its [pen] drive)", drive)
-        source = {"file": Path(request.campaign).name, "sha256": sections.digest(data)}
+        try:
+            data = Path(request.campaign).read_bytes()
+        except OSError as exc:
+            raise InputError(printable(request.campaign), "", "a readable campaign file", exc.strerror) from None
+        name = printable(Path(request.campaign).name)
     else:
-        drive = request.drive or "voice_coil"
-        data = builtin_campaign(drive).encode()
-        campaign = parse_campaign(data, f"<built-in dossier campaign, {drive}>")
-        source = {"file": f"built-in dossier campaign ({drive})", "sha256": sections.digest(data)}
-    software = read_report(request.tests)  # a bad report is refused before anything runs
-    summary = run_campaign(
-        campaign, out / "campaign", Engine(workers=request.workers, scheduler=request.scheduler), on_progress
-    )
+        data = builtin_campaign(request.drive or "voice_coil").encode()
+        name = f"built-in dossier campaign ({request.drive or 'voice_coil'})"
+    campaign = parse_campaign(data, printable(request.campaign or name))
+    drive = request.drive or campaign.drive
+    if drive != campaign.drive:
+        raise InputError("--drive", "", f"the campaign's own drive, {campaign.drive} (its [pen] drive)", drive)
+    if pdf and browser() is None:
+        raise InputError("--pdf", "", "a Chromium on PATH to print the page (Debian: apt-get install chromium)")
+    source = {"file": name, "sha256": sections.digest(data), "saved_as": f"{CAMPAIGN_DIR}/{CAMPAIGN_FILE}"}
+    return Inputs(drive=drive, campaign_text=data, campaign_source=source, software=read_report(request.tests))
+
+
+CAMPAIGN_DIR = "campaign"
+CAMPAIGN_FILE = "campaign.toml"
+
+
+def make(
+    request: Request, inputs: Inputs, out: Path, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Run every section; the dossier as data (with the figures under ``_images``, not for the JSON).
+
+    The campaign runs afresh in ``out/campaign/`` (what an earlier run left there is removed: the dossier reports
+    only what this run computed), beside the exact campaign text it ran, whose SHA-256 the page prints.
+    """
+    from controller.qa.dossier.accuracy import accuracy
+    from controller.qa.fault_campaign import as_json
+    from controller.qa.fault_campaign import run_campaign as run_faults
+    from controller.qa.verification.campaign import parse_campaign
+    from controller.qa.verification.runner import Engine, run_campaign
+
+    drive, software = inputs.drive, inputs.software
+    campaign_dir = out / CAMPAIGN_DIR
+    shutil.rmtree(campaign_dir, ignore_errors=True)
+    campaign_dir.mkdir(parents=True)
+    (campaign_dir / CAMPAIGN_FILE).write_bytes(inputs.campaign_text)
+    campaign = parse_campaign(inputs.campaign_text, inputs.campaign_source["file"])
+    engine = Engine(workers=request.workers, scheduler=request.scheduler)
+    summary = run_campaign(campaign, campaign_dir, engine, on_progress)
     envelope = sections.envelope(drive)
     hazards = sections.hazards(as_json(run_faults(drive)), software)
-    inputs = {"campaign": source}
-    if software["complete"]:
-        inputs["tests"] = software["report"]
-    device = sections.device(drive, inputs)
+    device_inputs = {"campaign": inputs.campaign_source}
+    if software["report_given"]:
+        device_inputs["tests"] = software["report"]
+    device = sections.device(drive, device_inputs)
     dossier = {
         "device": device,
-        "accuracy": sections.accuracy(summary, source),
+        "accuracy": accuracy(campaign_dir, summary, inputs.campaign_source),
         "envelope": envelope,
         "hazards": hazards,
         "software": {k: v for k, v in software.items() if k != "cases"},
         "labelling": sections.labelling(drive, device["rate_range_hz"], device["max_depth_mm"]),
     }
     dossier["verdict"] = verdict(dossier)
-
     dossier["_images"] = {
-        "verify.png": (out / "campaign" / "verify.png").read_bytes(),
+        "verify.png": (campaign_dir / "verify.png").read_bytes(),
         "envelope.png": envelope_png(envelope),
     }
     return dossier
@@ -83,18 +118,28 @@ def make(request: Request, out: Path, on_progress: Callable[[int, int], None] | 
 
 def verdict(dossier: dict[str, Any]) -> dict[str, Any]:
     """pass: every point and hazard passes and every section has its evidence; else fail or incomplete, and why."""
-    reasons = [
-        f"accuracy: {p['label']} fails {', '.join(c['criterion'] for c in p['criteria'] if not c['passed'])}"
-        for p in dossier["accuracy"]["points"]
-        if not p["passed"]
-    ]
+    reasons = []
+    for p in dossier["accuracy"]["points"]:
+        failed = [f"{j['what']} outside +/-{j['band']:g} {j['unit']}" for j in p["judged"] if not j["passed"]]
+        if p["completed"] < p["pens"]:
+            failed.insert(
+                0, f"{p['pens'] - p['completed']} of {p['pens']} pens did not complete it ({p['faults'] or 'refused'})"
+            )
+        if failed:
+            reasons.append(f"accuracy: {p['label']}: {'; '.join(failed)}")
     hazards = dossier["hazards"]
     if hazards["handled"] < hazards["of"]:
         missed = [r["id"] for r in hazards["rows"] if not r["campaign"]["handled"]]
         reasons.append(f"hazards not handled in the fault campaign: {', '.join(missed)}")
     software = dossier["software"]
-    if software["complete"] and not software["passed"]:
-        reasons.append(f"software: the test report has failures ({software['totals']})")
+    if software["report_given"] and not software["passed"]:
+        named = software["failing_tests"]
+        shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+        declared = software["declared_by_the_report"]
+        reasons.append(
+            f"software: the test report has failing or erroring tests ({shown or 'none named'}; the report declares "
+            f"{declared.get('failures', 0)} failures and {declared.get('errors', 0)} errors)"
+        )
     if reasons:
         return {"status": "fail", "reasons": reasons}
     missing = missing_evidence(dossier)
@@ -104,9 +149,10 @@ def verdict(dossier: dict[str, Any]) -> dict[str, Any]:
 
 
 def missing_evidence(dossier: dict[str, Any]) -> list[str]:
-    """What the test report lacks: no report at all, an outside-probe suite it ran none of, a hazard's own test."""
+    """What the test report lacks: no report at all, an outside-probe suite it ran none of, a hazard's own test
+    that did not run and pass (a skipped test is no evidence)."""
     software = dossier["software"]
-    if not software["complete"]:
+    if not software["report_given"]:
         return [f"software verification: {software['why']}"]
     missing = []
     empty = [
@@ -114,9 +160,9 @@ def missing_evidence(dossier: dict[str, Any]) -> list[str]:
     ]
     if empty:
         missing.append(f"software verification: the report ran none of the outside probes {', '.join(empty)}")
-    untested = [r["id"] for r in dossier["hazards"]["rows"] if "not in the report" in r["tests"]["result"]]
+    untested = [f"{r['id']} ({r['tests']['result']})" for r in dossier["hazards"]["rows"] if not r["tests"]["evidence"]]
     if untested:
-        missing.append(f"hazard traceability: the report lacks the tests of {', '.join(untested)}")
+        missing.append(f"hazard traceability: these hazards' tests did not all run and pass: {', '.join(untested)}")
     return missing
 
 
@@ -140,22 +186,27 @@ def write(dossier: dict[str, Any], out: Path, pdf: bool) -> list[str]:
     return names
 
 
+def browser() -> str | None:
+    """A Chromium found on PATH (None: none there)."""
+    return next((found for name in CHROMIUM if (found := shutil.which(name))), None)
+
+
 def print_pdf(page: str, out: Path) -> bytes:
     """The page printed to PDF by a headless Chromium (the only dependency: a browser, found on PATH)."""
-    browser = next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
-    if browser is None:
+    chromium = browser()
+    if chromium is None:
         raise InputError("--pdf", "", "a Chromium on PATH to print the page (Debian: apt-get install chromium)")
     work = out.resolve() / ".dossier-pdf"
     work.mkdir(exist_ok=True)
     try:
         (work / "page.html").write_text(page, encoding="utf-8")
         subprocess.run(
-            [browser, *HEADLESS, f"--user-data-dir={work / 'profile'}", f"--print-to-pdf={work / 'page.pdf'}",
+            [chromium, *HEADLESS, f"--user-data-dir={work / 'profile'}", f"--print-to-pdf={work / 'page.pdf'}",
              "--no-pdf-header-footer", (work / "page.html").as_uri()],
             capture_output=True, timeout=120, check=False,
         )  # fmt: skip
         if not (work / "page.pdf").exists():
-            raise InputError("--pdf", "", "a Chromium that can print (it wrote no PDF)", browser)
+            raise InputError("--pdf", "", "a Chromium that can print (it wrote no PDF)", chromium)
         return (work / "page.pdf").read_bytes()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -73,41 +73,82 @@ def _device(d: dict[str, Any], _images: dict[str, bytes]) -> str:
 
 
 def _accuracy(a: dict[str, Any], images: dict[str, bytes]) -> str:
-    tol = a["labelled_tolerances"]
+    tolerances = "; ".join(
+        f"{t['what']} within +/-{t['band']:g} {t['unit']} ({t['source']})" for t in a["labelled_tolerances"]
+    )
     rows = []
     for p in a["points"]:
-        for c in p["criteria"]:
-            interval = "-" if c["interval"] is None else f"[{c['interval'][0]:+.4f}, {c['interval'][1]:+.4f}]"
-            rows.append([p["label"], str(p["pens"]), c["criterion"], interval, _mark(c["passed"])])
-    campaign = a["campaign"]
+        done = f"{p['completed']} of {p['pens']}" + (f" (faults: {p['faults']})" if p["faults"] else "")
+        for j in p["judged"]:
+            rows.append(
+                [p["label"], done, f"{j['what']} +/-{j['band']:g} {j['unit']}", _span(j["normal"]),
+                 _span(j["distribution_free"], f"needs {a['distribution_free_needs']} pens"), _mark(j["passed"])]
+            )  # fmt: skip
+    campaign, own = a["campaign"], a["campaign_own_verdict"]
     return (
-        f"<p>Labelled tolerances: depth +/-{tol['depth_mm']:g} mm ({escape(tol['depth_source'])}); rate "
-        f"+/-{tol['rate_pct']:g} % ({escape(tol['rate_source'])}). Campaign: {escape(campaign['file'])} "
-        f"(SHA-256 {escape(campaign['sha256'])}): 95 %/95 % tolerance intervals (ISO 16269-6) per operating point.</p>"
-        + _table(["operating point", "pens", "criterion", "95/95 interval", "result"], rows, raw_last=True)
-        + _image("accuracy-figure", images.get("verify.png"), "every pen against the band, with the interval")
+        f"<p>Each operating point judged here against the labelled tolerances: {escape(tolerances)}, as two-sided "
+        f"{a['coverage']:.0%}/{a['confidence']:.0%} tolerance intervals of the pens' results (normal theory, ISO "
+        "16269-6; distribution-free, Wilks). A pen that did not complete a point fails it.</p>"
+        f"<p>Campaign: {escape(campaign['file'])} (SHA-256 {escape(campaign['sha256'])}; the text run is saved as "
+        f"{escape(campaign['saved_as'])}). The campaign's own criteria ({escape('; '.join(own['criteria']))}) "
+        f"gave: {escape(own['verdict'])}.</p>"
+        + _table(
+            [
+                "operating point",
+                "pens completed",
+                "labelled tolerance",
+                "normal 95/95",
+                "distribution-free 95/95",
+                "result",
+            ],
+            rows,
+            raw_last=True,
+        )
+        + _image(
+            "accuracy-figure", images.get("verify.png"), "every pen against the campaign's band, with the interval"
+        )
     )
+
+
+def _span(interval: list[float] | None, missing: str = "none") -> str:
+    return missing if interval is None else f"[{_signed(interval[0])}, {_signed(interval[1])}]"
+
+
+def _signed(value: float) -> str:
+    """Four decimals with a sign, never "-0.0000"."""
+    text = f"{value:+.4f}"
+    return "0.0000" if float(text) == 0.0 else text
 
 
 def _envelope(e: dict[str, Any], images: dict[str, bytes]) -> str:
     rows = []
     for t in e["tables"]:
         for r in t["rates"]:
-            duty = (
-                "continuous"
-                if r["continuous"]
-                else "; ".join(f"{d} mm: {m} min" for d, m in r["minutes_to_trip_by_depth"].items())
-            )
+            trips = r["minutes_to_trip_by_depth"].items()
+            duty = "continuous" if r["continuous"] else "; ".join(f"{d} mm: {m} min" for d, m in trips)
             deepest = "none" if r["deepest_accurate_mm"] is None else f"{r['deepest_accurate_mm']:g} mm"
-            rows.append(
-                [t["skin"], f"{t['battery_soc']:.0%}", f"{r['rate_hz']:g} Hz", deepest, duty, f"{r['hottest_c']:g}"]
-            )
+            risks = [
+                f"{what} at {', '.join(f'{d:g}' for d in depths)} mm"
+                for what, depths in (
+                    ("stall likely", r["stall_likely_mm"]),
+                    ("rate fault likely", r["rate_fault_likely_mm"]),
+                    ("too shallow", r["too_shallow_mm"]),
+                )
+                if depths
+            ]
+            charge, rate = f"{t['battery_soc']:.0%}", f"{r['rate_hz']:g} Hz"
+            rows.append([t["skin"], charge, rate, deepest, duty, f"{r['warmest_steady_c']:g}", "; ".join(risks) or "-"])
     return (
-        f"<p>{escape(e['drive'])}, {e['needles']} needles; the winding trips at {e['winding_trip_c']:g} degC. The "
-        "deepest depth whose needles reach within 0.15 mm on average without a likely stall, rate fault or a depth "
-        "too shallow to pass the stratum corneum; the continuous-duty limit per depth.</p>"
+        f"<p>{escape(e['drive'])}, {e['needles']} needles; the winding trips at {e['winding_trip_c']:g} degC. Per "
+        "rate: the deepest depth whose needles reach within 0.15 mm on average with no likely stall, rate fault or "
+        "depth too shallow for the tissue; the continuous-duty limit per depth (minutes from a cold start to the "
+        "trip); the warmest temperature the winding would settle at (above the trip it never gets there: it "
+        "trips first); and the depths where a stall, a rate fault at first skin contact or too shallow a "
+        "puncture is likely (penctl envelope lists the same).</p>"
         + _image("envelope-figure", images.get("envelope.png"), "the envelope per skin and charge")
-        + _table(["skin", "battery", "rate", "deepest accurate", "continuous duty", "hottest degC"], rows)
+        + _table(
+            ["skin", "battery", "rate", "deepest accurate", "continuous duty", "would settle at degC", "risks"], rows
+        )
     )
 
 
@@ -118,15 +159,17 @@ def _hazards(h: dict[str, Any], _images: dict[str, bytes]) -> str:
         if not c["applies"]:
             found, mark = f"not applicable: {c['detail']}", '<span class="note">n/a</span>'
         else:
-            found, mark = f"{c['detected'] or 'not detected'}", _mark(c["handled"])
-            found += " (at the guard)" if c["latency_strokes"] is None else f"; latency {c['latency_strokes']} strokes"
+            found, mark = f"{c['detected'] or 'not detected'}: {c['detail']}", _mark(c["handled"])
+            if c["latency_strokes"] is not None:
+                found += f"; latency {c['latency_strokes']} strokes"
             if c["deepest_after_onset_mm"] is not None:
                 found += f"; deepest stroke after onset {c['deepest_after_onset_mm']:g} mm"
         tests = f"{r['tests']['named']}: {r['tests']['result']}"
         rows.append([r["id"], r["hazard"], r["cause"], r["risk_control"], r["detection"], found, mark, tests])
+    na = h["of"] - h["applicable"]
     summary = (
-        f"{h['handled']} of {h['of']} hazards handled in the fault campaign (penctl faults --drive): "
-        f"{h['applicable']} detected and answered on this drive, {h['of'] - h['applicable']} with no such part on it."
+        f"Fault campaign (penctl faults) on this drive: {h['detected_and_answered']} of {h['applicable']} hazards "
+        f"that apply detected and answered as the table promises; {na} not applicable (the drive has no such part)."
     )
     return f"<p>{escape(summary)}</p>" + _table(
         ["id", "hazard", "cause", "risk control", "detection", "campaign", "handled", "tests"], rows, raw_col=6
@@ -134,33 +177,37 @@ def _hazards(h: dict[str, Any], _images: dict[str, bytes]) -> str:
 
 
 def _software(s: dict[str, Any], _images: dict[str, bytes]) -> str:
-    if not s["complete"]:
+    if not s["report_given"]:
         return f'<p class="fail">Incomplete: {escape(s["why"])}.</p>'
     totals = ", ".join(f"{n} {what}" for what, n in s["totals"].items())
-    areas = [
-        [a["module"], a["verifies"], str(a.get("passed", 0)), str(a.get("failed", 0) + a.get("error", 0))]
-        for a in s["areas"]
-    ]
-    probes = [
-        [p["module"], p["what"], str(p.get("passed", 0)), str(p.get("failed", 0) + p.get("error", 0))]
-        for p in s["outside_probes"]
-    ]
+    declared = s["declared_by_the_report"]
+    failing = s["failing_tests"]
+    areas = [[a["module"], a["verifies"], *_counts(a)] for a in s["areas"]]
+    probes = [[p["module"], p["what"], *_counts(p)] for p in s["outside_probes"]]
     return (
-        f"<p>From {escape(s['report']['file'])} (SHA-256 {escape(s['report']['sha256'])}): {escape(totals)}; "
-        f"{_mark(s['passed'])}.</p><h3>Per area</h3>"
-        + _table(["module", "verifies", "passed", "failed"], areas)
+        f"<p>From {escape(s['report']['file'])} (SHA-256 {escape(s['report']['sha256'])}): {escape(totals)} (the "
+        f"report declares {declared.get('failures', 0)} failures and {declared.get('errors', 0)} errors); "
+        f"{_mark(s['passed'])}.</p>"
+        + (f"<p class=fail>Failing: {escape(', '.join(failing))}</p>" if failing else "")
+        + "<h3>Per area</h3>"
+        + _table(["module", "verifies", "passed", "failed", "skipped"], areas)
         + "<h3>Outside probes (written from the docs alone)</h3>"
-        + _table(["module", "what", "passed", "failed"], probes)
+        + _table(["module", "what", "passed", "failed", "skipped"], probes)
     )
 
 
+def _depths(depth_mm: list[float] | None) -> str:
+    return "the area's range" if depth_mm is None else f"{depth_mm[0]:g}-{depth_mm[1]:g} mm"
+
+
 def _counts(entry: dict[str, Any]) -> list[str]:
-    """Passed, and failed or in error, of one module's test cases."""
-    return [str(entry.get("passed", 0)), str(entry.get("failed", 0) + entry.get("error", 0))]
+    """Passed, failed or in error, and skipped, of one module's test cases."""
+    failed = entry.get("failed", 0) + entry.get("error", 0)
+    return [str(entry.get("passed", 0)), str(failed), str(entry.get("skipped", 0))]
 
 
 def _labelling(lab: dict[str, Any], _images: dict[str, bytes]) -> str:
-    ind = [[i["indication"], f"{i['depth_mm'][0]:g}-{i['depth_mm'][1]:g} mm", i["source"]] for i in lab["indications"]]
+    ind = [[i["indication"], _depths(i["depth_mm"]), i["source"]] for i in lab["indications"]]
     area = [[a["area"], f"{a['depth_mm'][0]:g}-{a['depth_mm'][1]:g} mm", a["source"]] for a in lab["areas"]]
     c, (low, high) = lab["course"], lab["puncture_rate_hz"]
     sessions, weeks = c["sessions"], c["interval_weeks"]

@@ -13,7 +13,7 @@ from typing import Any
 from controller import __version__
 from controller.firmware.hazards import HAZARDS, Hazard
 from controller.qa.dossier.software import covering
-from controller.treatment.presets import areas, indications
+from controller.treatment.presets import areas, indication_names, indications
 from controller.treatment.rules import limit, limits
 from controller.treatment.verdict import DEPTH_ACCURACY_MM
 from hal.settings import SETTINGS, defaults
@@ -51,45 +51,6 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def accuracy(summary: dict[str, Any], campaign: dict[str, str]) -> dict[str, Any]:
-    """Depth and rate accuracy from a verification campaign's summary: per operating point, per criterion."""
-    points = []
-    for point in summary["points"]:
-        criteria = []
-        for c in point["criteria"]:
-            interval = c["normal"] or c["distribution_free"]
-            criteria.append(
-                {
-                    "criterion": c["criterion"],
-                    "passed": bool(c["pass"]),
-                    "interval": None if interval is None else [interval["low"], interval["high"]],
-                    "interval_detail": None if interval is None else interval.get("detail"),
-                    "margin": c["margin"],
-                }
-            )
-        points.append(
-            {
-                "label": point["label"],
-                "pens": point["cases"],
-                "completed": point["completed"],
-                "faults": point["faults"],
-                "criteria": criteria,
-                "passed": all(c["passed"] for c in criteria),
-            }
-        )
-    return {
-        "campaign": campaign,
-        "labelled_tolerances": {
-            "depth_mm": DEPTH_ACCURACY_MM,
-            "depth_source": "Exceed, FDA K182407: gauge tolerance +/-0.15 mm",
-            "rate_pct": float(defaults()["frequency.tolerance_pct"]),
-            "rate_source": "the pen's frequency.tolerance_pct, beyond which its supervisor faults",
-        },
-        "points": points,
-        "passed": summary["verdict"] == "pass" and all(p["passed"] for p in points),
-    }
-
-
 def envelope(drive: str) -> dict[str, Any]:
     """The operating envelope per skin and charge: per rate the deepest accurate depth and the continuous duty."""
     from controller.qa.envelope import STALL_MARGIN_MM
@@ -118,7 +79,10 @@ def envelope(drive: str) -> dict[str, Any]:
                         "deepest_accurate_mm": max(good) if good else None,
                         "continuous": not trips,
                         "minutes_to_trip_by_depth": trips,
-                        "hottest_c": round(max(p.steady_temp_c for p in row), 1),
+                        "warmest_steady_c": round(max(p.steady_temp_c for p in row), 1),
+                        "stall_likely_mm": [p.depth_mm for p in row if p.stall_risk],
+                        "rate_fault_likely_mm": [p.depth_mm for p in row if p.rate_risk and not p.stall_risk],
+                        "too_shallow_mm": [p.depth_mm for p in row if p.tissue_mean_mm <= STRATUM_CORNEUM_MM],
                     }
                 )
             tables.append({"skin": skin, "battery_soc": soc, "rates": rows})
@@ -139,6 +103,7 @@ def hazards(campaign: list[dict[str, Any]], report: dict[str, Any]) -> dict[str,
         "rows": rows,
         "handled": sum(bool(r["campaign"]["handled"]) for r in rows),
         "applicable": sum(bool(r["campaign"]["applies"]) for r in rows),
+        "detected_and_answered": sum(bool(r["campaign"]["handled"] and r["campaign"]["applies"]) for r in rows),
         "of": len(rows),
     }
 
@@ -172,10 +137,7 @@ def labelling(drive: str, rate_range_hz: list[float], max_depth_mm: float) -> di
     """The labelling facts 21 CFR 878.4430 asks for, from the rule tables with their sources."""
     table = limits()
     return {
-        "indications": [
-            {"indication": name, "depth_mm": [r.min_depth_mm, r.max_depth_mm], "source": r.source}
-            for name, r in indications().items()
-        ],
+        "indications": [_indication(name) for name in indication_names()],
         "areas": [
             {"area": name, "depth_mm": [r.min_depth_mm, r.max_depth_mm], "source": r.source}
             for name, r in areas().items()
@@ -194,4 +156,16 @@ def labelling(drive: str, rate_range_hz: list[float], max_depth_mm: float) -> di
         "puncture_rate_hz": rate_range_hz,
         "puncture_rate_note": f"the {drive} drive's rate range (sim.drives.rate_range_hz within the pen's settings)",
         "patients": f"adults from {int(limit('min_age'))} (FDA-authorised labelling: {int(limit('fda_age'))} or older)",
+    }
+
+
+def _indication(name: str) -> dict[str, Any]:
+    """An indication with its own depth range, or (none in the texts) the area's range applies."""
+    r = indications().get(name)
+    if r is not None:
+        return {"indication": name, "depth_mm": [r.min_depth_mm, r.max_depth_mm], "source": r.source}
+    return {
+        "indication": name,
+        "depth_mm": None,
+        "source": "no depth of its own in the texts: the area's range applies",
     }

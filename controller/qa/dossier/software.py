@@ -59,49 +59,72 @@ def read_report(path: str | None) -> dict[str, Any]:
     if path is None:
         return {
             "report": None,
-            "complete": False,
+            "report_given": False,
             "why": "no test report given: run `python -m pytest --junitxml=tests.xml` and pass --tests tests.xml",
         }
     try:
         data = Path(path).read_bytes()
         root = ET.fromstring(data)
     except OSError as exc:
-        raise InputError(path, "", "a readable pytest JUnit report (--junitxml)", exc.strerror) from None
+        raise InputError(printable(path), "", "a readable pytest JUnit report (--junitxml)", exc.strerror) from None
     except ET.ParseError as exc:
-        raise InputError(path, "", "a pytest JUnit report (XML)", str(exc)) from None
-    cases = [case for case in root.iter("testcase")]
+        raise InputError(printable(path), "", "a pytest JUnit report (XML)", str(exc)) from None
+    cases = list(root.iter("testcase"))
     if root.tag not in ("testsuites", "testsuite") or not cases:
-        raise InputError(path, "", "a pytest JUnit report with test cases (testsuites/testsuite/testcase)")
+        raise InputError(printable(path), "", "a pytest JUnit report with test cases (testsuites/testsuite/testcase)")
     outcomes = [_outcome(case) for case in cases]
     by_module: dict[str, Counter[str]] = {}
     for case, outcome in zip(cases, outcomes, strict=True):
         by_module.setdefault(_module(case), Counter())[outcome] += 1
     totals = Counter(outcomes)
+    names = {f"{_module(c)}::{c.get('name', '')}": o for c, o in zip(cases, outcomes, strict=True)}
+    declared = _declared(root)
     return {
-        "report": {"file": Path(path).name, "sha256": hashlib.sha256(data).hexdigest()},
-        "complete": True,
+        "report": {"file": printable(Path(path).name), "sha256": hashlib.sha256(data).hexdigest()},
+        "report_given": True,
         "totals": dict(sorted(totals.items())),
-        "passed": totals["failed"] == 0 and totals["error"] == 0,
+        "declared_by_the_report": declared,
+        "failing_tests": sorted(name for name, outcome in names.items() if outcome in ("failed", "error")),
+        "passed": totals["failed"] == 0 and totals["error"] == 0 and not declared_more(declared, totals),
         "areas": [
-            {
-                "module": m,
-                "verifies": AREAS.get(m, m.removeprefix("test_").replace("_", " ")),
-                **dict(sorted(c.items())),
-            }
+            {"module": m, "verifies": AREAS.get(m, m.removeprefix("test_").replace("_", " ")), **_sorted(c)}
             for m, c in sorted(by_module.items())
             if m not in PROBE_SUITES
         ],
         "outside_probes": [
             {"module": m, "what": what, **_sorted(by_module.get(m, Counter()))} for m, what in PROBE_SUITES.items()
         ],
-        "cases": {f"{_module(c)}::{c.get('name', '')}": o for c, o in zip(cases, outcomes, strict=True)},
+        "cases": names,
     }
 
 
+def _declared(root: ET.Element) -> dict[str, int]:
+    """The failures and errors the report's suites declare in their attributes (a report may say more than its
+    cases show: a crash of the run itself, for one)."""
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total: Counter[str] = Counter()
+    for suite in suites:
+        for key in ("failures", "errors"):
+            value = suite.get(key, "0")
+            total[key] += int(value) if value.isdigit() else 0
+    return dict(sorted(total.items()))
+
+
+def declared_more(declared: dict[str, int], counted: Counter[str]) -> bool:
+    """The suites declare more failures or errors than their cases show: the report is not whole."""
+    return declared.get("failures", 0) > counted["failed"] or declared.get("errors", 0) > counted["error"]
+
+
+def printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 shown as U+FFFD rather than failing the report."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def covering(report: dict[str, Any], tests: str) -> dict[str, Any]:
-    """How the tests a hazard names (``test_hazards.py::test_hazard[H02]``, several split by commas) fared."""
-    if not report.get("complete"):
-        return {"named": tests, "result": "no test report"}
+    """How the tests a hazard names (``test_hazards.py::test_hazard[H02]``, several split by commas) fared: every
+    named test must have run and passed (a skipped one is no evidence)."""
+    if not report.get("report_given"):
+        return {"named": tests, "result": "no test report", "evidence": False}
     found = []
     for name in (t.strip() for t in tests.split(",") if t.strip()):
         module, _, case = name.partition("::")
@@ -109,7 +132,11 @@ def covering(report: dict[str, Any], tests: str) -> dict[str, Any]:
         matches = [outcome for k, outcome in report["cases"].items() if _same_test(k, key)]
         found += matches or ["not in the report"]
     counts = Counter(found)
-    return {"named": tests, "result": ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))}
+    return {
+        "named": tests,
+        "result": ", ".join(f"{n} {what}" for what, n in sorted(counts.items())),
+        "evidence": set(counts) == {"passed"},
+    }
 
 
 def _same_test(case: str, named: str) -> bool:
