@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from controller.cli import verify
 from controller.cli.common import EXIT_FAULT, EXIT_INPUT, EXIT_OK, described, prepare_out_dir
 from controller.cli.verify import scheduler_address, workers_number
-from hal.errors import InputError
 
 
 def register(commands: Any) -> None:
@@ -48,18 +46,12 @@ def register(commands: Any) -> None:
 
 
 def cmd_dossier(args: argparse.Namespace) -> int:
-    missing = verify.missing_verify_packages()
-    if missing:
-        print(
-            f"penctl dossier needs the [verify] extra (missing: {', '.join(missing)}): pip install -e '.[verify]'",
-            file=sys.stderr,
-        )
+    if verify.lacks_the_extra("dossier"):
         return EXIT_INPUT
     from controller.host.progress import ProgressBar
     from controller.qa.dossier.build import Request, check, make, write
 
-    if args.scheduler and args.workers:
-        raise InputError("--workers", "", "either --workers (a local cluster) or --scheduler (its own workers)")
+    verify.one_engine(args)
     request = Request(
         drive=args.drive,
         campaign=args.campaign,

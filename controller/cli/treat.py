@@ -91,6 +91,7 @@ def refuse_what_the_pen_cannot(plan: Plan, backend: PenBackend) -> None:
     """Before any stroke: a plan that names another drive than the pen's, or a zone at a rate outside the pen's
     own range (its HELLO), is refused (exit 2). A pen that does not name its drive (a real one) with a plan that
     names one is warned about, and the pass runs."""
+    from controller.treatment.plan import refuse_rates_outside
     from controller.treatment.provenance import drive_named
 
     ident = backend.identify()
@@ -106,19 +107,7 @@ def refuse_what_the_pen_cannot(plan: Plan, backend: PenBackend) -> None:
             plan.source, "pen.drive", f"a pen with the plan's drive; the pen at the port ({ident.model}) has {drive!r}",
             plan.pen.drive,
         )  # fmt: skip
-    low, high = ident.min_frequency_hz, ident.max_frequency_hz
-    outside = [
-        f"zone[{k}] ({z.area}) asks {z.frequency_hz:g} Hz"
-        for k, z in enumerate(plan.zones)
-        if not low <= z.frequency_hz <= high
-    ]
-    if outside:
-        raise InputError(
-            plan.source,
-            "zone.frequency_hz",
-            f"a stroke rate the pen at the port holds, {low:g}-{high:g} Hz",
-            "; ".join(outside),
-        )
+    refuse_rates_outside(plan, ident.min_frequency_hz, ident.max_frequency_hz, "the pen at the port holds")
 
 
 def print_cautions(plan: Plan) -> None:

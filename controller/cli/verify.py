@@ -84,13 +84,25 @@ def missing_verify_packages() -> list[str]:
     return [name for name in VERIFY_PACKAGES if importlib.util.find_spec(name) is None]
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def lacks_the_extra(command: str) -> bool:
+    """Say in one line on stderr that ``command`` needs the [verify] extra, and how to get it, when it is missing."""
     missing = missing_verify_packages()
     if missing:
         print(
-            f"penctl verify needs the [verify] extra (missing: {', '.join(missing)}): pip install -e '.[verify]'",
+            f"penctl {command} needs the [verify] extra (missing: {', '.join(missing)}): pip install -e '.[verify]'",
             file=sys.stderr,
         )
+    return bool(missing)
+
+
+def one_engine(args: argparse.Namespace) -> None:
+    """A local cluster (--workers) or the user's (--scheduler), never both (InputError)."""
+    if args.scheduler and args.workers:
+        raise InputError("--workers", "", "either --workers (a local cluster) or --scheduler (its own workers)")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if lacks_the_extra("verify"):
         return EXIT_INPUT
     from controller.host.progress import ProgressBar
     from controller.qa.verification.campaign import load_campaign
@@ -98,8 +110,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from controller.qa.verification.report import format_summary
     from controller.qa.verification.runner import Engine, run_campaign
 
-    if args.scheduler and args.workers:
-        raise InputError("--workers", "", "either --workers (a local cluster) or --scheduler (its own workers)")
+    one_engine(args)
     campaign = load_campaign(args.campaign)
     out = prepare_out_dir(args.out)
     engine = Engine(

@@ -9,7 +9,7 @@ refusals and faults name the owner so the operator knows which one to change.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hal.settings import SettingValue
 
@@ -47,6 +47,17 @@ class FirmwareLimits:
     """The whole session (preparation, anaesthetic, strokes and pauses) the pen accepts from a plan."""
     anaesthetic_wait_s: float = 900.0
     min_patient_age_years: int = 18
+
+    def narrowed(self, pen_max_depth_mm: float | None, min_hz: float, max_hz: float) -> FirmwareLimits:
+        """These limits lowered by a plan's pen maximum, and their rates narrowed to what the pen's drive holds
+        (its HELLO: a rotary drive's range is narrower than the settings'): only ever tighter."""
+        depth = self.pen_max_depth_mm if pen_max_depth_mm is None else min(self.pen_max_depth_mm, pen_max_depth_mm)
+        return replace(
+            self,
+            pen_max_depth_mm=depth,
+            min_frequency_hz=max(self.min_frequency_hz, min_hz),
+            max_frequency_hz=min(self.max_frequency_hz, max_hz),
+        )
 
     @classmethod
     def from_settings(cls, values: Mapping[str, SettingValue]) -> FirmwareLimits:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
 
 from controller.firmware.alarms import STORE_ALARMS, AlarmLog, FaultRecord
 from controller.firmware.clock import Clock, SimClock
@@ -329,15 +328,9 @@ class PenController:
                 limits = FirmwareLimits.from_settings(self.settings_in_force)
             else:
                 limits = FirmwareLimits()
-        if self._pen_max_override is not None and self._pen_max_override < limits.pen_max_depth_mm:
-            limits = replace(limits, pen_max_depth_mm=self._pen_max_override)
-        ident = self.identity  # the rates the pen's drive can hold narrow the settings' (a rotary drive's range)
-        if ident is not None:
-            limits = replace(
-                limits,
-                min_frequency_hz=max(limits.min_frequency_hz, ident.min_frequency_hz),
-                max_frequency_hz=min(limits.max_frequency_hz, ident.max_frequency_hz),
-            )
+        ident = self.identity
+        rates = (ident.min_frequency_hz, ident.max_frequency_hz) if ident else (0.0, math.inf)
+        limits = limits.narrowed(self._pen_max_override, *rates)
         self.limits = limits
         self.supervisor.limits = limits
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from controller.firmware.limits import FirmwareLimits
 from controller.host.columns import joined, wrapped
-from controller.treatment.plan import Plan
+from controller.treatment.plan import Plan, refuse_rates_outside
 from controller.treatment.verdict import DEPTH_ACCURACY_MM, STRATUM_CORNEUM_MM
 from hal.backend import CartridgeInfo
 from hal.errors import InputError
@@ -103,18 +103,7 @@ def refuse_rates_outside_the_drive(plan: Plan) -> None:
 
     ``plan.pen.drive`` is the drive that will be simulated: ``penctl treat --drive`` replaces it before this."""
     low, high = rate_range_hz(plan.pen.drive)
-    outside = [
-        f"zone[{k}] ({zone.area}) asks {zone.frequency_hz:g} Hz"
-        for k, zone in enumerate(plan.zones)
-        if not low <= zone.frequency_hz <= high
-    ]
-    if outside:
-        raise InputError(
-            plan.source,
-            "zone.frequency_hz",
-            f"a stroke rate the {plan.pen.drive} drive can hold, {low:g}-{high:g} Hz",
-            "; ".join(outside),
-        )
+    refuse_rates_outside(plan, low, high, f"the {plan.pen.drive} drive can hold")
 
 
 def measure(

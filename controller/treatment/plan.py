@@ -21,6 +21,7 @@ from controller.treatment.names import read_conditions, read_name
 from controller.treatment.presets import areas, default_depth, indications
 from controller.treatment.screening import Finding, HistoryItem, Patient, Screening, history_kinds
 from hal.backend import CARTRIDGE_RANGES, SKIN_TYPES, CartridgeInfo
+from hal.errors import InputError
 from hal.faults import FAULTS, LATEST_FAULT_S, FaultKind
 
 BUILTIN_PLAN = "full_face.toml"
@@ -348,3 +349,18 @@ def _read_zone(reader: TableReader, pen: PenSpec, cartridge: CartridgeInfo | Non
         default_depth=not reader.has("depth_mm"),
         target_density_per_cm2=target,
     )
+
+
+def refuse_rates_outside(plan: Plan, low: float, high: float, holds: str) -> None:
+    """Refuse (InputError) every zone at a rate outside ``low``-``high`` Hz, naming the zone, its area and what
+    ``holds`` that range ("the pen at the port holds"): the plan check's drive and a linked pen's own range both
+    say no this one way."""
+    outside = [
+        f"zone[{k}] ({z.area}) asks {z.frequency_hz:g} Hz"
+        for k, z in enumerate(plan.zones)
+        if not low <= z.frequency_hz <= high
+    ]
+    if outside:
+        raise InputError(
+            plan.source, "zone.frequency_hz", f"a stroke rate {holds}, {low:g}-{high:g} Hz", "; ".join(outside)
+        )
