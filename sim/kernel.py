@@ -17,34 +17,14 @@ nanoseconds a tick. See docs/performance.md for the figures.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-from numba import njit
 
 from sim import battery as battery_model
+from sim.jit import compiled
 from sim.stroke_batch import FloatArray, StrokeBatch, StrokeResults
-
-
-def _compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``njit`` with the on-disk cache when there is a place to keep it, without it otherwise.
-
-    numba keeps compiled code in ``__pycache__`` next to this file, or in ``NUMBA_CACHE_DIR``,
-    or in the user's cache directory, whichever it can write. A read-only install with no
-    writable home makes ``cache=True`` raise at import; the kernel then compiles on every
-    run (about a second) instead of failing.
-    """
-
-    def wrap(function: Callable[..., Any]) -> Any:
-        try:
-            return njit(cache=True, **options)(function)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return njit(cache=False, **options)(function)
-
-    return wrap
-
 
 # Indices into the flat parameter array.
 (
@@ -90,7 +70,7 @@ def _compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
 (O_X, O_V, O_I, O_IB, O_PEAK, O_PEN, O_LOAD, O_IPEAK, O_VMIN, O_TEMP, O_CHARGE, O_BTEMP, N_OUT) = range(13)
 
 
-@_compiled(nogil=True, fastmath={"contract"})
+@compiled(nogil=True, fastmath={"contract"})
 def _ocv(soc, soc_points, ocv_points):  # type: ignore[no-untyped-def]
     """Open-circuit voltage at ``soc``: the arithmetic of ``np.interp`` for one point, without its overhead.
 
@@ -117,7 +97,7 @@ def _ocv(soc, soc_points, ocv_points):  # type: ignore[no-untyped-def]
     return slope * (soc - soc_points[j]) + ocv_points[j]
 
 
-@_compiled(nogil=True, fastmath={"contract"})
+@compiled(nogil=True, fastmath={"contract"})
 def _run(g, stiffness, tent, surface, p, start, soc_points, ocv_points, out, flags):  # type: ignore[no-untyped-def]
     x, v, i, ib, temp, charge, btemp = start[0], start[1], start[2], start[3], start[4], start[5], start[6]
     sense = p[SENSE]

@@ -13,7 +13,8 @@ from functools import cache
 import numpy as np
 
 from sim import battery as battery_model
-from sim.kernel import _compiled, _ocv, skin_arrays
+from sim.jit import compiled
+from sim.kernel import _ocv, skin_arrays
 from sim.rotary_batch import RotaryBatch, RotaryCarried, RotaryResults
 from sim.rotary_reference import SATURATED_SHARE
 
@@ -29,7 +30,7 @@ N_STATE = len(RotaryCarried._fields)
 TWO_PI = 2.0 * math.pi
 
 
-@_compiled(nogil=True, error_model="numpy", fastmath={"contract"})
+@compiled(nogil=True, error_model="numpy", fastmath={"contract"})
 def _run(p, stiffness, tent, surface, s, soc_points, ocv_points, ticks_out, out, flags, state_out):  # type: ignore[no-untyped-def]
     th, w, i, integ, x, v, ib = s[0], s[1], s[2], s[3], s[4], s[5], s[6]
     temp, charge, btemp, nut, stop, wear = s[7], s[8], s[9], s[10], s[11], s[12]

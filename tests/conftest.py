@@ -1,7 +1,15 @@
-"""Shared fixtures: a simulated pen and a controller on it, and plan text helpers."""
+"""Shared fixtures: a simulated pen and a controller on it, plan text helpers, and one Dask cluster per test process.
+
+Modules whose tests share an expensive fixture are kept on one pytest-xdist worker by ``xdist_group``
+(``--dist loadgroup`` in pyproject.toml): spread over both, each worker would build it again.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +22,7 @@ from sim.backend import SimBackend
 from sim.pen import SimulatedPen
 
 ROOT = Path(__file__).resolve().parent.parent
+DASK = Path(sys.executable).parent / "dask"
 
 
 def make_pen(
@@ -57,3 +66,37 @@ def controller(backend: SimBackend) -> PenController:
     ctl.power_on()
     ctl.select(Target(depth_mm=1.0, frequency_hz=100.0, zone_max_mm=1.0, zone="cheeks"))
     return ctl
+
+
+@pytest.fixture(scope="session")
+def stock_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and two single-threaded workers on 127.0.0.1, started with the stock ``dask`` commands."""
+    folder = tmp_path_factory.mktemp("dask")
+    info = folder / "scheduler.json"
+    base = ["--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(info), *base],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = None
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        workers = subprocess.Popen(
+            [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "1", *base],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in (workers, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)

@@ -22,9 +22,10 @@ from controller.qa.dossier.build import HEADLESS, verdict
 from controller.qa.dossier.html import SECTIONS
 from controller.qa.dossier.software import PROBE_SUITES
 from tests.test_cli import penctl
-from tests.test_verification_runs import stock_cluster
 
-__all__ = ["stock_cluster"]  # the fixture, used by name: one Dask cluster for the session, not one per run
+# One worker runs the module (pyproject.toml: --dist loadgroup), with test_verification_runs:
+# one Dask cluster (conftest.stock_cluster) serves both.
+pytestmark = pytest.mark.xdist_group("dask-cluster")
 
 CAMPAIGN = """
 [campaign]

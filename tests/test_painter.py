@@ -102,7 +102,8 @@ def test_the_worker_ignores_ctrl_c_from_its_birth(result: SessionResult, drawn_h
         painter.start(result)
         os.kill(painter._process.pid or 0, signal.SIGINT)  # while it draws
         assert painter.png() == drawn_here
-        assert painter._process.is_alive()
+        worker = painter._process
+    assert worker.exitcode in (0, -signal.SIGTERM), "the worker ended by itself, or by the command: not by the Ctrl-C"
 
 
 def test_an_interrupt_in_the_command_ends_the_worker(result: SessionResult) -> None:
@@ -113,6 +114,62 @@ def test_an_interrupt_in_the_command_ends_the_worker(result: SessionResult) -> N
         painter.start(result)
         raise KeyboardInterrupt
     assert not workers[0].is_alive()
+
+
+def _helper_of(worker: int) -> int:
+    """The worker's helper (it forks one once matplotlib is warm), waited for."""
+    import time
+
+    deadline = time.monotonic() + 60.0
+    while not (found := _children(worker)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the helper is forked on Linux only")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("when", ["before the pass", "while drawing", "ctrl-c"])
+def test_the_helper_that_draws_the_lower_part_changes_nothing_whatever_happens_to_it(
+    result: SessionResult, drawn_here: bytes, method: str, when: str
+) -> None:
+    """The lower part is drawn by a helper forked from the worker. Killed before the pass or while it draws, the
+    worker draws that part itself; a Ctrl-C (to the whole process group) is ignored: the same picture every time."""
+    with ReportPainter(method, maps=len(result.plan.zones)) as painter:
+        assert painter._process is not None
+        helper = _helper_of(painter._process.pid or 0)
+        if when == "before the pass":
+            os.kill(helper, signal.SIGKILL)
+        painter.start(result)
+        if when == "while drawing":
+            os.kill(helper, signal.SIGKILL)
+        if when == "ctrl-c":
+            os.kill(helper, signal.SIGINT)
+        assert painter.png() == drawn_here
+    assert not _running(helper)
+
+
+@pytest.mark.parametrize("maps", [None, 0, 1, 3, 12])
+def test_a_wrong_or_missing_count_of_maps_still_draws_the_same_picture(
+    result: SessionResult, drawn_here: bytes, maps: int | None
+) -> None:
+    """The helper lays out the maps before the pass from the plan's zones; a pass where a zone never ran has
+    fewer maps, and the picture is laid out again for them."""
+    with ReportPainter(maps=maps) as painter:
+        painter.start(result)
+        assert painter.png() == drawn_here
+
+
+def test_a_pass_cut_short_draws_in_two_processes_what_it_draws_in_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    plan = load_plan(None)
+    cut = run_session(replace(plan, zones=plan.zones[:3]), seed=0)
+    path = tmp_path / "here.png"
+    plot_report(cut, path)
+    with ReportPainter(maps=len(plan.zones)) as painter:
+        painter.start(cut)
+        assert painter.png() == path.read_bytes()
 
 
 def test_the_command_line_draws_the_report_the_library_draws(tmp_path: Path, drawn_here: bytes) -> None:
@@ -153,6 +210,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, their children, and so on (the painter and its helper)."""
+    found = _children(pid)
+    return found + [d for child in found for d in _descendants(child)]
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (a zombie whose parent died waits for init, which may be slow to reap it)."""
     try:
@@ -181,7 +244,7 @@ def test_no_painter_outlives_a_killed_command(tmp_path: Path, kill: signal.Signa
     while "reading the plan" not in (line := proc.stderr.readline()) and line:
         pass
     time.sleep(delay_s)
-    workers = _children(proc.pid)
+    workers = _descendants(proc.pid)
     proc.send_signal(kill)
     err = proc.communicate(timeout=60)[1]
     deadline = time.monotonic() + 15.0

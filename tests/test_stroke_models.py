@@ -142,13 +142,13 @@ def test_the_kernel_compiles_without_a_writable_cache(monkeypatch: pytest.Monkey
     """
     from numba.core import caching
 
-    from sim.kernel import _compiled
+    from sim.jit import compiled
 
     monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
 
     def twice(x: float) -> float:
         return 2.0 * x
 
-    compiled = _compiled(nogil=True)(twice)
-    assert compiled(1.5) == 3.0
-    assert isinstance(compiled._cache, caching.NullCache)
+    kernel = compiled(nogil=True)(twice)
+    assert kernel(1.5) == 3.0
+    assert isinstance(kernel._cache, caching.NullCache)

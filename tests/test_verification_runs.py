@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,7 +16,10 @@ from controller.qa.verification.campaign import parse_campaign
 from controller.qa.verification.cases import run_chunk
 from tests.test_cli import PENCTL, penctl
 
-DASK = Path(sys.executable).parent / "dask"
+# One worker runs the module (pyproject.toml: --dist loadgroup), with test_dossier:
+# one Dask cluster (conftest.stock_cluster) serves both.
+pytestmark = pytest.mark.xdist_group("dask-cluster")
+
 
 TINY = """
 [campaign]
@@ -88,40 +90,6 @@ def test_chunking_never_changes_a_pen() -> None:
     rows5 = [row for k in range(by_five.chunks) for row in run_chunk(by_five, k)]
     assert rows3 == rows5
     assert len(rows3) == 8 * 2 and len({row["needle_length_error_mm"] for row in rows3}) == 8
-
-
-@pytest.fixture(scope="session")
-def stock_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A scheduler and two single-threaded workers on 127.0.0.1, started with the stock ``dask`` commands."""
-    folder = tmp_path_factory.mktemp("dask")
-    info = folder / "scheduler.json"
-    base = ["--no-dashboard"]
-    scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(info), *base],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    workers = None
-    try:
-        deadline = time.monotonic() + 60
-        while not info.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        workers = subprocess.Popen(
-            [str(DASK), "worker", address, "--nworkers", "2", "--nthreads", "1", *base],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        from distributed import Client
-
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address
-    finally:
-        for process in (workers, scheduler):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
 
 
 def test_one_worker_two_workers_and_a_stock_cluster_give_the_same_results(

@@ -162,7 +162,8 @@ def configure_logging(verbose: int, level_name: str | None) -> None:
         root.removeHandler(old)  # main() called again in one process: replace, never stack
     handler = logging.StreamHandler(sys.stderr)
     handler.penctl = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("penctl: %(levelname)s: %(name)s: %(message)s"))
+    timed = " %(relativeCreated).0f ms:" if level <= logging.DEBUG else ""  # -vv: where the time goes
+    handler.setFormatter(logging.Formatter(f"penctl: %(levelname)s:{timed} %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(max(level, logging.WARNING))  # libraries (transitions, matplotlib): warnings and worse
     for name in OWN_LOGGERS:

@@ -88,7 +88,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         port.close()
         raise
     try:
-        with ReportPainter() as painter:
+        with ReportPainter(maps=len(plan.zones)) as painter:
             label = f"record {Path(args.plan).name}"
             return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json)
     except BaseException:

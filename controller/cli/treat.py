@@ -61,12 +61,13 @@ def cmd_treat(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
-    with ReportPainter() as painter:  # imports matplotlib in its own process from now on
+    with ReportPainter(maps=len(plan.zones)) as painter:  # imports matplotlib in its own process from now on
         if not args.port:  # the simulated pen's envelope; a real pen's is its own
             from controller.qa.envelope import check_plan
 
             for warning in check_plan(plan):
                 print(f"penctl treat: warning: {warning}", file=sys.stderr)
+        log.debug("plan checked")
         print_cautions(plan)
         backend = None
         if args.port:
@@ -144,6 +145,7 @@ def run_and_report(
         result = run_session(plan, seed=seed, progress=bar, backend=backend)
     finally:
         bar.close()
+    log.debug("pass done")
     painter.start(result)
     report = build_report(result, overrides)
     write_report_files(report, painter, out)

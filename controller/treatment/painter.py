@@ -1,16 +1,19 @@
 """Draw ``report.png`` in a second process, which imports matplotlib while this one runs the pass.
 
-Why: of a warm ``penctl treat`` on the built-in plan the pass itself is about 60 ms. What the
-user waits for is loading the kernel (numba: about half a second warm, two seconds the first
-time), importing matplotlib (about 0.4 s) and drawing (about 0.5 s). The import needs nothing from
+Why: of a warm ``penctl treat`` on the built-in plan the pass itself is about 30 ms. What the
+user waits for is loading numba and the kernel (about 0.3 s warm, a second more the first time),
+importing matplotlib (about 0.3 s) and drawing (about 0.3 s of work). The import needs nothing from
 the pass, and the machines have two cores or more. So the painter starts first: its process
-imports matplotlib while this one loads the kernel and simulates; then it draws while this one
-writes report.json and the patient sheet. docs/performance.md gives the figures.
+imports matplotlib while this one loads the kernel and simulates, and lays out the picture's upper
+part; a helper forked from it (:class:`LowerHelper`, matplotlib already loaded) lays out the lower
+part. Once the pass is over, this process only writes report.json and the patient sheet, so the
+two parts are drawn at the same time on the two cores, and the worker stacks and encodes them.
+docs/performance.md gives the figures.
 
 - **Same picture.** The worker starts before matplotlib is imported anywhere, gets the pass's
   result pickled, and sends back the PNG's bytes, which this process writes like any other file of
-  the report. It draws with the same code as :func:`plot_report`, so the bytes are the same (a
-  test holds them equal, for both ways of starting it).
+  the report. It draws with the same functions as :func:`plot_report`, so the bytes are the same
+  (tests hold them equal, for both ways of starting it, and whatever happens to the helper).
 - **Never on the disk.** The worker writes nothing: an interrupt or a failure cannot leave a
   partial file behind, and the report's all-or-none rename stays in this process.
 - **Never in the way.** The worker ignores Ctrl-C; this process terminates it when the command
@@ -24,15 +27,19 @@ Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot terminate a worker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
+import pickle
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.host.interrupts import signals_held
 
@@ -54,8 +61,10 @@ def start_method() -> str:
 class ReportPainter:
     """``with ReportPainter() as painter: ... painter.start(result); ... png = painter.png()``."""
 
-    def __init__(self, method: str | None = None) -> None:
+    def __init__(self, method: str | None = None, maps: int | None = None) -> None:
+        """``maps``: how many density maps to lay out before the pass (the plan's zones), if known."""
         self.method = method or start_method()
+        self._maps = maps
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._result: SessionResult | None = None
@@ -67,11 +76,13 @@ class ReportPainter:
         context = multiprocessing.get_context("fork") if self.method == "fork" else multiprocessing.get_context("spawn")
         try:
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, ours), name="penctl-painter", daemon=True)
+            process = context.Process(
+                target=_serve, args=(theirs, ours, self._maps), name="penctl-painter", daemon=True
+            )
             # Born with SIGINT and SIGTERM blocked, the worker cannot meet either before it has set them
             # up (a Ctrl-C during its start-up would print a traceback from it; penctl's own SIGTERM
             # handler, copied by a fork, would too); ours are delivered once it is started.
-            with signals_held(signal.SIGINT, signal.SIGTERM):
+            with signals_held(signal.SIGINT, signal.SIGTERM), _spawned_ignoring_ctrl_c(self.method):
                 process.start()
                 self._process, self._conn = process, ours
         except (OSError, RuntimeError) as exc:  # no process, pipe or semaphore here: draw in this one
@@ -121,8 +132,32 @@ class ReportPainter:
         return report_png(self._result)
 
 
-def _serve(conn: Connection, commands_end: Connection) -> None:
-    """The worker: import the drawing code and draw once to warm it up, then draw the one pass it is sent.
+@contextlib.contextmanager
+def _spawned_ignoring_ctrl_c(method: str) -> Iterator[None]:
+    """A spawned worker is a new interpreter, and the signal mask does not survive its start: a Ctrl-C in its
+    first few hundred milliseconds killed it, or printed a KeyboardInterrupt traceback from it. An ignored
+    signal does survive exec, so SIGINT is ignored here while the worker starts (SIGINT is held, and one that
+    was already pending is kept: it is delivered here as the hold ends). Only the main thread can do that;
+    a fork needs none of it.
+    """
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if method == "fork" or not on_main_thread or signal.SIGINT in _pending():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _pending() -> set[int]:
+    return set(signal.sigpending()) if hasattr(signal, "sigpending") else set()
+
+
+def _serve(conn: Connection, commands_end: Connection, maps: int | None) -> None:
+    """The worker: import the drawing code, draw once to warm it up, start a helper for the lower part and lay out
+    the upper one; then draw the one pass it is sent, with the helper, and send back the PNG.
 
     A forked worker holds a copy of the command's end of the pipe too; it closes it first, or it would
     never see the end of the pipe when the command dies (killed, say) and would wait for ever.
@@ -131,20 +166,121 @@ def _serve(conn: Connection, commands_end: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command ends it with SIGTERM: quietly
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    from controller.treatment.plots import report_png, warm_up
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # ignored: none stays pending
+    from controller.treatment import plots
 
-    warm_up()
-
+    plots.warm_up()
+    helper = LowerHelper.start(maps, conn)
+    log.debug("painter: matplotlib imported and warm, helper %s", "started" if helper.started else "unavailable")
     try:
-        result = conn.recv()
-    except (EOFError, OSError):  # the command ended before the pass did (an error, Ctrl-C)
-        return
-    try:
-        answer: bytes | str = report_png(result)
-    except Exception as exc:  # reported to the parent, which draws again and meets it there
-        answer = f"{type(exc).__name__}: {exc}"
+        upper = plots.upper_layout()
+        try:
+            payload = conn.recv_bytes()
+        except (EOFError, OSError):  # the command ended before the pass did (an error, Ctrl-C)
+            return
+        helper.send(payload)
+        log.debug("painter: drawing the pass")
+        try:
+            result = pickle.loads(payload)
+            top = plots.draw_upper(upper, result)
+            log.debug("painter: upper part drawn")
+            bottom = helper.pixels()
+            if bottom is None:
+                bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(result))), result)
+            answer: bytes | str = plots.encode_png([top, bottom])
+            log.debug("painter: PNG encoded")
+        except Exception as exc:  # reported to the parent, which draws again and meets it there
+            answer = f"{type(exc).__name__}: {exc}"
+    finally:
+        helper.stop()
     try:
         conn.send(answer)
     except OSError:
         return
+
+
+class LowerHelper:
+    """The lower part of the picture (the density maps) drawn in a process forked from the worker.
+
+    Why: drawing the whole picture after the pass took 0.35-0.4 s, all of it on the critical path; the two
+    parts take about the same time and the machines have two cores, which the command leaves to its painter
+    once the pass is over. The helper is forked from the worker after matplotlib is imported and warm, so
+    it starts in a millisecond with nothing to import. If it cannot start, or dies, or fails, the worker
+    draws the lower part itself: the picture is the same either way.
+    """
+
+    def __init__(self, pid: int | None, conn: Connection | None) -> None:
+        self._pid, self._conn = pid, conn
+
+    @classmethod
+    def start(cls, maps: int | None, commands_pipe: Connection) -> LowerHelper:
+        if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+            return cls(None, None)
+        ours, theirs = multiprocessing.Pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            log.debug("no helper for the lower part (%s): the worker draws it", exc)
+            return cls(None, None)
+        if pid == 0:  # the helper; it never returns into the worker's code
+            try:
+                ours.close()
+                commands_pipe.close()  # the command must see EOF when the worker dies, whatever the helper does
+                _draw_lower(theirs, maps)
+            finally:
+                os._exit(0)
+        theirs.close()
+        return cls(pid, ours)
+
+    @property
+    def started(self) -> bool:
+        return self._conn is not None
+
+    def send(self, payload: bytes) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.send_bytes(payload)
+        except OSError:
+            self._conn = None
+
+    def pixels(self) -> Any:
+        """The lower part's pixels, or None if the helper has none to give (the worker then draws them)."""
+        if self._conn is None:
+            return None
+        try:
+            answer = self._conn.recv()
+        except (EOFError, OSError):
+            return None
+        return None if isinstance(answer, str) else answer
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGTERM)
+                os.waitpid(self._pid, 0)
+            self._pid = None
+
+
+def _draw_lower(conn: Connection, maps: int | None) -> None:
+    """The helper: lay out the lower part for the plan's zones, then draw it for the pass it is sent."""
+    from controller.treatment import plots
+
+    layout = plots.lower_layout(maps) if maps is not None else None
+    try:
+        result = pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):
+        return
+    try:
+        count = len(plots.mapped(result))
+        if layout is None or len(layout.maps) != count:  # zones that never ran have no map
+            layout = plots.lower_layout(count)
+        answer: Any = plots.draw_lower(layout, result)
+        log.debug("painter's helper: lower part drawn")
+    except Exception as exc:  # the worker draws it again and meets it there
+        answer = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError):
+        conn.send(answer)

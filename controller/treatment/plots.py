@@ -16,6 +16,11 @@ Drawn with matplotlib's object API (``Figure`` on an Agg canvas): no pyplot, no 
 no display, and no layout engine, whose repeated text measuring cost more than the drawing. The
 non-deterministic PNG metadata is removed, so the same run draws the same file. matplotlib is
 imported here only; the CLI imports this module when it draws.
+
+The page is two figures of the same width, drawn apart and stacked: the lines above (:class:`Upper`),
+the maps below (:class:`Lower`). Each part is laid out before there is a pass to draw, and the two
+are drawn at the same time in two processes (:mod:`controller.treatment.painter`): drawing was the
+last step a user waited for.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.image import imsave
 from matplotlib.transforms import blended_transform_factory
 from numpy.typing import NDArray
 
@@ -46,37 +53,119 @@ CMAP = "RdBu_r"
 BAND_COLOURS = ("#e8eef7", "#f4f4f4")
 
 
+UPPER_HEIGHT_IN = 7.4
+"""The upper part: depth over the pass, the first strokes, load and winding."""
+MAP_ROW_IN = 3.0
+LOWER_MARGINS_IN = (0.75, 0.45)
+"""Above the first row of maps (their two-line titles) and below the last (the identity line)."""
+WIDTH_IN = 14.0
+DPI = 90
+PNG_OPTIONS: dict[str, Any] = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 3}}
+"""No software version in the file (the same run draws the same bytes with any matplotlib), quick compression."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upper:
+    """The upper part's figure and axes, laid out before there is a pass to draw (the painter does it early)."""
+
+    figure: Figure
+    overview: Any
+    window: Any
+    strain: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lower:
+    """The lower part's figure and one axes per density map."""
+
+    figure: Figure
+    maps: list[Any]
+
+
 def plot_report(result: SessionResult, path: Path) -> None:
     """Write the report figure to ``path``."""
     path.write_bytes(report_png(result))
 
 
 def report_png(result: SessionResult) -> bytes:
-    """The report figure as PNG bytes (what :class:`controller.treatment.painter.ReportPainter` sends back)."""
-    zones = [z for z in result.zones if z.density is not None]
-    map_rows = max(1, math.ceil(len(zones) / MAP_COLUMNS))
-    fig = Figure(figsize=(14, 8.4 + 3.0 * map_rows), dpi=90)
+    """The report figure as PNG bytes: the upper and lower parts drawn one after the other, stacked.
+
+    :class:`controller.treatment.painter.ReportPainter` draws the two parts in two processes at the same
+    time, with these same functions, and stacks them the same way: the same bytes either way.
+    """
+    return encode_png([draw_upper(upper_layout(), result), draw_lower(lower_layout(len(mapped(result))), result)])
+
+
+def mapped(result: SessionResult) -> list[ZoneResult]:
+    """The zones that have a density map (the zones that ran)."""
+    return [z for z in result.zones if z.density is not None]
+
+
+def upper_layout() -> Upper:
+    fig = Figure(figsize=(WIDTH_IN, UPPER_HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
-    outer = fig.add_gridspec(2, 1, height_ratios=[6.6, 3.2 * map_rows], left=0.05, right=0.91, top=0.96, bottom=0.05)
-    lines = outer[0].subgridspec(3, 1, height_ratios=[2.4, 1.6, 1.6], hspace=0.48)
-    grid = outer[1].subgridspec(map_rows, MAP_COLUMNS, hspace=0.38, wspace=0.22)
-    overview = fig.add_subplot(lines[0])
-    window = fig.add_subplot(lines[1])
-    strain = fig.add_subplot(lines[2])
+    rows = fig.add_gridspec(
+        3, 1, height_ratios=[2.4, 1.6, 1.6], hspace=0.48, left=0.05, right=0.91, top=0.95, bottom=0.07
+    )
+    return Upper(
+        figure=fig, overview=fig.add_subplot(rows[0]), window=fig.add_subplot(rows[1]), strain=fig.add_subplot(rows[2])
+    )
+
+
+def lower_layout(maps: int) -> Lower:
+    rows = max(1, math.ceil(maps / MAP_COLUMNS))
+    above, below = LOWER_MARGINS_IN
+    height = above + below + MAP_ROW_IN * rows
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(
+        rows,
+        MAP_COLUMNS,
+        hspace=0.38,
+        wspace=0.22,
+        left=0.05,
+        right=0.91,
+        top=1.0 - above / height,
+        bottom=below / height,
+    )
+    return Lower(figure=fig, maps=[fig.add_subplot(grid[k // MAP_COLUMNS, k % MAP_COLUMNS]) for k in range(maps)])
+
+
+def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
+    """The upper part's pixels (RGBA rows)."""
     everything = [z.telemetry for z in result.zones if len(z.telemetry)]
     if everything:
         tel = np.concatenate(everything)
-        _depth_overview(overview, result, tel)
-        _first_strokes(window, tel[:WINDOW_STROKES], commanded_line(result.zones))
-        _load_and_winding(strain, result, tel)
-    overview.set_title(f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10)
+        _depth_overview(layout.overview, result, tel)
+        _first_strokes(layout.window, tel[:WINDOW_STROKES], commanded_line(result.zones))
+        _load_and_winding(layout.strain, result, tel)
+    layout.overview.set_title(
+        f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10
+    )
+    return _pixels(layout.figure)
+
+
+def draw_lower(layout: Lower, result: SessionResult) -> NDArray[np.uint8]:
+    """The lower part's pixels: a density map per zone that ran, and the line naming the run."""
+    zones = mapped(result)
     if zones:
-        maps = [fig.add_subplot(grid[k // MAP_COLUMNS, k % MAP_COLUMNS]) for k in range(len(zones))]
-        _density_maps(fig, maps, zones)
-    _identity(fig, result)
+        _density_maps(layout.figure, layout.maps, zones)
+    _identity(layout.figure, result)
+    return _pixels(layout.figure)
+
+
+def encode_png(parts: Sequence[NDArray[np.uint8]]) -> bytes:
+    """The parts, stacked top to bottom, as one PNG (what ``savefig`` would write for one figure)."""
     png = io.BytesIO()
-    fig.savefig(png, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+    pixels = np.ascontiguousarray(np.concatenate(parts))
+    imsave(png, pixels.data, format="png", dpi=DPI, **PNG_OPTIONS)  # a memoryview: written as it is, like savefig
     return png.getvalue()
+
+
+def _pixels(fig: Figure) -> NDArray[np.uint8]:
+    canvas: Any = fig.canvas  # FigureCanvasAgg (matplotlib's stubs leave draw and buffer_rgba untyped)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
 
 
 def warm_up() -> None:
@@ -95,7 +184,7 @@ def warm_up() -> None:
     ax.legend(fontsize=7)
     fig.colorbar(image).set_label("warm-up", fontsize=8)
     fig.text(0.0, 0.0, "warm-up", family="monospace", fontsize=8)
-    fig.savefig(io.BytesIO(), format="png")
+    encode_png([_pixels(fig)])
 
 
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -273,7 +362,7 @@ def _identity(fig: Figure, result: SessionResult) -> None:
     plan = result.plan
     fig.text(
         0.05,
-        0.012,
+        0.15 / fig.get_figheight(),
         f"penctl {__version__}    seed {result.seed}    pen {result.identity.model if result.identity else '-'}    "
         f"plan {plan.source}    plan sha256 {plan.sha256}",
         fontsize=8,
