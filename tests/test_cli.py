@@ -304,12 +304,12 @@ def assert_no_partial_report(out: Path) -> None:
         ("reading the plan", 0.0),  # as the command starts
         ("reading the plan", 0.3),
         ("reading the plan", 1.0),  # during the pass
-        ("reading the plan", 2.0),
+        pytest.param("reading the plan", 2.0, marks=pytest.mark.slow),  # the same phases at more moments: CI
         ("writing report", 0.0),  # during report writing
-        ("writing report", 0.05),
-        ("writing report", 0.2),
+        pytest.param("writing report", 0.05, marks=pytest.mark.slow),
+        pytest.param("writing report", 0.2, marks=pytest.mark.slow),
         ("writing report", 0.5),
-        ("writing report", 1.0),
+        pytest.param("writing report", 1.0, marks=pytest.mark.slow),
     ],
 )
 def test_ctrl_c_exits_130_with_one_line_and_leaves_no_partial_report(
@@ -329,7 +329,12 @@ def test_ctrl_c_exits_130_with_one_line_and_leaves_no_partial_report(
 
 @pytest.mark.parametrize(
     "wait_for,delay_s",
-    [("reading the plan", 0.0), ("reading the plan", 0.5), ("reading the plan", 1.0), ("writing report", 0.0)],
+    [
+        ("reading the plan", 0.0),
+        pytest.param("reading the plan", 0.5, marks=pytest.mark.slow),
+        ("reading the plan", 1.0),
+        ("writing report", 0.0),
+    ],
 )
 def test_sigterm_exits_143_with_one_line_and_leaves_no_partial_report(
     tmp_path: Path, wait_for: str, delay_s: float
@@ -474,8 +479,16 @@ def _close_fd(fd: int) -> None:
     os.close(fd)
 
 
-@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
-@pytest.mark.parametrize("destination", ["stdout closed", "stderr closed", "stdout on a full disk"])
+@pytest.mark.parametrize(
+    "command,destination",
+    [
+        (command, destination)
+        if command != "treat --json" or destination == "stdout on a full disk"
+        else pytest.param(command, destination, marks=pytest.mark.slow)  # treat's JSON path: one here, all in CI
+        for command in sorted(OUTPUT_COMMANDS)
+        for destination in ("stdout closed", "stderr closed", "stdout on a full disk")
+    ],
+)
 def test_output_that_cannot_be_written_is_one_line_and_its_own_exit_code(
     tmp_path: Path, command: str, destination: str
 ) -> None:

@@ -245,7 +245,9 @@ def test_bad_inputs_are_refused_before_anything_runs(
     assert not (tmp_path / "o").exists(), "nothing is written for a refused dossier, not even --out"
 
 
-def test_a_campaign_with_a_loose_band_is_still_judged_against_the_labelled_tolerance(tmp_path: Path) -> None:
+def test_a_campaign_with_a_loose_band_is_still_judged_against_the_labelled_tolerance(
+    tmp_path: Path, stock_cluster: str
+) -> None:
     """The dossier probe: a campaign judging 2.5 mm at 150 Hz on thick skin within +/-1 mm passed the dossier, its
     pens 0.9 mm short, under the +/-0.15 mm heading. Now the labelled tolerance judges it, whatever the campaign."""
     campaign = tmp_path / "loose.toml"
@@ -257,7 +259,7 @@ def test_a_campaign_with_a_loose_band_is_still_judged_against_the_labelled_toler
     report = tmp_path / "tests.xml"
     report.write_text(junit(every_named_test()))
     run = penctl("dossier", "--campaign", str(campaign), "--tests", str(report), "--out", str(tmp_path / "o"),
-                 "--workers", "1")  # fmt: skip
+                 "--scheduler", stock_cluster)  # fmt: skip
     dossier = json.loads((tmp_path / "o" / "dossier.json").read_text())
     assert run.returncode == 1 and "dossier: fail" in run.stdout, run.stdout + run.stderr
     assert dossier["accuracy"]["campaign_own_verdict"]["verdict"] == "pass"

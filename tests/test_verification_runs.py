@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -95,11 +96,10 @@ def test_chunking_never_changes_a_pen() -> None:
 def test_one_worker_two_workers_and_a_stock_cluster_give_the_same_results(
     tiny: Path, tmp_path: Path, stock_cluster: str
 ) -> None:
-    runs = {
-        "one": verify(tiny, tmp_path / "one", "--workers", "1"),
-        "two": verify(tiny, tmp_path / "two", "--workers", "2"),
-        "stock": verify(tiny, tmp_path / "stock", "--scheduler", stock_cluster),
-    }
+    engines = {"one": ("--workers", "1"), "two": ("--workers", "2"), "stock": ("--scheduler", stock_cluster)}
+    with ThreadPoolExecutor(len(engines)) as pool:  # at the same time: mostly clusters starting and stopping
+        started = {name: pool.submit(verify, tiny, tmp_path / name, *args) for name, args in engines.items()}
+        runs = {name: future.result() for name, future in started.items()}
     for name, run in runs.items():
         assert run.returncode == 0, (name, run.stderr)
         assert "Traceback" not in run.stderr
@@ -143,7 +143,9 @@ def test_finished_chunks_are_never_redone_and_damaged_ones_never_trusted(
     assert (out / "summary.json").read_bytes() == first
 
 
-def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path) -> None:
+def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path, stock_cluster: str) -> None:
+    """Interrupted on a local cluster, resumed and run afresh on the session's cluster (the engines give the same
+    results: the test above)."""
     campaign = tmp_path / "c.toml"
     campaign.write_text(TINY.replace("pens = 8", "pens = 30").replace("seconds = 0.2", "seconds = 1.0"))
     out = tmp_path / "out"
@@ -163,8 +165,8 @@ def test_an_interrupted_campaign_resumes_to_the_same_results(tmp_path: Path) -> 
     done = len(list((out / "chunks").glob("*.parquet")))
     assert done > 0  # some chunks...
     assert not (out / "summary.json").exists()
-    assert verify(campaign, out, "--workers", "1").returncode == 0
-    assert verify(campaign, tmp_path / "fresh", "--workers", "1").returncode == 0
+    assert verify(campaign, out, "--scheduler", stock_cluster).returncode == 0
+    assert verify(campaign, tmp_path / "fresh", "--scheduler", stock_cluster).returncode == 0
     assert done < len(list((tmp_path / "fresh" / "chunks").glob("*.parquet")))  # ...not all: it stopped part-way
     assert (out / "summary.json").read_bytes() == (tmp_path / "fresh" / "summary.json").read_bytes()
 

@@ -88,7 +88,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         port.close()
         raise
     try:
-        with ReportPainter(maps=len(plan.zones)) as painter:
+        with ReportPainter() as painter:
+            painter.expect(maps=len(plan.zones))
             label = f"record {Path(args.plan).name}"
             return run_and_report(plan, args.seed, backend, out, label, painter, print_json=args.json)
     except BaseException:

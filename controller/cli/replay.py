@@ -65,5 +65,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(args.recording, "line 1: meta.plan_b64", "the recorded plan, valid", problem) from None
     out = prepare_out_dir(args.out)
     backend = RecordedLinkBackend(recording)
-    with ReportPainter(maps=len(plan.zones)) as painter:
+    with ReportPainter() as painter:
+        painter.expect(maps=len(plan.zones))
         return run_and_report(plan, seed, backend, out, f"replay {args.recording}", painter, print_json=args.json)

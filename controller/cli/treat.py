@@ -51,21 +51,25 @@ def register(commands: Any) -> None:
 
 
 def cmd_treat(args: argparse.Namespace) -> int:
+    from controller.host.collector import held_while_loading
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
 
-    log.debug("reading the plan %s", args.plan or "(built-in)")
-    plan = load_plan(args.plan)
-    overrides = {"drive": args.drive} if args.drive else {}
-    if args.drive:
-        from dataclasses import replace
+    with ReportPainter() as painter:  # first: its process imports matplotlib while this one reads and checks
+        log.debug("reading the plan %s", args.plan or "(built-in)")
+        plan = load_plan(args.plan)
+        overrides = {"drive": args.drive} if args.drive else {}
+        if args.drive:
+            from dataclasses import replace
 
-        plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
-    with ReportPainter(maps=len(plan.zones)) as painter:  # imports matplotlib in its own process from now on
+            plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
+        painter.expect(maps=len(plan.zones))
         if not args.port:  # the simulated pen's envelope; a real pen's is its own
-            from controller.qa.envelope import check_plan
+            with held_while_loading():  # numba and the kernel load here
+                from controller.qa.envelope import check_plan
 
-            for warning in check_plan(plan):
+                warnings = check_plan(plan)
+            for warning in warnings:
                 print(f"penctl treat: warning: {warning}", file=sys.stderr)
         log.debug("plan checked")
         print_cautions(plan)

@@ -41,6 +41,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from controller.host.collector import off_for_good
 from controller.host.interrupts import signals_held
 
 if TYPE_CHECKING:
@@ -59,12 +60,10 @@ def start_method() -> str:
 
 
 class ReportPainter:
-    """``with ReportPainter() as painter: ... painter.start(result); ... png = painter.png()``."""
+    """``with ReportPainter() as painter: ... painter.expect(maps); ... painter.start(result); ... painter.png()``."""
 
-    def __init__(self, method: str | None = None, maps: int | None = None) -> None:
-        """``maps``: how many density maps to lay out before the pass (the plan's zones), if known."""
+    def __init__(self, method: str | None = None) -> None:
         self.method = method or start_method()
-        self._maps = maps
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._result: SessionResult | None = None
@@ -76,9 +75,7 @@ class ReportPainter:
         context = multiprocessing.get_context("fork") if self.method == "fork" else multiprocessing.get_context("spawn")
         try:
             ours, theirs = context.Pipe()
-            process = context.Process(
-                target=_serve, args=(theirs, ours, self._maps), name="penctl-painter", daemon=True
-            )
+            process = context.Process(target=_serve, args=(theirs, ours), name="penctl-painter", daemon=True)
             # Born with SIGINT and SIGTERM blocked, the worker cannot meet either before it has set them
             # up (a Ctrl-C during its start-up would print a traceback from it; penctl's own SIGTERM
             # handler, copied by a fork, would too); ours are delivered once it is started.
@@ -105,13 +102,21 @@ class ReportPainter:
             self._process.join()
         self._process = self._conn = None
 
+    def expect(self, maps: int) -> None:
+        """Tell the worker how many zones the plan has, before the pass: the lower part is laid out for as many
+        density maps (a pass where a zone never ran has fewer, and is laid out again when it comes)."""
+        self._send(maps)
+
     def start(self, result: SessionResult) -> None:
         """Hand the pass to the worker, which starts drawing; :meth:`png` collects the picture."""
         self._result = result
+        self._send(result)
+
+    def _send(self, message: SessionResult | int) -> None:
         if self._conn is None:
             return
         try:
-            self._conn.send(result)
+            self._conn.send(message)
         except (OSError, ValueError) as exc:  # the worker is gone
             log.debug("the painter is gone (%s): drawing in this process", exc)
             self._conn = None
@@ -155,38 +160,43 @@ def _pending() -> set[int]:
     return set(signal.sigpending()) if hasattr(signal, "sigpending") else set()
 
 
-def _serve(conn: Connection, commands_end: Connection, maps: int | None) -> None:
-    """The worker: import the drawing code, draw once to warm it up, start a helper for the lower part and lay out
-    the upper one; then draw the one pass it is sent, with the helper, and send back the PNG.
+def _serve(conn: Connection, commands_end: Connection) -> None:
+    """The worker: import the drawing code and lay out the upper part; on the plan's
+    number of zones (:meth:`ReportPainter.expect`), start a helper that lays out the lower part; then draw the
+    one pass it is sent, with the helper, and send back the PNG.
 
     A forked worker holds a copy of the command's end of the pipe too; it closes it first, or it would
     never see the end of the pipe when the command dies (killed, say) and would wait for ever.
     """
     commands_end.close()
+    off_for_good()  # one picture, then the process ends: the cyclic collector only cost time (about 60 ms)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command ends it with SIGTERM: quietly
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # ignored: none stays pending
     from controller.treatment import plots
 
-    plots.warm_up()
-    helper = LowerHelper.start(maps, conn)
-    log.debug("painter: matplotlib imported and warm, helper %s", "started" if helper.started else "unavailable")
+    upper = plots.upper_layout()  # no warm-up drawing: with the collector off, a first drawing costs no more
+    log.debug("painter: matplotlib imported, upper part laid out")
+    helper = LowerHelper(None, None)
     try:
-        upper = plots.upper_layout()
         try:
             payload = conn.recv_bytes()
+            message = pickle.loads(payload)
+            helper = LowerHelper.start(message if isinstance(message, int) else None, conn)
+            if isinstance(message, int):  # the number of maps: the pass comes next
+                payload = conn.recv_bytes()
+                message = pickle.loads(payload)
         except (EOFError, OSError):  # the command ended before the pass did (an error, Ctrl-C)
             return
         helper.send(payload)
-        log.debug("painter: drawing the pass")
+        log.debug("painter: drawing the pass, helper %s", "started" if helper.started else "unavailable")
         try:
-            result = pickle.loads(payload)
-            top = plots.draw_upper(upper, result)
+            top = plots.draw_upper(upper, message)
             log.debug("painter: upper part drawn")
             bottom = helper.pixels()
             if bottom is None:
-                bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(result))), result)
+                bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(message))), message)
             answer: bytes | str = plots.encode_png([top, bottom])
             log.debug("painter: PNG encoded")
         except Exception as exc:  # reported to the parent, which draws again and meets it there

@@ -168,25 +168,6 @@ def _pixels(fig: Figure) -> NDArray[np.uint8]:
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
-def warm_up() -> None:
-    """Draw a small figure with each kind of artist the report uses, and throw it away.
-
-    The first figure a process draws loads fonts and fills matplotlib's caches: about 0.1 s more
-    than every later one. The report painter does this while the pass still runs, so the report
-    itself is drawn at the later speed. Nothing drawn later depends on it but the caches.
-    """
-    fig = Figure(figsize=(2.0, 2.0), dpi=40)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    image = ax.imshow(np.zeros((2, 2)), cmap=CMAP)
-    ax.plot([0.0, 1.0], [0.0, 1.0], "o-", label="warm-up")
-    ax.set_title("warm-up\n2 lines", fontsize=8)
-    ax.legend(fontsize=7)
-    fig.colorbar(image).set_label("warm-up", fontsize=8)
-    fig.text(0.0, 0.0, "warm-up", family="monospace", fontsize=8)
-    encode_png([_pixels(fig)])
-
-
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``t``, ``y`` of one zone with a NaN wherever its strokes stop for a few periods (a pause)."""
     t = np.asarray(t, dtype=np.float64)
