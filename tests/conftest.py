@@ -1,7 +1,8 @@
 """Shared fixtures: a simulated pen and a controller on it, plan text helpers, and one Dask cluster per test process.
 
-Modules whose tests share an expensive fixture are kept on one pytest-xdist worker by ``xdist_group``
-(``--dist loadgroup`` in pyproject.toml): spread over both, each worker would build it again.
+A module runs on one pytest-xdist worker (``--dist loadfile`` in pyproject.toml): its module-scoped fixtures
+are built once, and the malformed-input corpus, whose runner starts every case of the module at once, runs
+once (spread over both workers, it ran on each).
 """
 
 from __future__ import annotations

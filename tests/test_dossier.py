@@ -23,10 +23,6 @@ from controller.qa.dossier.html import SECTIONS
 from controller.qa.dossier.software import PROBE_SUITES
 from tests.test_cli import penctl
 
-# One worker runs the module (pyproject.toml: --dist loadgroup), with test_verification_runs:
-# one Dask cluster (conftest.stock_cluster) serves both.
-pytestmark = pytest.mark.xdist_group("dask-cluster")
-
 CAMPAIGN = """
 [campaign]
 name = "dossier test"

@@ -32,10 +32,6 @@ from pathlib import Path
 
 import pytest
 
-# One worker runs the module (pyproject.toml: --dist loadgroup): its runner starts every case of the module
-# at once, so on two workers each would run them all.
-pytestmark = pytest.mark.xdist_group("malformed-corpus")
-
 CORPUS = Path(__file__).parent / "malformed"
 BASE_PLAN = "plan-base.toml"
 VALID_SETTINGS = "settings-valid.toml"

@@ -23,9 +23,6 @@ from tests.test_cli import penctl
 from tests.test_envelope import HEAD, plan, zone
 from tests.test_rotary import pen, stroke
 
-# One worker runs the whole module (pyproject.toml: --dist loadgroup): the two 60-minute sessions are simulated once.
-pytestmark = pytest.mark.xdist_group("rotary-duty")
-
 TRIP_C = float(defaults()["thermal.motor_limit_c"])
 PASS_S = 2.0
 """The short pass each envelope point is held against."""

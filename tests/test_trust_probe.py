@@ -58,9 +58,6 @@ from tests.test_protocol_probe import (
     unlock_answer,
 )
 
-# One worker runs the whole module (pyproject.toml: --dist loadgroup): the recording is made once.
-pytestmark = pytest.mark.xdist_group("trust-probe")
-
 __all__ = ["keyed_pen"]  # the fixture, used by name
 S_CALIBRATION = 3
 S_UNLOCK_TIMEOUT = 25

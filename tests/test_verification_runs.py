@@ -17,11 +17,6 @@ from controller.qa.verification.campaign import parse_campaign
 from controller.qa.verification.cases import run_chunk
 from tests.test_cli import PENCTL, penctl
 
-# One worker runs the module (pyproject.toml: --dist loadgroup), with test_dossier:
-# one Dask cluster (conftest.stock_cluster) serves both.
-pytestmark = pytest.mark.xdist_group("dask-cluster")
-
-
 TINY = """
 [campaign]
 name = "tiny"
