@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -34,9 +35,19 @@ def raise_terminated(_signum: int, _frame: object) -> None:
 
 
 def redeliver_interrupts(unraisable: Any) -> None:
-    """``sys.unraisablehook``: a swallowed KeyboardInterrupt is delivered again; anything else goes to Python's hook."""
-    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-        _interrupt_main_soon()
+    """``sys.unraisablehook``: a swallowed KeyboardInterrupt or Terminated is delivered again; anything else goes
+    to Python's hook.
+
+    Both are raised by signal handlers, wherever the main thread happens to be: inside a callback from C
+    (llvmlite's object cache while numba loads the kernel, say), the exception cannot propagate and Python
+    would print it as "Exception ignored" and carry on, as if the Ctrl-C or the ``kill`` had never come.
+    """
+    kind = unraisable.exc_type
+    if kind is not None and issubclass(kind, KeyboardInterrupt):
+        _signal_main_soon(signal.SIGINT)
+        return
+    if kind is not None and issubclass(kind, Terminated):
+        _signal_main_soon(signal.SIGTERM)
         return
     sys.__unraisablehook__(unraisable)
 
@@ -45,8 +56,8 @@ REDELIVER_AFTER_S = 0.05
 """Long enough for the hook and the callback that swallowed the interrupt to return first."""
 
 
-def _interrupt_main_soon() -> None:
-    """Raise KeyboardInterrupt in the main thread shortly, from a timer thread.
+def _signal_main_soon(signum: int) -> None:
+    """Send ``signum`` to the main thread again shortly, from a timer thread.
 
     Not at once: a thread that interrupted at once could do so while this hook still waits for it
     to start, and the interrupt would land in the hook and be swallowed again (a run of Ctrl-Cs at
@@ -54,16 +65,16 @@ def _interrupt_main_soon() -> None:
     still land in a callback, the hook re-arms. A second Ctrl-C while the timer starts is the same
     interrupt, already on its way.
     """
-    with contextlib.suppress(KeyboardInterrupt):
-        call_later(REDELIVER_AFTER_S, _interrupt_main, "redeliver-ctrl-c")
+    with contextlib.suppress(KeyboardInterrupt, Terminated):
+        call_later(REDELIVER_AFTER_S, functools.partial(_signal_main, signum), "redeliver-signal")
 
 
-def _interrupt_main() -> None:
-    """A real SIGINT to the main thread, which wakes it from a sleep or a wait as Ctrl-C does
+def _signal_main(signum: int) -> None:
+    """A real signal to the main thread, which wakes it from a sleep or a wait as Ctrl-C does
     (``_thread.interrupt_main`` only sets a flag that a sleeping thread does not see)."""
     if hasattr(signal, "pthread_kill"):
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-    else:
+        signal.pthread_kill(threading.main_thread().ident or 0, signum)
+    elif signum == signal.SIGINT:
         _thread.interrupt_main()
 
 
