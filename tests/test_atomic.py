@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,47 @@ def test_an_interrupt_or_error_part_way_leaves_the_directory_as_it_was(tmp_path:
 def test_one_file(tmp_path: Path) -> None:
     write_text_atomic(tmp_path / "faults.json", "[]\n")
     assert [p.name for p in tmp_path.iterdir()] == ["faults.json"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_taken_by_another_thread_during_the_renames_waits_for_the_whole_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """Outside probe: Ctrl-C or `kill` at the end of `penctl treat` left report.json and patient-sheet.md new and
+    report.png old. The kernel gave the signal to tqdm's monitor thread, which does not block it, and Python ran the
+    handler in the main thread between two renames. Here a signal arrives for the process after the first rename,
+    with such a thread alive: the set is renamed whole, then the interrupt is raised."""
+    import os
+    import threading
+
+    from controller.host import atomic
+    from controller.host.interrupts import Terminated, raise_terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # blocks nothing: the kernel may deliver to it
+    other.start()
+    renamed: list[str] = []
+    real_replace = os.replace
+
+    def replace_then_signal(source: Path, target: Path) -> None:
+        real_replace(source, target)
+        renamed.append(Path(target).name)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signum)
+            stop.wait(0.05)  # time for the signal to be taken, by whichever thread
+
+    monkeypatch.setattr(atomic.os, "replace", replace_then_signal)
+    try:
+        for name in ("report.json", "patient-sheet.md", "report.png"):
+            (tmp_path / name).write_text("old\n")
+        expected = KeyboardInterrupt if signum == signal.SIGINT else Terminated
+        with pytest.raises(expected), atomic_files(tmp_path) as files:
+            for name in ("report.json", "patient-sheet.md", "report.png"):
+                files.write_text(name, "new\n")
+    finally:
+        stop.set()
+        other.join()
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(renamed) == ["patient-sheet.md", "report.json", "report.png"]
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == dict.fromkeys(renamed, "new\n")

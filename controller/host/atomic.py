@@ -17,7 +17,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from controller.host.interrupts import signals_held
+from controller.host.interrupts import signals_deferred
 
 
 class FileSet:
@@ -56,7 +56,7 @@ class FileSet:
         """Flush every file to disk, then rename them all into place with Ctrl-C held back."""
         for temporary in self.staged.values():
             _fsync(temporary)
-        with signals_held(signal.SIGINT, signal.SIGTERM):
+        with signals_deferred(signal.SIGINT, signal.SIGTERM):
             for final, temporary in self.staged.items():
                 os.replace(temporary, final)
             for stale in self.removed:

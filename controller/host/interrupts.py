@@ -95,3 +95,30 @@ def signals_held(*signums: int) -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def signals_deferred(*signums: int) -> Iterator[None]:
+    """Hold ``signums`` back for the whole process while inside, and deliver them on leaving.
+
+    :func:`signals_held` blocks them in this thread only; the kernel then hands a signal sent to the process
+    to another thread that does not block it (tqdm's monitor thread, in ``penctl treat``), and Python runs
+    the handler in the main thread at once, wherever it is: an outside probe's Ctrl-C at the end of a pass
+    landed between two renames of a report and left report.json new and report.png old. So from the main
+    thread the handlers are swapped too, for ones that only note the signal; what was noted is raised again
+    once the handlers are back. From another thread (which cannot swap handlers) it is :func:`signals_held`.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        with signals_held(*signums):
+            yield
+        return
+    noted: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, _frame: noted.append(number)) for signum in signums}
+    try:
+        with signals_held(*signums):
+            yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(noted):
+            signal.raise_signal(signum)
