@@ -47,7 +47,6 @@ def test_a_signal_taken_by_another_thread_during_the_renames_waits_for_the_whole
     import os
     import threading
 
-    from controller.host import atomic
     from controller.host.interrupts import Terminated, raise_terminated
 
     previous = signal.signal(signal.SIGTERM, raise_terminated)
@@ -64,7 +63,7 @@ def test_a_signal_taken_by_another_thread_during_the_renames_waits_for_the_whole
             os.kill(os.getpid(), signum)
             stop.wait(0.05)  # time for the signal to be taken, by whichever thread
 
-    monkeypatch.setattr(atomic.os, "replace", replace_then_signal)
+    monkeypatch.setattr(os, "replace", replace_then_signal)
     try:
         for name in ("report.json", "patient-sheet.md", "report.png"):
             (tmp_path / name).write_text("old\n")

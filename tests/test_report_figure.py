@@ -33,3 +33,25 @@ def test_the_commanded_line_breaks_between_zones_and_at_pauses(tmp_path: Path) -
     first = (tmp_path / "report.png").read_bytes()
     plot_report(result, tmp_path / "report.png")
     assert (tmp_path / "report.png").read_bytes() == first  # the same run draws the same file
+
+
+def test_a_pass_with_no_stroke_shows_what_stopped_it(tmp_path: Path) -> None:
+    """Outside probe: a pen that failed its self-test (a cell at 3 %) drew three empty axes: neither the fault nor
+    the alarm it had, though the report shows each with its time and kind."""
+    from dataclasses import replace
+
+    from controller.treatment.plots import draw_upper, upper_layout
+
+    plan = load_plan(None)
+    result = run_session(replace(plan, pen=replace(plan.pen, battery_soc=0.03)), seed=0)
+    assert not any(len(z.telemetry) for z in result.zones) and result.faults
+    layout = upper_layout()
+    draw_upper(layout, result)
+    shown = " | ".join(t.get_text() for ax in (layout.overview, layout.window, layout.strain) for t in ax.texts)
+    for fault in result.faults:
+        assert f"FAULT {fault.kind} at {fault.t_s:.3f} s" in shown
+    for alarm in result.alarms:
+        assert f"alarm {alarm.kind} at {alarm.t_s:.3f} s" in shown
+    assert shown.count(f"no stroke: the pass was {result.outcome}") == 3
+    plot_report(result, tmp_path / "report.png")
+    assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")

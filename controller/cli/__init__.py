@@ -2,7 +2,6 @@
 
 import os as _os
 import signal as _signal
-import threading as _threading
 
 
 def _interrupted_while_starting(_signum: int, _frame: object) -> None:
@@ -11,8 +10,10 @@ def _interrupted_while_starting(_signum: int, _frame: object) -> None:
     _os._exit(130)
 
 
-if _threading.current_thread() is _threading.main_thread():
+try:  # noqa: SIM105  first of all: an outside probe's Ctrl-C 10-20 ms in landed in the next import, with a traceback
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+except ValueError:  # imported from another thread than the main one: its program's own handling stands
+    pass
 
 for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     # One BLAS thread unless the user says otherwise, set before NumPy loads: no command does

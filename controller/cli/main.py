@@ -112,14 +112,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     finally:
         if argv is None and on_main_thread:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late Ctrl-C or kill changes nothing
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            ignore_late_signals()
         elif on_main_thread:
             sys.unraisablehook = previous_hook  # called in-process (tests): leave the interpreter as it was
     if argv is None:
         code = flush_output(code)
         leave_at_once(code)
     return code
+
+
+def ignore_late_signals() -> None:
+    """Done: a late Ctrl-C or ``kill`` changes nothing. One that lands while the handlers are being switched
+    (an outside probe's SIGTERM at the very end of a pass did: a traceback and exit 1) is ignored like the
+    ones after it."""
+    for _ in range(3):  # each signal can interrupt the switch once: then both are ignored
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            return
+        except (KeyboardInterrupt, Terminated):
+            continue
 
 
 def flush_output(code: int) -> int:

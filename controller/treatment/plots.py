@@ -139,6 +139,10 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
         _depth_overview(layout.overview, result, tel)
         _first_strokes(layout.window, tel[:WINDOW_STROKES], commanded_line(result.zones))
         _load_and_winding(layout.strain, result, tel)
+    else:  # the pen never stroked (a failed self-test, say): the faults and alarms that stopped it, and why
+        _events(layout.overview, result)
+        for ax in (layout.overview, layout.window, layout.strain):
+            ax.text(0.5, 0.5, f"no stroke: the pass was {result.outcome}", transform=ax.transAxes, ha="center")
     layout.overview.set_title(
         f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10
     )
