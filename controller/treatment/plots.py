@@ -139,10 +139,12 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
         _depth_overview(layout.overview, result, tel)
         _first_strokes(layout.window, tel[:WINDOW_STROKES], commanded_line(result.zones))
         _load_and_winding(layout.strain, result, tel)
-    else:  # the pen never stroked (a failed self-test, say): the faults and alarms that stopped it, and why
-        _events(layout.overview, result)
+    else:  # the pen never stroked (a failed self-test, say): the faults and alarms that stopped it
+        marks = [f"FAULT {f.kind} at {f.t_s:.3f} s" for f in result.faults]
+        marks += [f"alarm {a.kind} at {a.t_s:.3f} s" for a in result.alarms]
         for ax in (layout.overview, layout.window, layout.strain):
-            ax.text(0.5, 0.5, f"no stroke: the pass was {result.outcome}", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, "\n".join([f"no stroke ({result.outcome})", *marks]), transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, color="tab:red" if result.faults else "black")  # fmt: skip
     layout.overview.set_title(
         f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10
     )
