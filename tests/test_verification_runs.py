@@ -264,3 +264,17 @@ def test_workers_that_cannot_give_the_same_results_are_refused(answer: object, m
 
     with pytest.raises(PenOperationError, match=message):
         check_workers(FakeClient(answer))
+
+
+def test_the_same_campaign_run_again_at_once_on_one_client_loses_nothing(tmp_path: Path, stock_cluster: str) -> None:
+    """The CI's throughput benchmark ran the same campaign twice on one client: the second run reused the first's
+    keys while their release was still on its way to the scheduler, which then forgot the second run's data
+    ("lost dependencies", about one run in four). Each run now has keys of its own."""
+    from controller.qa.verification.engine import ChunkStore, connect, rows_in, run_all, tasks_of
+
+    campaign = parse_campaign(TINY.encode(), "tiny")
+    with connect(stock_cluster) as client:
+        for k in range(6):
+            store = ChunkStore(tmp_path / str(k), campaign)
+            run_all(campaign, store, client)
+            assert all(store.has(task, rows_in(campaign, task)) for task in tasks_of(campaign))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -217,8 +218,12 @@ def run_all(
     if not pending:
         return
     check_workers(client)
-    [shared] = client.scatter([campaign], broadcast=True)
-    futures = {client.submit(run_task, shared, t, key=f"{campaign.digest[:12]}-{t.name}"): t for t in pending}
+    # Keys of this run only: the same campaign run again on the same client (a resumed run, a benchmark's rounds)
+    # reused the keys whose release from the run before was still on its way to the scheduler, which then
+    # forgot the new run's data ("lost dependencies").
+    run = secrets.token_hex(4)
+    [shared] = client.scatter([campaign], broadcast=True, hash=False)
+    futures = {client.submit(run_task, shared, t, key=f"{campaign.digest[:12]}-{run}-{t.name}"): t for t in pending}
     for future in as_completed(futures):
         task = futures[future]
         store.save(task, future.result())
