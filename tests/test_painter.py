@@ -20,6 +20,8 @@ from controller.treatment.plots import plot_report
 from controller.treatment.session import SessionResult, run_session
 
 METHODS = ["fork", "spawn"]
+FORK_HERE = ["fork", pytest.param("spawn", marks=pytest.mark.slow)]
+"""How the worker started does not change how its death is answered: spawn's form runs in CI only."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_the_worker_draws_the_same_bytes_as_this_process(result: SessionResult, 
     assert not worker.is_alive(), "the worker ends with the command"
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", FORK_HERE)
 def test_a_worker_that_died_before_the_pass_ended_is_replaced_by_drawing_here(
     result: SessionResult, drawn_here: bytes, method: str
 ) -> None:
@@ -57,7 +59,7 @@ def test_a_worker_that_died_before_the_pass_ended_is_replaced_by_drawing_here(
         assert painter.png() == drawn_here
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", FORK_HERE)
 def test_a_worker_that_dies_while_drawing_is_replaced_by_drawing_here(
     result: SessionResult, drawn_here: bytes, method: str
 ) -> None:

@@ -77,28 +77,34 @@ def _unlock(c: Client, level: int, serial: str) -> None:
     c.ack(SERVICE_UNLOCK, pstr("factory" if level == 2 else "service") + unlock_answer(KEY, f.payload, level, serial))
 
 
-def test_one_refused_frame_resent_every_100_ms_does_not_keep_the_motor_on(keyed_pen: Pen) -> None:
+REFUSED_RESENT = [
+    pytest.param(0x3F, b"", E_UNKNOWN_TYPE, id="unknown type"),
+    pytest.param(READ_STROKES, b"\x01", E_BAD_PAYLOAD, id="bad payload", marks=pytest.mark.slow),
+    pytest.param(COMMAND, p_command(9.0, 100.0, 1), E_COMMAND_RANGE, id="command range", marks=pytest.mark.slow),
+    pytest.param(SERVICE_UNLOCK, pstr("service") + bytes(32), E_NO_KEY, id="no key", marks=pytest.mark.slow),
+]
+"""Each resent for 1.8 s of wall clock: one here, all in CI (the watchdog sweep of test_protocol_probe covers every
+refusal code in the default run, at a shorter resend)."""
+
+
+@pytest.mark.parametrize("mtype,payload,code", REFUSED_RESENT)
+def test_one_refused_frame_resent_every_100_ms_does_not_keep_the_motor_on(
+    keyed_pen: Pen, mtype: int, payload: bytes, code: int
+) -> None:
     """The issue's frames (0x3F seq 99; READ_STROKES with 1 byte), a COMMAND beyond the limit, an unasked unlock."""
     c = keyed_pen.connect()
-    refused = [
-        (0x3F, b"", E_UNKNOWN_TYPE),
-        (READ_STROKES, b"\x01", E_BAD_PAYLOAD),
-        (COMMAND, p_command(9.0, 100.0, 1), E_COMMAND_RANGE),
-        (SERVICE_UNLOCK, pstr("service") + bytes(32), E_NO_KEY),
-    ]
-    for k, (mtype, payload, code) in enumerate(refused):
-        _motor_on(c, 8100 + k)
-        frame = encode(99, mtype, payload)
-        first = True
-        end = time.monotonic() + 1.8
-        while time.monotonic() < end:
-            c.send_raw(frame)
-            for reply in c.pump(0.1):
-                assert reply.mtype == NAK and (not first or parse_nak(reply.payload).error == code), reply
-                first = False
-        faults = [e for e in c.events if e.kind == 2]
-        assert faults, f"0x{mtype:02x} resent for 1.8 s kept the motor on (events {c.events})"
-        assert c.status().tip_mm < 0 and c.strokes(10) == []
+    _motor_on(c, 8100)
+    frame = encode(99, mtype, payload)
+    first = True
+    end = time.monotonic() + 1.8
+    while time.monotonic() < end:
+        c.send_raw(frame)
+        for reply in c.pump(0.1):
+            assert reply.mtype == NAK and (not first or parse_nak(reply.payload).error == code), reply
+            first = False
+    faults = [e for e in c.events if e.kind == 2]
+    assert faults, f"0x{mtype:02x} resent for 1.8 s kept the motor on (events {c.events})"
+    assert c.status().tip_mm < 0 and c.strokes(10) == []
 
 
 def test_reset_world_does_not_clear_the_lockout(keyed_pen: Pen) -> None:

@@ -275,7 +275,9 @@ def test_the_exit_code_the_report_and_the_summary_agree_for_every_outcome_reache
         assert stdout.splitlines()[0].split(": ")[1] == name
 
 
-@pytest.mark.parametrize("offset", [pytest.param(0.01, marks=pytest.mark.slow), 0.2, -0.2])
+@pytest.mark.parametrize(
+    "offset", [pytest.param(0.01, marks=pytest.mark.slow), 0.2, pytest.param(-0.2, marks=pytest.mark.slow)]
+)
 def test_treat_over_a_link_uses_the_pens_calibration(tmp_path: Path, offset: float) -> None:
     """A pen calibrated ``offset`` off sends its tips ``offset`` deeper than it reads. The tissue gets it, the
     report's protrusion is a bench gauge's (never less than the tissue depth: the outside probe found 1.086 mm
