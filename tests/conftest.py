@@ -101,3 +101,30 @@ def stock_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+LONGEST_FIRST = (
+    "test_verification_runs",
+    "test_cli",
+    "test_malformed_inputs",
+    "test_dossier",
+    "test_verdicts",
+    "test_cli_link",
+    "test_protocol_probe",
+    "test_painter",
+    "test_record_replay",
+    "test_trust_probe",
+    "test_rotary_duty",
+    "test_service_access",
+)
+"""The modules that take longest (pytest --durations, summed per module), longest first.
+
+With ``--dist loadfile`` a module runs whole on one worker, handed out in the order collected: a long
+module handed out last keeps one worker busy while the other has nothing left. These go first, then the
+rest in their usual order; within a module the order does not change.
+"""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
