@@ -214,9 +214,9 @@ class LowerHelper:
 
     Why: drawing the whole picture after the pass took 0.35-0.4 s, all of it on the critical path; the two
     parts take about the same time and the machines have two cores, which the command leaves to its painter
-    once the pass is over. The helper is forked from the worker after matplotlib is imported and warm, so
-    it starts in a millisecond with nothing to import. If it cannot start, or dies, or fails, the worker
-    draws the lower part itself: the picture is the same either way.
+    once the pass is over. The helper is forked from the worker once matplotlib is imported and the plan's
+    zones are known, so it starts in a millisecond with nothing to import. If it cannot start, or dies, or
+    fails, the worker draws the lower part itself: the picture is the same either way.
     """
 
     def __init__(self, pid: int | None, conn: Connection | None) -> None:
