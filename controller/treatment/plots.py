@@ -60,6 +60,9 @@ LOWER_MARGINS_IN = (0.75, 0.45)
 """Above the first row of maps (their two-line titles) and below the last (the identity line)."""
 WIDTH_IN = 14.0
 DPI = 90
+TICKS_MADE_AHEAD = {"x": 12, "y": 9}
+"""Tick marks made with the layout, before there is a pass, per axis (matplotlib makes more if a pass needs more):
+making one costs about as much as drawing it. The built-in plan's axes use up to 11 and 8."""
 PNG_OPTIONS: dict[str, Any] = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 3}}
 """No software version in the file (the same run draws the same bytes with any matplotlib), quick compression."""
 
@@ -72,6 +75,8 @@ class Upper:
     overview: Any
     window: Any
     strain: Any
+    winding: Any
+    """The strain panel's twin (right) axis: the winding temperature."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,9 +112,21 @@ def upper_layout() -> Upper:
     rows = fig.add_gridspec(
         3, 1, height_ratios=[2.4, 1.6, 1.6], hspace=0.48, left=0.05, right=0.91, top=0.95, bottom=0.07
     )
-    return Upper(
-        figure=fig, overview=fig.add_subplot(rows[0]), window=fig.add_subplot(rows[1]), strain=fig.add_subplot(rows[2])
+    strain = fig.add_subplot(rows[2])
+    layout = Upper(
+        figure=fig,
+        overview=fig.add_subplot(rows[0]),
+        window=fig.add_subplot(rows[1]),
+        strain=strain,
+        winding=strain.twinx(),
     )
+    for axis in (*_both(layout.overview), *_both(layout.window), *_both(layout.strain), layout.winding.yaxis):
+        axis.get_major_ticks(TICKS_MADE_AHEAD[axis.axis_name])
+    return layout
+
+
+def _both(ax: Any) -> tuple[Any, Any]:
+    return ax.xaxis, ax.yaxis
 
 
 def lower_layout(maps: int) -> Lower:
@@ -138,16 +155,15 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
         tel = np.concatenate(everything)
         _depth_overview(layout.overview, result, tel)
         _first_strokes(layout.window, tel[:WINDOW_STROKES], commanded_line(result.zones))
-        _load_and_winding(layout.strain, result, tel)
+        _load_and_winding(layout.strain, layout.winding, result, tel)
     else:  # the pen never stroked (a failed self-test, say): the faults and alarms that stopped it
         marks = [f"FAULT {f.kind} at {f.t_s:.3f} s" for f in result.faults]
         marks += [f"alarm {a.kind} at {a.t_s:.3f} s" for a in result.alarms]
         for ax in (layout.overview, layout.window, layout.strain):
             ax.text(0.5, 0.5, "\n".join([f"no stroke ({result.outcome})", *marks]), transform=ax.transAxes,
                     ha="center", va="center", fontsize=9, color="tab:red" if result.faults else "black")  # fmt: skip
-    layout.overview.set_title(
-        f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10
-    )
+        layout.winding.set_visible(False)
+    _title(layout.overview, f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10)
     return _pixels(layout.figure)
 
 
@@ -166,6 +182,13 @@ def encode_png(parts: Sequence[NDArray[np.uint8]]) -> bytes:
     pixels = np.ascontiguousarray(np.concatenate(parts))
     imsave(png, pixels.data, format="png", dpi=DPI, **PNG_OPTIONS)  # a memoryview: written as it is, like savefig
     return png.getvalue()
+
+
+def _title(ax: Any, text: str, fontsize: float) -> None:
+    """``ax.set_title`` in its usual place, given rather than found: to find it, matplotlib measures every tick
+    label of the axes and of its twin, in case one reaches above the axes and the title must move up. None of
+    ours does, and the measuring was a fifth of drawing the upper part."""
+    ax.set_title(text, fontsize=fontsize, y=1.0)
 
 
 def _pixels(fig: Figure) -> NDArray[np.uint8]:
@@ -277,20 +300,19 @@ def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.floa
     ax.plot(t[shown], y[shown], color="black", lw=1.0, label="commanded")
     ax.plot(part["t_s"], part["depth_mm"], "o-", ms=2.5, lw=0.6, color="tab:blue", label="protrusion")
     ax.plot(part["t_s"], part["penetration_mm"], "o-", ms=2.0, lw=0.5, color="tab:green", label="into tissue")
-    ax.set_title(f"first {len(part)} strokes", fontsize=9)
+    _title(ax, f"first {len(part)} strokes", fontsize=9)
     ax.set_xlabel("pen time (s)", fontsize=8)
     ax.set_ylabel("depth (mm)")
     ax.legend(loc="lower right", fontsize=7)
 
 
-def _load_and_winding(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
+def _load_and_winding(ax: Any, hot: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     """The skin's load on the needles per stroke, and the winding temperature against its limit (right axis)."""
     contact = (tel["flags"] & StrokeFlag.CONTACT) != 0
     ax.plot(tel["t_s"][contact], tel["load_n"][contact], ".", ms=1.2, color="tab:brown", rasterized=True)
     ax.set_ylabel("load on needles (N)", fontsize=8, color="tab:brown")
     ax.set_xlabel("pen time (s)", fontsize=8)
-    ax.set_title("skin load per stroke and winding temperature", fontsize=9)
-    hot = ax.twinx()
+    _title(ax, "skin load per stroke and winding temperature", fontsize=9)
     hot.plot(tel["t_s"], tel["motor_temp_c"], color="tab:red", lw=1.0, label="winding")
     limit = result.limits.motor_temp_limit_c
     hot.axhline(limit, color="tab:red", ls="--", lw=0.8, label=f"winding limit {limit:g} degC")
@@ -324,7 +346,8 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
             x, y = centres_x[cols], centres_y[rows]
             ax.plot(x, y, marker, ms=6, mfc=colour, mec="black", mew=0.6, ls="", label=label)
         w_mm, h_mm = judged.cell_mm
-        ax.set_title(
+        _title(
+            ax,
             f"{zone.zone.area} ({width:.0f} x {height:.0f} mm): mean {d.stats()['mean']:.0f}/cm2\n"
             f"target {lo:.0f}-{hi:.0f}: {int(under.sum())} under, {int(over.sum())} over "
             f"of {under.size} cells of {w_mm * h_mm / 100:.1f} cm2",
