@@ -165,6 +165,48 @@ def test_a_wrong_or_missing_count_of_maps_still_draws_the_same_picture(
         assert painter.png() == drawn_here
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the helper is forked on Linux only")
+@pytest.mark.parametrize("count", ["before the worker is ready", "after it waits for it"])
+@pytest.mark.parametrize("helper_reads", ["at once", "late"])
+def test_whenever_the_count_comes_and_however_slowly_the_helper_reads_the_picture_is_the_same(
+    result: SessionResult, drawn_here: bytes, count: str, helper_reads: str
+) -> None:
+    """The worker forks the helper beside its own layout when the zone count is already there, or after its
+    layout when the count comes later; and it hands the pass on to the helper without waiting for the helper to
+    read it (a stopped helper is read late)."""
+    with ReportPainter("fork") as painter:
+        assert painter._process is not None and painter._process.pid is not None
+        worker = painter._process.pid
+        if count == "after it waits for it":
+            _wait_in_kernel(worker, "read")
+        painter.expect(len(result.plan.zones))
+        helper = _helper_of(worker)
+        if helper_reads == "late":
+            os.kill(helper, signal.SIGSTOP)
+        painter.start(result)
+        if helper_reads == "late":
+            _wait_in_kernel(worker, "send")  # the pass fills the pipe to the stopped helper
+            _wait_in_kernel(worker, "futex", main_thread=True)  # and meanwhile the worker drew the upper part
+            os.kill(helper, signal.SIGCONT)
+        assert painter.png() == drawn_here
+
+
+def _wait_in_kernel(pid: int, what: str, main_thread: bool = False) -> None:
+    """Until a thread of ``pid`` (or its main thread) waits in the kernel where ``what`` says, from its wait channel:
+    ``unix_stream_read_generic`` or ``sock_alloc_send_pskb`` for a pipe (``multiprocessing.Pipe`` is a socket pair),
+    ``futex_do_wait`` for a lock or a join; at most 60 s."""
+    import time
+
+    def waiting() -> bool:
+        tasks = [Path(f"/proc/{pid}/task/{pid}")] if main_thread else Path(f"/proc/{pid}/task").iterdir()
+        return any(what in (task / "wchan").read_text() for task in tasks)
+
+    deadline = time.monotonic() + 60.0
+    while not waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert waiting()
+
+
 def test_a_pass_cut_short_draws_in_two_processes_what_it_draws_in_one(tmp_path: Path) -> None:
     from dataclasses import replace
 

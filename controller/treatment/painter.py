@@ -38,7 +38,7 @@ import threading
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from controller.host.collector import off_for_good
@@ -161,9 +161,13 @@ def _pending() -> set[int]:
 
 
 def _serve(conn: Connection, commands_end: Connection) -> None:
-    """The worker: import the drawing code and lay out the upper part; on the plan's
-    number of zones (:meth:`ReportPainter.expect`), start a helper that lays out the lower part; then draw the
-    one pass it is sent, with the helper, and send back the PNG.
+    """The worker: import the drawing code; on the plan's number of zones (:meth:`ReportPainter.expect`), start a
+    helper that lays out the lower part while this process lays out the upper; then draw the one pass it is sent,
+    with the helper, and send back the PNG.
+
+    The helper is started before the upper part is laid out whenever the zone count is already there (it is sent
+    as soon as the plan is read, long before matplotlib is imported): the two layouts then take their time side
+    by side, and the helper is ready for the pass when it comes.
 
     A forked worker holds a copy of the command's end of the pipe too; it closes it first, or it would
     never see the end of the pipe when the command dies (killed, say) and would wait for ever.
@@ -176,37 +180,59 @@ def _serve(conn: Connection, commands_end: Connection) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # ignored: none stays pending
     from controller.treatment import plots
 
-    upper = plots.upper_layout()  # no warm-up drawing: with the collector off, a first drawing costs no more
-    log.debug("painter: matplotlib imported, upper part laid out")
     helper = LowerHelper(None, None)
     try:
         try:
-            payload = conn.recv_bytes()
-            message = pickle.loads(payload)
-            helper = LowerHelper.start(message if isinstance(message, int) else None, conn)
-            if isinstance(message, int):  # the number of maps: the pass comes next
-                payload = conn.recv_bytes()
-                message = pickle.loads(payload)
+            first = _receive(conn) if conn.poll(0) else None  # the zone count, sent as soon as the plan was read
+            if first is not None:  # the helper lays out the lower part while this process lays out the upper
+                helper = LowerHelper.start(_maps(first), conn)
+            upper = plots.upper_layout()
+            log.debug("painter: matplotlib imported, upper part laid out")
+            if first is None:
+                first = _receive(conn)
+                helper = LowerHelper.start(_maps(first), conn)
+            payload, message = _receive(conn) if _maps(first) is not None else first  # the pass
         except (EOFError, OSError):  # the command ended before the pass did (an error, Ctrl-C)
             return
-        helper.send(payload)
-        log.debug("painter: drawing the pass, helper %s", "started" if helper.started else "unavailable")
-        try:
-            top = plots.draw_upper(upper, message)
-            log.debug("painter: upper part drawn")
-            bottom = helper.pixels()
-            if bottom is None:
-                bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(message))), message)
-            answer: bytes | str = plots.encode_png([top, bottom])
-            log.debug("painter: PNG encoded")
-        except Exception as exc:  # reported to the parent, which draws again and meets it there
-            answer = f"{type(exc).__name__}: {exc}"
+        answer = _draw(plots, upper, helper, payload, message)
     finally:
         helper.stop()
     try:
         conn.send(answer)
     except OSError:
         return
+
+
+def _maps(message: tuple[bytes, Any]) -> int | None:
+    """The zone count, if the message is one (:meth:`ReportPainter.expect`); None if it is the pass itself."""
+    return message[1] if isinstance(message[1], int) else None
+
+
+def _receive(conn: Connection) -> tuple[bytes, Any]:
+    """The next message from the command: its bytes (to hand on to the helper as they are) and what they hold."""
+    payload = conn.recv_bytes()
+    return payload, pickle.loads(payload)
+
+
+def _draw(plots: ModuleType, upper: Any, helper: LowerHelper, payload: bytes, result: SessionResult) -> bytes | str:
+    """The PNG of the pass, the lower part from the helper where it has one; or what went wrong, for the parent to
+    draw again and meet there. The pass is handed to the helper from a thread: a pass of a few hundred kilobytes
+    fills a pipe, and this process is not to wait for the helper to read it before drawing."""
+    handing = threading.Thread(target=helper.send, args=(payload,), daemon=True)
+    handing.start()
+    log.debug("painter: drawing the pass, helper %s", "started" if helper.started else "unavailable")
+    try:
+        top = plots.draw_upper(upper, result)
+        log.debug("painter: upper part drawn")
+        handing.join()
+        bottom = helper.pixels()
+        if bottom is None:
+            bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(result))), result)
+        answer: bytes | str = plots.encode_png([top, bottom])
+        log.debug("painter: PNG encoded")
+    except Exception as exc:  # reported to the parent, which draws again and meets it there
+        answer = f"{type(exc).__name__}: {exc}"
+    return answer
 
 
 class LowerHelper:

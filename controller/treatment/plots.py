@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
@@ -63,6 +64,9 @@ DPI = 90
 TICKS_MADE_AHEAD = {"x": 12, "y": 9}
 """Tick marks made with the layout, before there is a pass, per axis (matplotlib makes more if a pass needs more):
 making one costs about as much as drawing it. The built-in plan's axes use up to 11 and 8."""
+DRAWING_STYLE: dict[Any, Any] = {"text.hinting": "none"}
+"""Glyphs drawn as their outlines are, not fitted to the pixel grid (FreeType's hinting): the fitting was a fifth
+of the drawing time, and at this resolution the difference is one of taste (macOS draws text unhinted too)."""
 PNG_OPTIONS: dict[str, Any] = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 3}}
 """No software version in the file (the same run draws the same bytes with any matplotlib), quick compression."""
 
@@ -193,7 +197,8 @@ def _title(ax: Any, text: str, fontsize: float) -> None:
 
 def _pixels(fig: Figure) -> NDArray[np.uint8]:
     canvas: Any = fig.canvas  # FigureCanvasAgg (matplotlib's stubs leave draw and buffer_rgba untyped)
-    canvas.draw()
+    with rc_context(DRAWING_STYLE):
+        canvas.draw()
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
