@@ -77,3 +77,33 @@ def test_a_signal_taken_by_another_thread_during_the_renames_waits_for_the_whole
         signal.signal(signal.SIGTERM, previous)
     assert sorted(renamed) == ["patient-sheet.md", "report.json", "report.png"]
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == dict.fromkeys(renamed, "new\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("step", ["write_bytes", "unlink"])
+def test_an_interrupt_while_out_is_tried_leaves_no_probe_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, step: str
+) -> None:
+    """Outside probe: Ctrl-C or `kill` while `penctl treat` tried whether it can write in --out left an empty
+    `.penctl-write-test` there (3 of about 60 signals in that phase). The signal comes right after each step of the
+    try: the interrupt is raised once the probe file is gone."""
+    from controller.cli.common import prepare_out_dir
+    from controller.host.interrupts import Terminated, raise_terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # as penctl's main sets them
+    real = getattr(Path, step)
+
+    def step_then_signal(self: Path, *args: object) -> object:
+        done = real(self, *args)
+        signal.raise_signal(signum)
+        return done
+
+    monkeypatch.setattr(Path, step, step_then_signal)
+    try:
+        with pytest.raises(KeyboardInterrupt if signum == signal.SIGINT else Terminated):
+            prepare_out_dir(str(tmp_path / "out"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    assert list((tmp_path / "out").iterdir()) == []

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import re
+import signal
 import sys
 import textwrap
 from collections.abc import Callable
@@ -230,11 +231,14 @@ def prepare_out_dir(text: str) -> Path:
     out = Path(text)
     if out.exists() and not out.is_dir():
         raise InputError("--out", "", "a directory (or a path to create one at)", text)
+    from controller.host.interrupts import signals_deferred
+
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".penctl-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with signals_deferred(signal.SIGINT, signal.SIGTERM):  # an interrupt in between left the probe behind
+            probe.write_bytes(b"")
+            probe.unlink()
     except OSError as exc:
         raise InputError("--out", "", "a directory penctl can create and write in", f"{text}: {exc.strerror}") from None
     return out
