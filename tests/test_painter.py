@@ -304,3 +304,33 @@ def test_no_painter_outlives_a_killed_command(tmp_path: Path, kill: signal.Signa
         assert proc.returncode in (0, 143), err
         names = {p.name for p in (tmp_path / "out").iterdir()} if (tmp_path / "out").exists() else set()
         assert not [n for n in names if "partial" in n], names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the helper is forked on Linux only")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("after_pass_s", [0.0, 0.04, 0.08, 0.12])
+def test_when_an_interrupted_command_has_exited_its_painter_and_helper_are_gone(
+    tmp_path: Path, signum: signal.Signals, after_pass_s: float
+) -> None:
+    """Outside probe: after Ctrl-C or SIGTERM while report.png was being drawn, the helper was still running, parented
+    to init, for up to 0.12 s after the command had exited 130 or 143. Now the command's wait covers both."""
+    import time
+
+    penctl = Path(sys.executable).with_name("penctl")
+    proc = subprocess.Popen(
+        [str(penctl), "-vv", "treat", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    while "pass done" not in (line := proc.stderr.readline()) and line:
+        pass
+    time.sleep(after_pass_s)
+    painters = _descendants(proc.pid)
+    proc.send_signal(signum)
+    proc.wait(timeout=60)  # not communicate(): a helper still running holds stderr open, and that would wait for it
+    assert not [p for p in painters if _running(p)], f"still running when the command had exited: {painters}"
+    err = proc.stderr.read()
+    assert proc.returncode in (0, 128 + signum), err
+    assert "Traceback" not in err
