@@ -231,7 +231,7 @@ def test_log_level_is_checked_and_logs_go_to_stderr_only() -> None:
 
 
 def test_numbers_never_print_negative_zero_and_ranges_never_run_into_a_minus_sign() -> None:
-    from controller.cli.common import fixed, plain, signed
+    from controller.host.numbers import fixed, plain, signed
 
     assert fixed(-0.0001, 3) == "0.000" and fixed(-0.0, 1) == "0.0" and fixed(-0.01, 3) == "-0.010"
     assert signed(-0.0001, 3) == "0.000" and signed(0.012, 3) == "+0.012" and signed(-0.012, 3) == "-0.012"
@@ -635,3 +635,29 @@ def test_a_signal_right_after_the_first_rename_leaves_a_whole_report(tmp_path: P
         changed = {name for name in before if (out / name).read_bytes() != before[name]}
         assert changed in (set(), set(before)), f"seed {seed}: only {changed} changed"
         assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_no_signed_number_is_formatted_outside_the_numbers_module() -> None:
+    """Outside probe: a rate verdict printed "(-0.000 %)": it formatted its signed error itself ("+.3f"). Every
+    signed number on the host side now goes through controller/host/numbers.py; this holds the whole class, every
+    f-string of controller/ but the firmware's (which imports no host tooling, and whose signed texts are alarm
+    messages about errors past a threshold, never near zero)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "controller"
+    found = []
+    for path in root.rglob("*.py"):
+        if "firmware" in path.parts or path.name == "numbers.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+                spec = "".join(str(v.value) for v in ast.walk(node.format_spec) if isinstance(v, ast.Constant))
+                if spec.startswith(("+", " ")) or (len(spec) > 1 and spec[1] in "+ " and spec[0] in "<>^="):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {spec}")
+    assert found == []
+
+
+def test_numbers_with_a_sign_never_print_as_negative_zero() -> None:
+    from controller.host.numbers import signed_general
+
+    assert [signed_general(v, 4) for v in (-0.0, 0.0, -1e-9, 0.12345, -3.0)] == ["0", "0", "-1e-09", "+0.1235", "-3"]

@@ -171,24 +171,6 @@ def configure_logging(verbose: int, level_name: str | None) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def fixed(value: float, decimals: int) -> str:
-    """``value`` with ``decimals`` decimals, never "-0.000": a value that rounds to zero prints unsigned."""
-    text = f"{value:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
-def signed(value: float, decimals: int) -> str:
-    """Like :func:`fixed` with an explicit sign ("+0.012", "-0.012"), and "0.000" for zero."""
-    text = fixed(value, decimals)
-    return text if float(text) == 0 or text.startswith("-") else "+" + text
-
-
-def plain(value: float) -> str:
-    """A number in its shortest form ("%g"), never "-0"."""
-    text = f"{value:g}"
-    return "0" if text == "-0" else text
-
-
 def number_in(name: str, lo: float, hi: float) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:

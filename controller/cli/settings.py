@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from controller.cli.common import EXIT_FAULT, EXIT_OK, Parser, add_json, add_port, described, plain, unlock
+from controller.cli.common import EXIT_FAULT, EXIT_OK, Parser, add_json, add_port, described, unlock
+from controller.host.numbers import plain
 from controller.host.table_reader import did_you_mean, shown
 from hal.errors import InputError
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controller.cli.common import fixed, signed
 from controller.host.columns import say, wrapped
+from controller.host.numbers import fixed, signed
 
 HEAD = (
     f"{'zone':<12} {'set mm':>7} {'protr mm':>9} {'tissue mm':>10} {'rate Hz':>8} {'rate err':>9} {'strokes':>8}  "

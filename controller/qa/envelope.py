@@ -16,6 +16,7 @@ import numpy as np
 
 from controller.firmware.limits import FirmwareLimits
 from controller.host.columns import joined, wrapped
+from controller.host.numbers import signed
 from controller.treatment.plan import Plan, refuse_rates_outside
 from controller.treatment.verdict import DEPTH_ACCURACY_MM, STRATUM_CORNEUM_MM
 from hal.backend import CartridgeInfo
@@ -187,7 +188,7 @@ def format_table(
             if p.duty_limit_s is not None
         ]
         deepest = f"{max(p.depth_mm for p in good):g} mm" if good else "none"
-        worst = f"{max((p.error_worst_mm for p in good), key=abs):+.3f} mm" if good else "-"
+        worst = f"{signed(max((p.error_worst_mm for p in good), key=abs), 3)} mm" if good else "-"
         row_head = f"{hz:>4.0f} Hz  {deepest:>22}  {worst:>18}  "
         lines += joined(trips or ["continuous at every depth"], "; ", row_head, " " * len(row_head))
     lines += wrapped(_hottest(points, low, high), "", "  ")

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from controller.host.numbers import signed
 from hal.telemetry import PEN_TICK_HZ, StrokeFlag, period_ticks
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ def _rate(result: ZoneResult, tolerance: float) -> Check:
         low=set_hz * (1.0 - tolerance),
         high=set_hz * (1.0 + tolerance),
         unit="Hz",
-        text=f"{measured:.3f} Hz on average against the set {set_hz:g} Hz ({100 * error:+.3f} %), {off} of "
+        text=f"{measured:.3f} Hz on average against the set {set_hz:g} Hz ({signed(100 * error, 3)} %), {off} of "
         f"{len(tel)} strokes off by more than the pen's tolerance of {100 * tolerance:g} %",
         outcome=None if passed else "off_rate",
         detail=(("strokes_off", float(off)),),

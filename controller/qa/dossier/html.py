@@ -10,6 +10,8 @@ import json
 from html import escape
 from typing import Any
 
+from controller.host.numbers import signed
+
 SECTIONS = (
     ("device", "Device and configuration"),
     ("accuracy", "Depth accuracy and rate accuracy"),
@@ -111,13 +113,7 @@ def _accuracy(a: dict[str, Any], images: dict[str, bytes]) -> str:
 
 
 def _span(interval: list[float] | None, missing: str = "none") -> str:
-    return missing if interval is None else f"[{_signed(interval[0])}, {_signed(interval[1])}]"
-
-
-def _signed(value: float) -> str:
-    """Four decimals with a sign, never "-0.0000"."""
-    text = f"{value:+.4f}"
-    return "0.0000" if float(text) == 0.0 else text
+    return missing if interval is None else f"[{signed(interval[0], 4)}, {signed(interval[1], 4)}]"
 
 
 def _envelope(e: dict[str, Any], images: dict[str, bytes]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from controller.host.numbers import signed_general
+
 TOP = 3
 """Sensitivity indices shown on the terminal (summary.json has them all)."""
 
@@ -22,7 +24,11 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         lines.append(
             f"{'PASS' if criterion['pass'] else 'FAIL'}  {criterion['criterion']}: "
             f"{criterion['points_passed']}/{criterion['points']} points, "
-            + (f"margin {margin:+.4g} at {criterion['worst_point']}" if margin is not None else "no interval")
+            + (
+                f"margin {signed_general(margin, 4)} at {criterion['worst_point']}"
+                if margin is not None
+                else "no interval"
+            )
         )
         lines += [
             f"      {point['label']}: {_interval_text(point['criteria'][j])}"
@@ -40,9 +46,9 @@ def _faults(faults: dict[str, int]) -> str:
 
 def _interval_text(verdict: dict[str, Any]) -> str:
     normal, free = verdict["normal"], verdict["distribution_free"]
-    parts = [f"normal [{normal['low']:+.4g}, {normal['high']:+.4g}]"] if normal else []
+    parts = [f"normal [{signed_general(normal['low'], 4)}, {signed_general(normal['high'], 4)}]"] if normal else []
     if free:
-        parts.append(f"distribution-free [{free['low']:+.4g}, {free['high']:+.4g}]")
+        parts.append(f"distribution-free [{signed_general(free['low'], 4)}, {signed_general(free['high'], 4)}]")
     return "; ".join(parts) + (f" ({verdict['why']})" if "why" in verdict else "")
 
 
