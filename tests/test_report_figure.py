@@ -55,3 +55,31 @@ def test_a_pass_with_no_stroke_shows_what_stopped_it(tmp_path: Path) -> None:
     assert shown.count(f"no stroke ({result.outcome})") == 3
     plot_report(result, tmp_path / "report.png")
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_no_legend_or_label_hides_a_stroke_or_a_judged_cell() -> None:
+    """Outside probe: an over-depth fault's stroke was under its own label, a stall and the neck zone's load points
+    under legends, judged cells under the maps' legend. Every legend of the lines is above its axes, outside the
+    data; fault and alarm lines and labels, and the maps' legend, are drawn under every line, point and cell mark."""
+    from dataclasses import replace
+
+    from controller.treatment.plan import PlannedFault
+    from controller.treatment.plots import draw_lower, draw_upper, lower_layout, mapped, upper_layout
+
+    plan = load_plan(None)
+    result = run_session(replace(plan, faults=(PlannedFault(at_s=35.0, kind="depth_overshoot", value=0.3),)), seed=0)
+    assert result.faults, "the injected overshoot latches a fault"
+    upper, lower = upper_layout(), lower_layout(len(mapped(result)))
+    draw_upper(upper, result)
+    draw_lower(lower, result)
+    for ax in (upper.overview, upper.window, upper.winding):
+        legend = ax.get_legend()
+        assert legend is not None and legend.get_window_extent().y0 >= ax.bbox.y1 - 1.0, ax.get_title()
+    for ax in (upper.overview, lower.maps[0]):  # the first map holds the legend
+        events = [line for line in ax.get_lines() if list(line.get_ydata()) == [0, 1]]  # axvline: a fault, an alarm
+        data = [line.get_zorder() for line in ax.get_lines() if line not in events and len(line.get_xdata())]
+        data += [c.get_zorder() for c in ax.collections]
+        under = [t.get_zorder() for t in ax.texts if t.get_bbox_patch() is not None] + [e.get_zorder() for e in events]
+        under += [ax.get_legend().get_zorder()] if ax.get_legend() and ax is not upper.overview else []
+        assert data and under and max(under) < min(data), (under, data)
+    assert [line for line in upper.overview.get_lines() if list(line.get_ydata()) == [0, 1]], "the fault has its line"

@@ -52,6 +52,11 @@ PAUSE_PERIODS = 3.0
 CMAP = "RdBu_r"
 """Diverging around the middle of the target band: white is on target, blue too few, red too many."""
 BAND_COLOURS = ("#e8eef7", "#f4f4f4")
+UNDER_THE_DATA = 1.5
+"""The z-order of the fault and alarm lines and labels, and of the density maps' legend: under the data (lines,
+points and cell marks are drawn at 2), so none hides a stroke or a judged cell; where they meet, the data show
+through. An outside probe found an over-depth fault's stroke under its own label and judged cells under the
+legend. The line plots' legends are above their axes, beside the title, where they hide nothing."""
 
 
 UPPER_HEIGHT_IN = 7.4
@@ -167,7 +172,8 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
             ax.text(0.5, 0.5, "\n".join([f"no stroke ({result.outcome})", *marks]), transform=ax.transAxes,
                     ha="center", va="center", fontsize=9, color="tab:red" if result.faults else "black")  # fmt: skip
         layout.winding.set_visible(False)
-    _title(layout.overview, f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})", fontsize=10)
+    title = f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})"
+    _title(layout.overview, title, fontsize=10, loc="left")  # the legend is at the right
     return _pixels(layout.figure)
 
 
@@ -188,11 +194,20 @@ def encode_png(parts: Sequence[NDArray[np.uint8]]) -> bytes:
     return png.getvalue()
 
 
-def _title(ax: Any, text: str, fontsize: float) -> None:
+def _legend_above(ax: Any) -> None:
+    """The axes' legend in one row above its top right corner, outside the data (:data:`UNDER_THE_DATA`)."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles, labels, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(handles), fontsize=7,
+        frameon=False, borderaxespad=0.2, handlelength=1.6, columnspacing=1.2,
+    )  # fmt: skip
+
+
+def _title(ax: Any, text: str, fontsize: float, loc: str = "center") -> None:
     """``ax.set_title`` in its usual place, given rather than found: to find it, matplotlib measures every tick
     label of the axes and of its twin, in case one reaches above the axes and the title must move up. None of
     ours does, and the measuring was a fifth of drawing the upper part."""
-    ax.set_title(text, fontsize=fontsize, y=1.0)
+    ax.set_title(text, fontsize=fontsize, y=1.0, loc=loc)
 
 
 def _pixels(fig: Figure) -> NDArray[np.uint8]:
@@ -262,7 +277,7 @@ def _events(ax: Any, result: SessionResult) -> None:
     marks = [(f.t_s, f"FAULT {f.kind}", "tab:red", "-") for f in result.faults]
     marks += [(a.t_s, f"alarm {a.kind}", "tab:orange", ":") for a in result.alarms]
     for t_s, kind, colour, style in marks:
-        ax.axvline(t_s, color=colour, ls=style, lw=1.2)
+        ax.axvline(t_s, color=colour, ls=style, lw=1.2, zorder=UNDER_THE_DATA)
         ax.text(
             t_s,
             0.84,
@@ -274,6 +289,7 @@ def _events(ax: Any, result: SessionResult) -> None:
             fontsize=7,
             color=colour,
             bbox={"facecolor": "white", "edgecolor": colour, "pad": 1.5, "alpha": 0.9},
+            zorder=UNDER_THE_DATA,
         )
 
 
@@ -296,7 +312,7 @@ def _depth_overview(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     ax.set_ylim(0.0, 1.25 * max([float(np.max(tel["depth_mm"])), *limits, 0.1]))
     ax.set_ylabel("depth (mm)")
     ax.set_xlabel("pen time (s)", fontsize=8)
-    ax.legend(loc="lower right", fontsize=7, ncols=3, framealpha=0.8)
+    _legend_above(ax)
 
 
 def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.float64], NDArray[np.float64]]) -> None:
@@ -308,7 +324,7 @@ def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.floa
     _title(ax, f"first {len(part)} strokes", fontsize=9)
     ax.set_xlabel("pen time (s)", fontsize=8)
     ax.set_ylabel("depth (mm)")
-    ax.legend(loc="lower right", fontsize=7)
+    _legend_above(ax)
 
 
 def _load_and_winding(ax: Any, hot: Any, result: SessionResult, tel: NDArray[Any]) -> None:
@@ -323,7 +339,7 @@ def _load_and_winding(ax: Any, hot: Any, result: SessionResult, tel: NDArray[Any
     hot.axhline(limit, color="tab:red", ls="--", lw=0.8, label=f"winding limit {limit:g} degC")
     hot.set_ylim(min(float(tel["motor_temp_c"].min()), limit) - 5.0, limit + 5.0)
     hot.set_ylabel("winding (degC)", fontsize=8, color="tab:red")
-    hot.legend(loc="lower right", fontsize=7)
+    _legend_above(hot)
 
 
 def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult]) -> None:
@@ -360,7 +376,7 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
         )
         ax.xaxis.set_visible(False)  # the size is in the title; axes on every map cost more to draw than the maps
         ax.yaxis.set_visible(False)
-    axes[0].legend(loc="lower right", fontsize=6, framealpha=0.7)
+    axes[0].legend(loc="lower right", fontsize=6, framealpha=0.7).set_zorder(UNDER_THE_DATA)
     first, last = axes[0].get_position(), axes[-1].get_position()
     cax = fig.add_axes((0.93, last.y0, 0.012, first.y1 - last.y0))
     bar = fig.colorbar(images[0], cax=cax)  # every map has the same norm
