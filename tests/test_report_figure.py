@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from controller.treatment.plan import load_plan
 from controller.treatment.plots import commanded_line, plot_report
@@ -83,3 +84,26 @@ def test_no_legend_or_label_hides_a_stroke_or_a_judged_cell() -> None:
         under += [ax.get_legend().get_zorder()] if ax.get_legend() and ax is not upper.overview else []
         assert data and under and max(under) < min(data), (under, data)
     assert [line for line in upper.overview.get_lines() if list(line.get_ydata()) == [0, 1]], "the fault has its line"
+
+
+def test_characters_the_font_cannot_draw_are_named_once_not_warned_per_glyph(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Outside probe: a plan named in Japanese printed seven raw matplotlib warnings (with a library's file path) on
+    stderr. Now one line names the characters drawn as boxes; any other warning passes as it came."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from controller.treatment.raster import pixels
+
+    figure = Figure(figsize=(3, 1))
+    FigureCanvasAgg(figure)
+    figure.text(0.1, 0.5, "Wangen – Aknenärben 日本語 テスト 🙂 日")
+    with warnings.catch_warnings(record=True) as passed_on:
+        warnings.simplefilter("always")
+        pixels(figure)
+    assert [str(w.message) for w in passed_on] == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "controller.treatment.raster"]
+    assert lines == ["report.png: its font has no glyph for 日 本 語 テ ス ト 🙂 (drawn as boxes)"]

@@ -234,6 +234,8 @@ def _draw(plots: ModuleType, upper: Any, helper: LowerHelper, payload: bytes, re
     """The PNG of the pass, the lower part from the helper where it has one; or what went wrong, for the parent to
     draw again and meet there. The pass is handed to the helper from a thread: a pass of a few hundred kilobytes
     fills a pipe, and this process is not to wait for the helper to read it before drawing."""
+    from controller.treatment.raster import encode_png
+
     handing = threading.Thread(target=helper.send, args=(payload,), daemon=True)
     handing.start()
     log.debug("painter: drawing the pass, helper %s", "started" if helper.started else "unavailable")
@@ -244,7 +246,7 @@ def _draw(plots: ModuleType, upper: Any, helper: LowerHelper, payload: bytes, re
         bottom = helper.pixels()
         if bottom is None:
             bottom = plots.draw_lower(plots.lower_layout(len(plots.mapped(result))), result)
-        answer: bytes | str = plots.encode_png([top, bottom])
+        answer: bytes | str = encode_png([top, bottom])
         log.debug("painter: PNG encoded")
     except Exception as exc:  # reported to the parent, which draws again and meets it there
         answer = f"{type(exc).__name__}: {exc}"

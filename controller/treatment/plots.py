@@ -25,7 +25,6 @@ last step a user waited for.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.image import imsave
 from matplotlib.transforms import blended_transform_factory
 from numpy.typing import NDArray
 
+from controller.treatment.raster import DPI, encode_png, pixels
 from controller.treatment.session import SessionResult, ZoneResult
 from hal.telemetry import StrokeFlag
 
@@ -65,15 +63,9 @@ MAP_ROW_IN = 3.0
 LOWER_MARGINS_IN = (0.75, 0.45)
 """Above the first row of maps (their two-line titles) and below the last (the identity line)."""
 WIDTH_IN = 14.0
-DPI = 90
 TICKS_MADE_AHEAD = {"x": 12, "y": 9}
 """Tick marks made with the layout, before there is a pass, per axis (matplotlib makes more if a pass needs more):
 making one costs about as much as drawing it. The built-in plan's axes use up to 11 and 8."""
-DRAWING_STYLE: dict[Any, Any] = {"text.hinting": "none"}
-"""Glyphs drawn as their outlines are, not fitted to the pixel grid (FreeType's hinting): the fitting was a fifth
-of the drawing time, and at this resolution the difference is one of taste (macOS draws text unhinted too)."""
-PNG_OPTIONS: dict[str, Any] = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 3}}
-"""No software version in the file (the same run draws the same bytes with any matplotlib), quick compression."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +166,7 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
         layout.winding.set_visible(False)
     title = f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})"
     _title(layout.overview, title, fontsize=10, loc="left")  # the legend is at the right
-    return _pixels(layout.figure)
+    return pixels(layout.figure)
 
 
 def draw_lower(layout: Lower, result: SessionResult) -> NDArray[np.uint8]:
@@ -183,15 +175,7 @@ def draw_lower(layout: Lower, result: SessionResult) -> NDArray[np.uint8]:
     if zones:
         _density_maps(layout.figure, layout.maps, zones)
     _identity(layout.figure, result)
-    return _pixels(layout.figure)
-
-
-def encode_png(parts: Sequence[NDArray[np.uint8]]) -> bytes:
-    """The parts, stacked top to bottom, as one PNG (what ``savefig`` would write for one figure)."""
-    png = io.BytesIO()
-    pixels = np.ascontiguousarray(np.concatenate(parts))
-    imsave(png, pixels.data, format="png", dpi=DPI, **PNG_OPTIONS)  # a memoryview: written as it is, like savefig
-    return png.getvalue()
+    return pixels(layout.figure)
 
 
 def _legend_above(ax: Any) -> None:
@@ -208,13 +192,6 @@ def _title(ax: Any, text: str, fontsize: float, loc: str = "center") -> None:
     label of the axes and of its twin, in case one reaches above the axes and the title must move up. None of
     ours does, and the measuring was a fifth of drawing the upper part."""
     ax.set_title(text, fontsize=fontsize, y=1.0, loc=loc)
-
-
-def _pixels(fig: Figure) -> NDArray[np.uint8]:
-    canvas: Any = fig.canvas  # FigureCanvasAgg (matplotlib's stubs leave draw and buffer_rgba untyped)
-    with rc_context(DRAWING_STYLE):
-        canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
 
 
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
