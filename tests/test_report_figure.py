@@ -107,3 +107,22 @@ def test_characters_the_font_cannot_draw_are_named_once_not_warned_per_glyph(
     assert [str(w.message) for w in passed_on] == []
     lines = [r.getMessage() for r in caplog.records if r.name == "controller.treatment.raster"]
     assert lines == ["report.png: its font has no glyph for 日 本 語 テ ス ト 🙂 (drawn as boxes)"]
+
+
+def test_the_plans_sha256_is_on_the_picture_however_long_its_path() -> None:
+    """Outside probe: with a plan path of about 52 characters or more, the identity line ran off the picture's edge and
+    took the plan's SHA-256 with it. The path now comes last: the line up to the SHA-256 always fits."""
+    from dataclasses import replace
+
+    from controller.treatment.plots import draw_lower, lower_layout, mapped
+
+    result = run_session(load_plan(None), seed=0)
+    result = replace(result, plan=replace(result.plan, source="/" + "a-very-long-folder-name/" * 12 + "plan.toml"))
+    layout = lower_layout(len(mapped(result)))
+    draw_lower(layout, result)
+    (line,) = [t for t in layout.figure.texts if "plan sha256" in t.get_text()]
+    text = line.get_text()
+    line.set_text(text[: text.index(result.plan.sha256) + len(result.plan.sha256)])
+    renderer = layout.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    assert line.get_window_extent(renderer).x1 <= layout.figure.bbox.x1
+    assert text.endswith(result.plan.source)

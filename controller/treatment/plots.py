@@ -364,7 +364,8 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
 
 
 def _identity(fig: Figure, result: SessionResult) -> None:
-    """Which run this is: penctl version, seed, plan and its SHA-256 (as in report.json)."""
+    """Which run this is: penctl version, seed, the plan's SHA-256 and its path (as in report.json). The path comes
+    last: a long one runs off the picture's edge, and took the SHA-256 with it (an outside probe's finding)."""
     from controller import __version__
 
     plan = result.plan
@@ -372,7 +373,7 @@ def _identity(fig: Figure, result: SessionResult) -> None:
         0.05,
         0.15 / fig.get_figheight(),
         f"penctl {__version__}    seed {result.seed}    pen {result.identity.model if result.identity else '-'}    "
-        f"plan {plan.source}    plan sha256 {plan.sha256}",
+        f"plan sha256 {plan.sha256}    plan {plan.source}",
         fontsize=8,
         family="monospace",
     )
