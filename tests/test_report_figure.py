@@ -68,7 +68,8 @@ def test_no_legend_or_label_hides_a_stroke_or_a_judged_cell() -> None:
     from controller.treatment.plots import draw_lower, draw_upper, lower_layout, mapped, upper_layout
 
     plan = load_plan(None)
-    result = run_session(replace(plan, faults=(PlannedFault(at_s=35.0, kind="depth_overshoot", value=0.3),)), seed=0)
+    faults = (PlannedFault(at_s=35.0, kind="depth_overshoot", value=0.3),)
+    result = run_session(replace(plan, name="N" * 200, faults=faults), seed=0)  # the longest name a plan may have
     assert result.faults, "the injected overshoot latches a fault"
     upper, lower = upper_layout(), lower_layout(len(mapped(result)))
     draw_upper(upper, result)
@@ -76,14 +77,19 @@ def test_no_legend_or_label_hides_a_stroke_or_a_judged_cell() -> None:
     for ax in (upper.overview, upper.window, upper.winding):
         legend = ax.get_legend()
         assert legend is not None and legend.get_window_extent().y0 >= ax.bbox.y1 - 1.0, ax.get_title()
-    for ax in (upper.overview, lower.maps[0]):  # the first map holds the legend
-        events = [line for line in ax.get_lines() if list(line.get_ydata()) == [0, 1]]  # axvline: a fault, an alarm
-        data = [line.get_zorder() for line in ax.get_lines() if line not in events and len(line.get_xdata())]
-        data += [c.get_zorder() for c in ax.collections]
-        under = [t.get_zorder() for t in ax.texts if t.get_bbox_patch() is not None] + [e.get_zorder() for e in events]
-        under += [ax.get_legend().get_zorder()] if ax.get_legend() and ax is not upper.overview else []
-        assert data and under and max(under) < min(data), (under, data)
-    assert [line for line in upper.overview.get_lines() if list(line.get_ydata()) == [0, 1]], "the fault has its line"
+    renderer = upper.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    title = upper.overview.get_title(loc="left")
+    assert "\u2026" in title and not upper.overview._left_title.get_window_extent(renderer).overlaps(
+        upper.overview.get_legend().get_window_extent()
+    ), "the plan's name is shortened, and its title leaves the legend room"
+    (maps_legend,) = lower.figure.legends
+    for ax in lower.figure.axes:  # every map, and the colorbar with its label
+        assert not maps_legend.get_window_extent().overlaps(ax.get_tightbbox()), "the maps' legend is beside them"
+    events = [line for line in upper.overview.get_lines() if list(line.get_ydata()) == [0, 1]]  # faults, alarms
+    data = [line.get_zorder() for line in upper.overview.get_lines() if line not in events and len(line.get_xdata())]
+    data += [c.get_zorder() for c in upper.overview.collections]
+    under = [t.get_zorder() for t in upper.overview.texts if t.get_bbox_patch() is not None]
+    assert events and data and max(under + [e.get_zorder() for e in events]) < min(data)
 
 
 def test_characters_the_font_cannot_draw_are_named_once_not_warned_per_glyph(
@@ -125,4 +131,6 @@ def test_the_plans_sha256_is_on_the_picture_however_long_its_path() -> None:
     line.set_text(text[: text.index(result.plan.sha256) + len(result.plan.sha256)])
     renderer = layout.figure.canvas.get_renderer()  # type: ignore[attr-defined]
     assert line.get_window_extent(renderer).x1 <= layout.figure.bbox.x1
-    assert text.endswith(result.plan.source)
+    assert "\u2026" in text and text.endswith(result.plan.source[-20:]), "the path is shortened at its start, to fit"
+    line.set_text(text)
+    assert line.get_window_extent(renderer).x1 <= layout.figure.bbox.x1

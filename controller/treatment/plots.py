@@ -35,9 +35,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 from numpy.typing import NDArray
 
+from controller.treatment.labels import identity, legend_above, overview_title, title
 from controller.treatment.raster import DPI, encode_png, pixels
 from controller.treatment.session import SessionResult, ZoneResult
 from hal.telemetry import StrokeFlag
@@ -164,8 +166,7 @@ def draw_upper(layout: Upper, result: SessionResult) -> NDArray[np.uint8]:
             ax.text(0.5, 0.5, "\n".join([f"no stroke ({result.outcome})", *marks]), transform=ax.transAxes,
                     ha="center", va="center", fontsize=9, color="tab:red" if result.faults else "black")  # fmt: skip
         layout.winding.set_visible(False)
-    title = f"{result.plan.name}: depth per stroke over the whole pass ({result.outcome})"
-    _title(layout.overview, title, fontsize=10, loc="left")  # the legend is at the right
+    overview_title(layout.overview, result)
     return pixels(layout.figure)
 
 
@@ -174,24 +175,8 @@ def draw_lower(layout: Lower, result: SessionResult) -> NDArray[np.uint8]:
     zones = mapped(result)
     if zones:
         _density_maps(layout.figure, layout.maps, zones)
-    _identity(layout.figure, result)
+    identity(layout.figure, result)
     return pixels(layout.figure)
-
-
-def _legend_above(ax: Any) -> None:
-    """The axes' legend in one row above its top right corner, outside the data (:data:`UNDER_THE_DATA`)."""
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(
-        handles, labels, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(handles), fontsize=7,
-        frameon=False, borderaxespad=0.2, handlelength=1.6, columnspacing=1.2,
-    )  # fmt: skip
-
-
-def _title(ax: Any, text: str, fontsize: float, loc: str = "center") -> None:
-    """``ax.set_title`` in its usual place, given rather than found: to find it, matplotlib measures every tick
-    label of the axes and of its twin, in case one reaches above the axes and the title must move up. None of
-    ours does, and the measuring was a fifth of drawing the upper part."""
-    ax.set_title(text, fontsize=fontsize, y=1.0, loc=loc)
 
 
 def _broken(t: NDArray[Any], y: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -289,7 +274,7 @@ def _depth_overview(ax: Any, result: SessionResult, tel: NDArray[Any]) -> None:
     ax.set_ylim(0.0, 1.25 * max([float(np.max(tel["depth_mm"])), *limits, 0.1]))
     ax.set_ylabel("depth (mm)")
     ax.set_xlabel("pen time (s)", fontsize=8)
-    _legend_above(ax)
+    legend_above(ax)
 
 
 def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.float64], NDArray[np.float64]]) -> None:
@@ -298,10 +283,10 @@ def _first_strokes(ax: Any, part: NDArray[Any], commanded: tuple[NDArray[np.floa
     ax.plot(t[shown], y[shown], color="black", lw=1.0, label="commanded")
     ax.plot(part["t_s"], part["depth_mm"], "o-", ms=2.5, lw=0.6, color="tab:blue", label="protrusion")
     ax.plot(part["t_s"], part["penetration_mm"], "o-", ms=2.0, lw=0.5, color="tab:green", label="into tissue")
-    _title(ax, f"first {len(part)} strokes", fontsize=9)
+    title(ax, f"first {len(part)} strokes", fontsize=9)
     ax.set_xlabel("pen time (s)", fontsize=8)
     ax.set_ylabel("depth (mm)")
-    _legend_above(ax)
+    legend_above(ax)
 
 
 def _load_and_winding(ax: Any, hot: Any, result: SessionResult, tel: NDArray[Any]) -> None:
@@ -310,13 +295,13 @@ def _load_and_winding(ax: Any, hot: Any, result: SessionResult, tel: NDArray[Any
     ax.plot(tel["t_s"][contact], tel["load_n"][contact], ".", ms=1.2, color="tab:brown", rasterized=True)
     ax.set_ylabel("load on needles (N)", fontsize=8, color="tab:brown")
     ax.set_xlabel("pen time (s)", fontsize=8)
-    _title(ax, "skin load per stroke and winding temperature", fontsize=9)
+    title(ax, "skin load per stroke and winding temperature", fontsize=9)
     hot.plot(tel["t_s"], tel["motor_temp_c"], color="tab:red", lw=1.0, label="winding")
     limit = result.limits.motor_temp_limit_c
     hot.axhline(limit, color="tab:red", ls="--", lw=0.8, label=f"winding limit {limit:g} degC")
     hot.set_ylim(min(float(tel["motor_temp_c"].min()), limit) - 5.0, limit + 5.0)
     hot.set_ylabel("winding (degC)", fontsize=8, color="tab:red")
-    _legend_above(hot)
+    legend_above(hot)
 
 
 def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult]) -> None:
@@ -339,12 +324,12 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
         under, over = judged.outside((lo, hi))
         centres_x = (judged.col_edges_mm[:-1] + judged.col_edges_mm[1:]) / 2
         centres_y = (judged.row_edges_mm[:-1] + judged.row_edges_mm[1:]) / 2
-        for cells, marker, colour, label in ((under, "v", "white", "cell under target"), (over, "^", "red", "over")):
+        for cells, marker, colour, label in ((under, "v", "white", "under target"), (over, "^", "red", "over target")):
             rows, cols = np.nonzero(cells)
             x, y = centres_x[cols], centres_y[rows]
             ax.plot(x, y, marker, ms=6, mfc=colour, mec="black", mew=0.6, ls="", label=label)
         w_mm, h_mm = judged.cell_mm
-        _title(
+        title(
             ax,
             f"{zone.zone.area} ({width:.0f} x {height:.0f} mm): mean {d.stats()['mean']:.0f}/cm2\n"
             f"target {lo:.0f}-{hi:.0f}: {int(under.sum())} under, {int(over.sum())} over "
@@ -353,27 +338,14 @@ def _density_maps(fig: Figure, axes: Sequence[Any], zones: Sequence[ZoneResult])
         )
         ax.xaxis.set_visible(False)  # the size is in the title; axes on every map cost more to draw than the maps
         ax.yaxis.set_visible(False)
-    axes[0].legend(loc="lower right", fontsize=6, framealpha=0.7).set_zorder(UNDER_THE_DATA)
     first, last = axes[0].get_position(), axes[-1].get_position()
+    band = Patch(facecolor="none", edgecolor="black", hatch="///", lw=0.8, label="target band")
+    handles = [*axes[0].get_legend_handles_labels()[0], band]  # above the colorbar, beside the first row's titles
+    fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.995, first.y1), fontsize=6, frameon=False,
+               handlelength=1.0, borderaxespad=0.2)  # fmt: skip
     cax = fig.add_axes((0.93, last.y0, 0.012, first.y1 - last.y0))
     bar = fig.colorbar(images[0], cax=cax)  # every map has the same norm
-    bar.set_label("punctures/cm2 on 2.5 mm cells (hatched: target band)", fontsize=8)
+    bar.set_label("punctures/cm2 on 2.5 mm cells", fontsize=7)  # no longer than one row's bar: none above it
     bar.ax.tick_params(labelsize=7)
     for lo, hi in bands:
         bar.ax.axhspan(lo, hi, facecolor="none", edgecolor="black", hatch="///", lw=0.8)
-
-
-def _identity(fig: Figure, result: SessionResult) -> None:
-    """Which run this is: penctl version, seed, the plan's SHA-256 and its path (as in report.json). The path comes
-    last: a long one runs off the picture's edge, and took the SHA-256 with it (an outside probe's finding)."""
-    from controller import __version__
-
-    plan = result.plan
-    fig.text(
-        0.05,
-        0.15 / fig.get_figheight(),
-        f"penctl {__version__}    seed {result.seed}    pen {result.identity.model if result.identity else '-'}    "
-        f"plan sha256 {plan.sha256}    plan {plan.source}",
-        fontsize=8,
-        family="monospace",
-    )
