@@ -84,7 +84,8 @@ def test_no_legend_or_label_hides_a_stroke_or_a_judged_cell() -> None:
     ), "the plan's name is shortened, and its title leaves the legend room"
     (maps_legend,) = lower.figure.legends
     for ax in lower.figure.axes:  # every map, and the colorbar with its label
-        assert not maps_legend.get_window_extent().overlaps(ax.get_tightbbox()), "the maps' legend is beside them"
+        box = ax.get_tightbbox()
+        assert box is not None and not maps_legend.get_window_extent().overlaps(box), "the maps' legend is beside them"
     events = [line for line in upper.overview.get_lines() if list(line.get_ydata()) == [0, 1]]  # faults, alarms
     data = [line.get_zorder() for line in upper.overview.get_lines() if line not in events and len(line.get_xdata())]
     data += [c.get_zorder() for c in upper.overview.collections]

@@ -208,14 +208,15 @@ def _start_helper(maps: int | None, conn: Connection) -> LowerHelper:
     waits for it before this process ends, so the command's wait for this process covers the helper too: ended by
     the default action, this process left the helper drawing for up to 0.12 s after the command had exited (an
     outside probe's finding)."""
-    helper = LowerHelper.start(maps, conn)
 
     def end(_signum: int, _frame: object) -> None:
         helper.stop()
         os._exit(0)
 
-    if helper.started:
-        signal.signal(signal.SIGTERM, end)
+    with signals_held(signal.SIGTERM):  # one between the fork and the handler waits for the handler
+        helper = LowerHelper.start(maps, conn)
+        if helper.started:
+            signal.signal(signal.SIGTERM, end)
     return helper
 
 
@@ -278,6 +279,8 @@ class LowerHelper:
             return cls(None, None)
         if pid == 0:  # the helper; it never returns into the worker's code
             try:
+                if hasattr(signal, "pthread_sigmask"):  # born with the worker's SIGTERM held: ended by it as before
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                 ours.close()
                 commands_pipe.close()  # the command must see EOF when the worker dies, whatever the helper does
                 _draw_lower(theirs, maps)
