@@ -334,3 +334,19 @@ def test_when_an_interrupted_command_has_exited_its_painter_and_helper_are_gone(
     err = proc.stderr.read()
     assert proc.returncode in (0, 128 + signum), err
     assert "Traceback" not in err
+
+
+def test_a_worker_that_meets_an_error_before_the_pass_says_nothing_and_the_picture_is_drawn_here(
+    result: SessionResult, drawn_here: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A CI run of the malformed-input corpus saw a Python traceback on stderr from a treat refused after the painter
+    had started (its source was not found again). Whatever the worker meets before the pass (here a message that
+    does not unpickle), it ends without a word; the command draws the picture itself."""
+    with ReportPainter("fork") as painter:
+        assert painter._conn is not None and painter._process is not None
+        painter._conn.send_bytes(b"not a pickle")
+        painter._process.join(timeout=60)
+        assert painter._process.exitcode == 0
+        painter.start(result)
+        assert painter.png() == drawn_here
+    assert "Traceback" not in capfd.readouterr().err

@@ -194,6 +194,9 @@ def _serve(conn: Connection, commands_end: Connection) -> None:
             payload, message = _receive(conn) if _maps(first) is not None else first  # the pass
         except (EOFError, OSError):  # the command ended before the pass did (an error, Ctrl-C)
             return
+        except Exception as exc:  # never a traceback from here: the command draws the picture itself
+            log.debug("painter: %s: %s", type(exc).__name__, exc)
+            return
         answer = _draw(plots, upper, helper, payload, message)
     finally:
         helper.stop()
@@ -210,8 +213,10 @@ def _start_helper(maps: int | None, conn: Connection) -> LowerHelper:
     outside probe's finding)."""
 
     def end(_signum: int, _frame: object) -> None:
-        helper.stop()
-        os._exit(0)
+        try:
+            helper.stop()
+        finally:  # whatever stop met (a pipe closed twice), no traceback: this process ends here
+            os._exit(0)
 
     with signals_held(signal.SIGTERM):  # one between the fork and the handler waits for the handler
         helper = LowerHelper.start(maps, conn)
@@ -312,14 +317,16 @@ class LowerHelper:
         return None if isinstance(answer, str) else answer
 
     def stop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._pid is not None:
+        """End the helper and reap it; safe to call again, also from the SIGTERM handler while a call is under way."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             with contextlib.suppress(OSError):
-                os.kill(self._pid, signal.SIGTERM)
-                os.waitpid(self._pid, 0)
-            self._pid = None
+                conn.close()
+        pid, self._pid = self._pid, None
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
 
 
 def _draw_lower(conn: Connection, maps: int | None) -> None:
