@@ -303,6 +303,8 @@ def assert_no_partial_report(out: Path) -> None:
     "wait_for,delay_s",
     [
         ("reading the plan", 0.0),  # as the command starts
+        pytest.param("reading the plan", 0.1, marks=pytest.mark.slow),  # numba and the kernel load: CI
+        pytest.param("reading the plan", 0.2, marks=pytest.mark.slow),
         ("reading the plan", 0.3),
         ("reading the plan", 1.0),  # during the pass
         pytest.param("reading the plan", 2.0, marks=pytest.mark.slow),  # the same phases at more moments: CI

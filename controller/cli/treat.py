@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ def register(commands: Any) -> None:
 
 def cmd_treat(args: argparse.Namespace) -> int:
     from controller.host.collector import held_while_loading
+    from controller.host.interrupts import signals_deferred
     from controller.treatment.painter import ReportPainter
     from controller.treatment.plan import load_plan
 
@@ -65,7 +67,11 @@ def cmd_treat(args: argparse.Namespace) -> int:
             plan = replace(plan, pen=replace(plan.pen, drive=args.drive))
         painter.expect(maps=len(plan.zones))
         if not args.port:  # the simulated pen's envelope; a real pen's is its own
-            with held_while_loading():  # numba and the kernel load here
+            # numba and the kernel load here. A Ctrl-C or SIGTERM waits until they have: one that landed inside
+            # numba's C extension's import was printed there with a traceback and turned into an ImportError (a CI
+            # run of the interrupt sweep). Warm, that is a few hundred milliseconds; the first time, while the kernel
+            # compiles, about a second.
+            with held_while_loading(), signals_deferred(signal.SIGINT, signal.SIGTERM):
                 from controller.qa.envelope import check_plan
 
                 warnings = check_plan(plan)
