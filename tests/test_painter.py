@@ -264,6 +264,21 @@ def _descendants(pid: int) -> list[int]:
     return found + [d for child in found for d in _descendants(child)]
 
 
+def _treat_until(tmp_path: Path, phrase: str) -> subprocess.Popen[str]:
+    """``penctl -vv treat`` started, once its stderr has said ``phrase`` (the rest of stderr is left to read)."""
+    penctl = Path(sys.executable).with_name("penctl")
+    proc = subprocess.Popen(
+        [str(penctl), "-vv", "treat", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    while phrase not in (line := proc.stderr.readline()) and line:
+        pass
+    return proc
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (a zombie whose parent died waits for init, which may be slow to reap it)."""
     try:
@@ -281,16 +296,7 @@ def test_no_painter_outlives_a_killed_command(tmp_path: Path, kill: signal.Signa
     close. Now it ends within seconds of the command, whenever the command is killed."""
     import time
 
-    penctl = Path(sys.executable).with_name("penctl")
-    proc = subprocess.Popen(
-        [str(penctl), "-vv", "treat", "--out", str(tmp_path / "out")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    while "reading the plan" not in (line := proc.stderr.readline()) and line:
-        pass
+    proc = _treat_until(tmp_path, "reading the plan")
     time.sleep(delay_s)
     workers = _descendants(proc.pid)
     proc.send_signal(kill)
@@ -316,22 +322,13 @@ def test_when_an_interrupted_command_has_exited_its_painter_and_helper_are_gone(
     to init, for up to 0.12 s after the command had exited 130 or 143. Now the command's wait covers both."""
     import time
 
-    penctl = Path(sys.executable).with_name("penctl")
-    proc = subprocess.Popen(
-        [str(penctl), "-vv", "treat", "--out", str(tmp_path / "out")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    while "pass done" not in (line := proc.stderr.readline()) and line:
-        pass
+    proc = _treat_until(tmp_path, "pass done")
     time.sleep(after_pass_s)
     painters = _descendants(proc.pid)
     proc.send_signal(signum)
     proc.wait(timeout=60)  # not communicate(): a helper still running holds stderr open, and that would wait for it
     assert not [p for p in painters if _running(p)], f"still running when the command had exited: {painters}"
-    err = proc.stderr.read()
+    err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode in (0, 128 + signum), err
     assert "Traceback" not in err
 
